@@ -1,0 +1,6 @@
+//! One module per CLI command; `main.rs` only parses arguments and reports errors.
+
+pub mod conformance;
+pub mod da;
+pub mod inspect;
+pub mod run;

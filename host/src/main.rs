@@ -1,0 +1,228 @@
+//! The `diverge` binary: argument parsing and error reporting only; the work is in the library.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use diverge::commands::{conformance, da, inspect, run};
+use diverge::config::Loaded;
+use diverge::registry;
+use diverge_plugins::loader::PluginLibrary;
+use diverge_plugins::{Axis, DataAvailability};
+
+#[derive(Parser, Debug)]
+#[command(name = "diverge", version, about = "A research node for divergent consensus")]
+struct Cli {
+    /// Log verbosity (error, warn, info, debug, trace); RUST_LOG overrides it.
+    #[arg(long, global = true, default_value = "info")]
+    log: String,
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+struct ConfigArgs {
+    /// Config file (TOML); DIVERGE_SECTION__KEY env vars and --set override it.
+    #[arg(long, short, default_value = "configs/polkadot.toml")]
+    config: PathBuf,
+    /// Override a key: --set chain.slot_ms=2000 (value in TOML syntax; bare words are strings).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
+impl ConfigArgs {
+    fn load(&self) -> anyhow::Result<Loaded> {
+        Ok(Loaded::load(&self.config, &self.overrides)?)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Load the configured plugins and run a node.
+    Run(ConfigArgs),
+    /// List what a config loads on each axis: name, version, axis, ABI, file.
+    Plugins {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Exit non-zero if any axis fails to load.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Print the effective config (file < env < --set) and the derived chain parameters.
+    Config(ConfigArgs),
+    /// Push data through a DA plugin.
+    Da {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Use this plugin library instead of the config's [da] plugin.
+        #[arg(long, global = true)]
+        plugin: Option<PathBuf>,
+        #[command(subcommand)]
+        op: DaOp,
+    },
+    /// Run public test vectors through a loaded plugin.
+    Conformance {
+        /// The suite: erasure (DA plugins) or safrole (consensus plugins).
+        suite: String,
+        /// Directory of vector files (.json and/or .bin), searched recursively.
+        dir: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Use this plugin library instead of the config's plugin for the suite's axis.
+        #[arg(long)]
+        plugin: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DaOp {
+    /// Encode random data, check every shard, decode from a random minimal subset, compare.
+    Roundtrip {
+        /// Payload size in bytes.
+        #[arg(long, default_value_t = 1 << 20)]
+        size: usize,
+        /// Seed of the payload and of the shard subset.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Encode a file into a directory of shards.
+    Encode {
+        /// File to encode.
+        #[arg(long)]
+        input: PathBuf,
+        /// Output directory (commitment.bin, shard-NNNN.bin).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check and decode a directory of shards into a file.
+    Decode {
+        /// Directory written by `da encode`.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Output file.
+        #[arg(long)]
+        output: PathBuf,
+        /// Use only these shard indices (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        shards: Option<Vec<u32>>,
+    },
+}
+
+fn init_logging(level: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn open_da(config: &ConfigArgs, plugin: Option<&Path>) -> anyhow::Result<Box<dyn DataAvailability>> {
+    let loaded = config.load()?;
+    let lib = match plugin {
+        Some(p) => {
+            let lib = PluginLibrary::open(p)?;
+            lib.expect_axis(Axis::Da)?;
+            lib
+        }
+        None => registry::open_axis(&loaded, Axis::Da)?,
+    };
+    let args = registry::init_args(&loaded, Axis::Da)?;
+    lib.da(&args)
+        .with_context(|| format!("instantiating {}", lib.path().display()))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log, cli.log_format);
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            // One line: the chain of causes joined, so scripts and humans see the whole reason.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match command {
+        Command::Run(config) => {
+            run::run(&config.load()?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plugins { config, strict } => {
+            let failed = inspect::plugins(&config.load()?, &mut out)?;
+            Ok(if strict && failed > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Config(config) => {
+            inspect::config(&config.load()?, &mut out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Da { config, plugin, op } => {
+            let da = open_da(&config, plugin.as_deref())?;
+            match op {
+                DaOp::Roundtrip { size, seed } => {
+                    let r = da::roundtrip(da.as_ref(), size, seed, &mut out)?;
+                    if !r.ok {
+                        bail!("decoded data differs from the encoded payload");
+                    }
+                }
+                DaOp::Encode { input, out: dir } => da::encode(da.as_ref(), &input, &dir, &mut out)?,
+                DaOp::Decode {
+                    dir,
+                    output,
+                    shards,
+                } => da::decode(da.as_ref(), &dir, shards.as_deref(), &output, &mut out)?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Conformance {
+            suite,
+            dir,
+            config,
+            plugin,
+        } => {
+            let axis = conformance::suite_axis(&suite)
+                .ok_or_else(|| anyhow!("unknown suite {suite:?}: expected erasure or safrole"))?;
+            let lib = match plugin {
+                Some(p) => {
+                    let lib = PluginLibrary::open(&p)?;
+                    lib.expect_axis(axis)?;
+                    lib
+                }
+                None => registry::open_axis(&config.load()?, axis)?,
+            };
+            let tally = conformance::run(&lib, &suite, &dir, &mut out)?;
+            out.flush()?;
+            if tally.passed + tally.failed == 0 {
+                bail!("no {suite} cases found in {}", dir.display());
+            }
+            Ok(if tally.failed > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
