@@ -210,8 +210,9 @@ impl DataAvailability for Rs1d {
             buf.extend_from_slice(&counter.to_le_bytes());
             counter += 1;
             let h = blake2b_256(&buf);
-            let i = (u64::from_le_bytes([h.0[0], h.0[1], h.0[2], h.0[3], h.0[4], h.0[5], h.0[6], h.0[7]])
-                % self.code.n as u64) as usize;
+            let i = (u64::from_le_bytes([
+                h.0[0], h.0[1], h.0[2], h.0[3], h.0[4], h.0[5], h.0[6], h.0[7],
+            ]) % self.code.n as u64) as usize;
             if !std::mem::replace(&mut taken[i], true) {
                 picked.push(i as u32);
             }
@@ -305,8 +306,7 @@ impl ErasureCase {
                 .iter()
                 .map(|&i| (i, self.shards[i].as_slice()))
                 .collect();
-            let back =
-                erasure::reconstruct(&code, &given, self.data.len()).map_err(erasure_err)?;
+            let back = erasure::reconstruct(&code, &given, self.data.len()).map_err(erasure_err)?;
             if back != self.data {
                 return Ok(CaseOutcome::Fail {
                     detail: format!("k={k} n={n}: reconstruction from {subset:?} differs"),
@@ -375,7 +375,11 @@ impl Plugin for Rs1dPlugin {
         Ok(Instance::Da(Box::new(Rs1d::from_init(&args)?)))
     }
 
-    fn conformance(suite: &str, format: CaseFormat, case: &[u8]) -> Result<CaseOutcome, PluginError> {
+    fn conformance(
+        suite: &str,
+        format: CaseFormat,
+        case: &[u8],
+    ) -> Result<CaseOutcome, PluginError> {
         if suite != "erasure" {
             return Err(PluginError::unsupported(format!(
                 "da-rs1d runs the erasure suite, not {suite:?}"

@@ -344,7 +344,7 @@ plugin = "exec-reexec"
         let dir = tempfile::tempdir().expect("tempdir");
         let body = BASE.replace("slot_ms = 6000", "slot_msec = 6000");
         let path = write(&dir, &body);
-        let err = Loaded::load(&path, &[]).unwrap_err().to_string();
+        let err = Loaded::load(&path, &[]).expect_err("must fail").to_string();
         assert!(err.contains("slot_msec"), "{err}");
         assert!(err.contains("c.toml"), "{err}");
     }
@@ -353,14 +353,16 @@ plugin = "exec-reexec"
     fn wrong_type_names_key_and_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let body = BASE.replace("slot_ms = 6000", "slot_ms = \"fast\"");
-        let err = Loaded::load(&write(&dir, &body), &[]).unwrap_err().to_string();
+        let err = Loaded::load(&write(&dir, &body), &[])
+            .expect_err("must fail")
+            .to_string();
         assert!(err.contains("chain.slot_ms"), "{err}");
         assert!(err.contains("c.toml"), "{err}");
     }
 
     #[test]
     fn missing_file_is_an_error() {
-        let err = Loaded::load(Path::new("/nonexistent/x.toml"), &[]).unwrap_err();
+        let err = Loaded::load(Path::new("/nonexistent/x.toml"), &[]).expect_err("must fail");
         assert!(err.to_string().contains("/nonexistent/x.toml"));
     }
 
@@ -368,13 +370,18 @@ plugin = "exec-reexec"
     fn inconsistent_chain_is_rejected() {
         let dir = tempfile::tempdir().expect("tempdir");
         let body = BASE.replace("slot_ms = 6000", "slot_ms = 6000\nerasure_k = 6");
-        let err = Loaded::load(&write(&dir, &body), &[]).unwrap_err().to_string();
+        let err = Loaded::load(&write(&dir, &body), &[])
+            .expect_err("must fail")
+            .to_string();
         assert!(err.contains("chain.erasure_k"), "{err}");
     }
 
     #[test]
     fn bare_word_override_is_a_string() {
-        assert_eq!(parse_value("da-zoda2d"), Value::from("da-zoda2d".to_string()));
+        assert_eq!(
+            parse_value("da-zoda2d"),
+            Value::from("da-zoda2d".to_string())
+        );
         assert_eq!(parse_value("12").to_i128(), Some(12));
     }
 }

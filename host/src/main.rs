@@ -13,7 +13,11 @@ use diverge_plugins::loader::PluginLibrary;
 use diverge_plugins::{Axis, DataAvailability};
 
 #[derive(Parser, Debug)]
-#[command(name = "diverge", version, about = "A research node for divergent consensus")]
+#[command(
+    name = "diverge",
+    version,
+    about = "A research node for divergent consensus"
+)]
 struct Cli {
     /// Log verbosity (error, warn, info, debug, trace); RUST_LOG overrides it.
     #[arg(long, global = true, default_value = "info")]
@@ -131,7 +135,10 @@ fn init_logging(level: &str, format: LogFormat) {
     }
 }
 
-fn open_da(config: &ConfigArgs, plugin: Option<&Path>) -> anyhow::Result<Box<dyn DataAvailability>> {
+fn open_da(
+    config: &ConfigArgs,
+    plugin: Option<&Path>,
+) -> anyhow::Result<Box<dyn DataAvailability>> {
     let loaded = config.load()?;
     let lib = match plugin {
         Some(p) => {
@@ -188,7 +195,9 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                         bail!("decoded data differs from the encoded payload");
                     }
                 }
-                DaOp::Encode { input, out: dir } => da::encode(da.as_ref(), &input, &dir, &mut out)?,
+                DaOp::Encode { input, out: dir } => {
+                    da::encode(da.as_ref(), &input, &dir, &mut out)?
+                }
                 DaOp::Decode {
                     dir,
                     output,

@@ -144,8 +144,11 @@ pub trait Consensus: Send {
     fn verify_seal(&mut self, header: &Header) -> Result<SealInfo, PluginError>;
 
     /// Checks a finality proof for `hash` with nothing but headers (light-client check).
-    fn verify_justification(&mut self, hash: &Hash, justification: &[u8])
-        -> Result<(), PluginError>;
+    fn verify_justification(
+        &mut self,
+        hash: &Hash,
+        justification: &[u8],
+    ) -> Result<(), PluginError>;
 
     /// The plugin's state as bytes for the host to persist.
     fn snapshot(&self) -> Result<Vec<u8>, PluginError>;

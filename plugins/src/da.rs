@@ -74,8 +74,7 @@ pub trait DataAvailability: Send + Sync {
     fn encode(&self, data: &[u8]) -> Result<Encoded, PluginError>;
 
     /// Checks shard `index` against `commitment`; `Rejected` names what failed.
-    fn verify_shard(&self, commitment: &[u8], index: u32, shard: &[u8])
-        -> Result<(), PluginError>;
+    fn verify_shard(&self, commitment: &[u8], index: u32, shard: &[u8]) -> Result<(), PluginError>;
 
     /// Rebuilds the payload from at least [`DaShape::min_shards`] distinct checked shards.
     fn decode(&self, commitment: &[u8], shards: &[CheckedShard]) -> Result<Vec<u8>, PluginError>;
@@ -84,15 +83,21 @@ pub trait DataAvailability: Send + Sync {
     /// scheme has no sampling story.
     fn sample(&self, commitment: &[u8], seed: &[u8; 32]) -> Result<Vec<u32>, PluginError> {
         let _ = (commitment, seed);
-        Err(PluginError::unsupported("this DA scheme offers no light-client sampling"))
+        Err(PluginError::unsupported(
+            "this DA scheme offers no light-client sampling",
+        ))
     }
 }
 
 /// The only way to obtain a [`CheckedShard`].
 pub trait CheckShard {
     /// Verifies the shard and wraps it.
-    fn check(&self, commitment: &[u8], index: u32, shard: Vec<u8>)
-        -> Result<CheckedShard, PluginError>;
+    fn check(
+        &self,
+        commitment: &[u8],
+        index: u32,
+        shard: Vec<u8>,
+    ) -> Result<CheckedShard, PluginError>;
 }
 
 impl<T: DataAvailability + ?Sized> CheckShard for T {

@@ -147,8 +147,11 @@ pub trait FfiExec: Send {
     /// [`Executor::genesis_state_root`]: encoded [`Hash`] out.
     fn genesis_state_root(&mut self) -> FfiResult<RVec<u8>>;
     /// [`Executor::execute`]: encoded [`Hash`] and raw payload in, encoded [`ExecOutput`] out.
-    fn execute(&mut self, pre_state_root: RSlice<'_, u8>, payload: RSlice<'_, u8>)
-        -> FfiResult<RVec<u8>>;
+    fn execute(
+        &mut self,
+        pre_state_root: RSlice<'_, u8>,
+        payload: RSlice<'_, u8>,
+    ) -> FfiResult<RVec<u8>>;
     /// [`Executor::validate`]: encoded [`ValidateRequest`] in, encoded [`Verdict`] out.
     fn validate(&mut self, request: RSlice<'_, u8>) -> FfiResult<RVec<u8>>;
     /// [`Executor::retain`]: encoded `Vec<Hash>` in.
@@ -216,8 +219,11 @@ pub struct PluginMod {
     /// Who the plugin is.
     pub meta: extern "C" fn() -> FfiMeta,
     /// Runs one conformance case of `suite`.
-    pub conformance:
-        extern "C" fn(suite: RStr<'_>, format: CaseFormat, case: RSlice<'_, u8>) -> FfiResult<FfiCaseOutcome>,
+    pub conformance: extern "C" fn(
+        suite: RStr<'_>,
+        format: CaseFormat,
+        case: RSlice<'_, u8>,
+    ) -> FfiResult<FfiCaseOutcome>,
     /// Creates an instance from encoded [`InitArgs`]. Later fields go after this one.
     #[sabi(last_prefix_field)]
     pub instantiate: extern "C" fn(init: RSlice<'_, u8>) -> FfiResult<FfiInstance>,
@@ -247,7 +253,11 @@ pub trait Plugin {
     fn instantiate(args: InitArgs) -> Result<Instance, PluginError>;
 
     /// Judges one public test-vector case of `suite`.
-    fn conformance(suite: &str, format: CaseFormat, case: &[u8]) -> Result<CaseOutcome, PluginError> {
+    fn conformance(
+        suite: &str,
+        format: CaseFormat,
+        case: &[u8],
+    ) -> Result<CaseOutcome, PluginError> {
         let _ = (format, case);
         Err(PluginError::unsupported(format!(
             "{} runs no conformance suite '{suite}'",
@@ -288,7 +298,11 @@ impl<T: ?Sized> Guarded<T> {
         Guarded { inner: Some(inner) }
     }
 
-    fn call<R>(&mut self, what: &str, f: impl FnOnce(&mut T) -> Result<R, PluginError>) -> FfiResult<R> {
+    fn call<R>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut T) -> Result<R, PluginError>,
+    ) -> FfiResult<R> {
         let Some(inner) = self.inner.as_mut() else {
             return RErr(poisoned(what));
         };
@@ -300,7 +314,11 @@ impl<T: ?Sized> Guarded<T> {
         out
     }
 
-    fn call_ref<R>(&self, what: &str, f: impl FnOnce(&T) -> Result<R, PluginError>) -> FfiResult<R> {
+    fn call_ref<R>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&T) -> Result<R, PluginError>,
+    ) -> FfiResult<R> {
         match self.inner.as_ref() {
             Some(inner) => guard(what, || f(inner)),
             None => RErr(poisoned(what)),
@@ -565,7 +583,8 @@ macro_rules! export_plugin {
             fn __diverge_root_module() -> $crate::ffi::PluginModRef {
                 $crate::ffi::root_module::<$plugin>()
             }
-            extern "C" fn __diverge_erased_root_module() -> $crate::ffi::__private::RootModuleResult {
+            extern "C" fn __diverge_erased_root_module() -> $crate::ffi::__private::RootModuleResult
+            {
                 $crate::ffi::__private::__call_root_module_loader(__diverge_root_module)
             }
             // SAFETY: the constructor returns a PluginModRef, the module type named here, as
@@ -590,11 +609,15 @@ pub(crate) fn ffi_back<T>(r: FfiResult<T>) -> Result<T, PluginError> {
     r.into_result().map_err(PluginError::from)
 }
 
-fn decode_reply<T: crate::codec::Decode>(what: &str, r: FfiResult<RVec<u8>>) -> Result<T, PluginError> {
+fn decode_reply<T: crate::codec::Decode>(
+    what: &str,
+    r: FfiResult<RVec<u8>>,
+) -> Result<T, PluginError> {
     let bytes = ffi_back(r)?;
     // A plugin that answers with garbage is a plugin bug, not bad input from the host.
-    decode_exact(bytes.as_slice())
-        .map_err(|e| PluginError::internal(format!("{what}: plugin returned undecodable bytes: {e}")))
+    decode_exact(bytes.as_slice()).map_err(|e| {
+        PluginError::internal(format!("{what}: plugin returned undecodable bytes: {e}"))
+    })
 }
 
 impl Consensus for LoadedConsensus {
@@ -613,7 +636,11 @@ impl Consensus for LoadedConsensus {
         decode_reply("consensus.verify_seal", r)
     }
 
-    fn verify_justification(&mut self, hash: &Hash, justification: &[u8]) -> Result<(), PluginError> {
+    fn verify_justification(
+        &mut self,
+        hash: &Hash,
+        justification: &[u8],
+    ) -> Result<(), PluginError> {
         ffi_back(self.0.verify_justification(
             RSlice::from_slice(&hash.encode()),
             RSlice::from_slice(justification),
@@ -662,13 +689,19 @@ impl DataAvailability for LoadedDa {
                 bytes: RSlice::from_slice(s.bytes()),
             })
             .collect();
-        ffi_back(self.0.decode(RSlice::from_slice(commitment), RSlice::from_slice(&refs)))
-            .map(RVec::into_vec)
+        ffi_back(
+            self.0
+                .decode(RSlice::from_slice(commitment), RSlice::from_slice(&refs)),
+        )
+        .map(RVec::into_vec)
     }
 
     fn sample(&self, commitment: &[u8], seed: &[u8; 32]) -> Result<Vec<u32>, PluginError> {
-        ffi_back(self.0.sample(RSlice::from_slice(commitment), RSlice::from_slice(seed)))
-            .map(RVec::into_vec)
+        ffi_back(
+            self.0
+                .sample(RSlice::from_slice(commitment), RSlice::from_slice(seed)),
+        )
+        .map(RVec::into_vec)
     }
 }
 
@@ -678,7 +711,11 @@ impl Executor for LoadedExec {
         decode_reply("exec.genesis_state_root", r)
     }
 
-    fn execute(&mut self, pre_state_root: &Hash, payload: &[u8]) -> Result<ExecOutput, PluginError> {
+    fn execute(
+        &mut self,
+        pre_state_root: &Hash,
+        payload: &[u8],
+    ) -> Result<ExecOutput, PluginError> {
         let r = self.0.execute(
             RSlice::from_slice(&pre_state_root.encode()),
             RSlice::from_slice(payload),
@@ -730,4 +767,3 @@ pub(crate) fn instance_from_ffi(i: FfiInstance) -> Instance {
         FfiInstance::Exec(e) => Instance::Exec(Box::new(LoadedExec(e))),
     }
 }
-

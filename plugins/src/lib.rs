@@ -28,6 +28,8 @@ pub mod error;
 pub mod exec;
 pub mod ffi;
 pub mod loader;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod types;
 
 pub use conformance::{CaseFormat, CaseOutcome};

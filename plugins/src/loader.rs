@@ -40,7 +40,9 @@ pub enum LoadError {
         reason: String,
     },
     /// A shared library, but not a diverge plugin.
-    #[error("{path}: not a diverge plugin (expected the abi_stable root-module symbol, found none)")]
+    #[error(
+        "{path}: not a diverge plugin (expected the abi_stable root-module symbol, found none)"
+    )]
     NotAPlugin {
         /// The file.
         path: PathBuf,
@@ -76,7 +78,9 @@ pub enum LoadError {
         found: u32,
     },
     /// The plugin implements another axis than the config section asked for.
-    #[error("{path}: wrong plugin axis: expected a {expected} plugin, found {found} plugin '{name}'")]
+    #[error(
+        "{path}: wrong plugin axis: expected a {expected} plugin, found {found} plugin '{name}'"
+    )]
     WrongAxis {
         /// The file.
         path: PathBuf,
@@ -141,7 +145,9 @@ fn classify(path: &Path, err: LibraryError) -> LoadError {
             // error, but on disk for whoever debugs the mismatch.
             let file = std::env::temp_dir().join(format!(
                 "diverge-abi-mismatch-{}.txt",
-                path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
             ));
             let report_text = report.to_string();
             let report = match std::fs::write(&file, &report_text) {
@@ -290,7 +296,8 @@ mod tests {
 
     #[test]
     fn missing_file_is_one_line_naming_it() {
-        let err = PluginLibrary::open(Path::new("/nonexistent/libnothing.so")).unwrap_err();
+        let err =
+            PluginLibrary::open(Path::new("/nonexistent/libnothing.so")).expect_err("must fail");
         let msg = err.to_string();
         assert!(msg.contains("/nonexistent/libnothing.so"), "{msg}");
         assert!(!msg.contains('\n'));

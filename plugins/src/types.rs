@@ -122,7 +122,11 @@ pub struct ValidatorKeys {
 
 impl fmt::Debug for ValidatorKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ValidatorKeys(ed25519=0x{}…)", hex::encode(&self.ed25519[..4]))
+        write!(
+            f,
+            "ValidatorKeys(ed25519=0x{}…)",
+            hex::encode(&self.ed25519[..4])
+        )
     }
 }
 

@@ -72,7 +72,11 @@ pub fn run(
         lib.path().display()
     )?;
     for file in files {
-        let rel = file.strip_prefix(dir).unwrap_or(&file).display().to_string();
+        let rel = file
+            .strip_prefix(dir)
+            .unwrap_or(&file)
+            .display()
+            .to_string();
         let format = file
             .extension()
             .and_then(|e| e.to_str())
@@ -88,7 +92,11 @@ pub fn run(
                 let diverge_plugins::CaseOutcome::Pass { detail } = o else {
                     continue;
                 };
-                writeln!(out, "PASS {rel} ({:.1} ms) {detail}", took.as_secs_f64() * 1e3)?;
+                writeln!(
+                    out,
+                    "PASS {rel} ({:.1} ms) {detail}",
+                    took.as_secs_f64() * 1e3
+                )?;
             }
             Ok(o) => {
                 tally.failed += 1;

@@ -59,7 +59,9 @@ impl DataAvailability for Misbehaving {
             return Err(PluginError::rejected(format!("index {index} out of range")));
         }
         if blake2b_256(shard).0.as_slice() != commitment {
-            return Err(PluginError::rejected("shard does not hash to the commitment"));
+            return Err(PluginError::rejected(
+                "shard does not hash to the commitment",
+            ));
         }
         Ok(())
     }
