@@ -79,7 +79,7 @@ pub struct Rs1d {
 fn erasure_err(e: ErasureError) -> PluginError {
     match e {
         ErasureError::BadParams { .. } => PluginError::config(e.to_string()),
-        ErasureError::Codec(_) => PluginError::internal(e.to_string()),
+        ErasureError::Backend(_) => PluginError::internal(e.to_string()),
         _ => PluginError::rejected(e.to_string()),
     }
 }
@@ -159,7 +159,7 @@ impl DataAvailability for Rs1d {
             )));
         }
         let s: Shard = decode_exact(shard)?;
-        let expected = self.code.chunk_len(c.data_len as usize);
+        let expected = erasure::chunk_len(&self.code, c.data_len as usize);
         if s.chunk.len() != expected {
             return Err(PluginError::rejected(format!(
                 "shard {index}: chunk of {} bytes, commitment implies {expected}",
@@ -332,7 +332,7 @@ impl ErasureCase {
             detail: format!(
                 "k={k} n={n}, {} B data, {} B chunks, {} subsets rebuilt",
                 self.data.len(),
-                code.chunk_len(self.data.len()),
+                erasure::chunk_len(&code, self.data.len()),
                 subsets.len()
             ),
         })
