@@ -20,6 +20,7 @@ use diverge_plugins::{
     blake2b_256, Axis, CaseFormat, CaseOutcome, ChainParams, CheckShard, CheckedShard, DaShape,
     DataAvailability, Encoded, Hash, InitArgs, Instance, PluginError,
 };
+use rayon::prelude::*;
 use serde::Deserialize;
 
 use crate::erasure::{ErasureError, ErasureParams};
@@ -140,7 +141,7 @@ impl DataAvailability for Rs1d {
             n: self.code.n as u16,
         };
         let shards = chunks
-            .into_iter()
+            .into_par_iter()
             .zip(proofs)
             .map(|(chunk, proof)| Shard { chunk, proof }.encode())
             .collect();

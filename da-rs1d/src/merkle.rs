@@ -6,6 +6,7 @@
 //! power of two with zero hashes.
 
 use diverge_plugins::{blake2b_256, Hash};
+use rayon::prelude::*;
 
 fn leaf(index: u32, chunk: &[u8]) -> Hash {
     let mut buf = Vec::with_capacity(8 + chunk.len());
@@ -31,8 +32,10 @@ pub fn depth(n: usize) -> usize {
 /// All levels, leaves first, each padded to even length; the last holds the root.
 fn levels(chunks: &[Vec<u8>]) -> Vec<Vec<Hash>> {
     let width = chunks.len().next_power_of_two();
+    // Hashing every chunk is the bulk of the commitment's cost (42 MB at 14 MB / 1023 shards):
+    // spread it over the cores; the order of the result is the order of the chunks.
     let mut level: Vec<Hash> = chunks
-        .iter()
+        .par_iter()
         .enumerate()
         .map(|(i, c)| leaf(i as u32, c))
         .collect();
