@@ -370,7 +370,7 @@ impl Plugin for Rs1dPlugin {
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const AXIS: Axis = Axis::Da;
     const DESCRIPTION: &'static str =
-        "JAM 1D Reed-Solomon, GF(2^16), k=ceil(V/3) of V, Merkle-committed shards";
+        "JAM 1D Reed-Solomon over GF(2^16) (k of V: 2 of 6, 342 of 1023), Merkle-committed shards";
 
     fn instantiate(args: InitArgs) -> Result<Instance, PluginError> {
         Ok(Instance::Da(Box::new(Rs1d::from_init(&args)?)))

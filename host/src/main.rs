@@ -38,10 +38,10 @@ enum LogFormat {
 #[derive(Args, Debug, Clone)]
 struct ConfigArgs {
     /// Config file (TOML); DIVERGE_SECTION__KEY env vars and --set override it.
-    #[arg(long, short, default_value = "configs/polkadot.toml")]
+    #[arg(long, short, global = true, default_value = "configs/polkadot.toml")]
     config: PathBuf,
     /// Override a key: --set chain.slot_ms=2000 (value in TOML syntax; bare words are strings).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
     overrides: Vec<String>,
 }
 
