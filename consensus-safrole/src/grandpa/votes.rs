@@ -1,0 +1,327 @@
+//! GRANDPA's vote arithmetic over a block tree: supermajority, GHOST, "possible" supermajority,
+//! round estimate and completability (Stewart & Kokoris-Kogia, "GRANDPA: a Byzantine finality
+//! gadget", section 3; Gray Paper 19.x takes GRANDPA as given).
+//!
+//! Why not `finality-grandpa`: its synchronous `Round` keeps `import_prevote`/`import_precommit`
+//! crate-private (0.16.3), so only its async voter can feed it votes, and an async voter does not
+//! fit the sans-IO rule. These functions are the counting part, written from the paper, over an
+//! explicit tree the plugin already keeps; the round state machine sits on top.
+//!
+//! Definitions (n voters of weight 1, threshold t = floor(2n/3)+1):
+//! - a voter *supports* B in a vote set S if it voted for B or a descendant of B, or it
+//!   equivocated in S (an equivocator counts for every block: safety must hold whatever it meant);
+//! - S has a *supermajority* for B if at least t voters support B;
+//! - g(S) is the highest block with a supermajority (the GHOST);
+//! - a supermajority for B is *possible* in a superset of S if fewer than n - t + 1 voters have
+//!   voted, without equivocating, for blocks that are not B or its descendants.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use diverge_plugins::{Hash, ValidatorIndex};
+
+/// The blocks votes can target: a tree rooted at the round's base (the last finalized block).
+#[derive(Debug, Clone)]
+pub struct BlockTree {
+    base: Hash,
+    base_number: u32,
+    parent: HashMap<Hash, Hash>,
+    number: HashMap<Hash, u32>,
+    children: HashMap<Hash, Vec<Hash>>,
+}
+
+/// Why a block cannot join the tree.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TreeError {
+    /// Its parent is not in the tree.
+    #[error("parent {parent:?} of {block:?} is unknown")]
+    UnknownParent {
+        /// The block.
+        block: Hash,
+        /// Its parent.
+        parent: Hash,
+    },
+}
+
+impl BlockTree {
+    /// A tree holding only `base` (number `base_number`).
+    pub fn new(base: Hash, base_number: u32) -> BlockTree {
+        let mut number = HashMap::new();
+        number.insert(base, base_number);
+        BlockTree {
+            base,
+            base_number,
+            parent: HashMap::new(),
+            number,
+            children: HashMap::new(),
+        }
+    }
+
+    /// The root.
+    pub fn base(&self) -> (Hash, u32) {
+        (self.base, self.base_number)
+    }
+
+    /// Adds `block` under `parent`; adding a known block again is a no-op.
+    pub fn insert(&mut self, block: Hash, parent: Hash) -> Result<(), TreeError> {
+        if self.number.contains_key(&block) {
+            return Ok(());
+        }
+        let Some(&pn) = self.number.get(&parent) else {
+            return Err(TreeError::UnknownParent { block, parent });
+        };
+        self.parent.insert(block, parent);
+        self.number.insert(block, pn + 1);
+        let kids = self.children.entry(parent).or_default();
+        kids.push(block);
+        // Deterministic order, whatever the import order was.
+        kids.sort();
+        Ok(())
+    }
+
+    /// Whether `block` is in the tree.
+    pub fn contains(&self, block: &Hash) -> bool {
+        self.number.contains_key(block)
+    }
+
+    /// The block's height.
+    pub fn number(&self, block: &Hash) -> Option<u32> {
+        self.number.get(block).copied()
+    }
+
+    /// The parent (none for the base).
+    pub fn parent(&self, block: &Hash) -> Option<Hash> {
+        self.parent.get(block).copied()
+    }
+
+    /// Children in hash order.
+    pub fn children(&self, block: &Hash) -> &[Hash] {
+        self.children.get(block).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Whether `a` is `b` or an ancestor of `b`.
+    pub fn is_ancestor_or_equal(&self, a: &Hash, b: &Hash) -> bool {
+        let (Some(na), Some(mut nb)) = (self.number(a), self.number(b)) else {
+            return false;
+        };
+        let mut cur = *b;
+        while nb > na {
+            match self.parent(&cur) {
+                Some(p) => {
+                    cur = p;
+                    nb -= 1;
+                }
+                None => return false,
+            }
+        }
+        cur == *a
+    }
+
+    /// `block` and its ancestors down to the base, highest first.
+    fn path_to_base(&self, block: &Hash) -> Vec<Hash> {
+        let mut out = Vec::new();
+        let mut cur = *block;
+        if !self.contains(&cur) {
+            return out;
+        }
+        loop {
+            out.push(cur);
+            match self.parent(&cur) {
+                Some(p) => cur = p,
+                None => break,
+            }
+        }
+        out
+    }
+}
+
+/// The votes of one kind (prevotes or precommits) in one round.
+#[derive(Debug, Clone, Default)]
+pub struct VoteSet {
+    votes: BTreeMap<ValidatorIndex, Vec<Hash>>,
+}
+
+/// What adding a vote did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Added {
+    /// A first vote from this voter.
+    New,
+    /// The same vote again.
+    Duplicate,
+    /// A second, different vote: the voter equivocated; `first` is its earlier target.
+    Equivocation {
+        /// The vote it contradicts.
+        first: Hash,
+    },
+}
+
+impl VoteSet {
+    /// Records `voter`'s vote for `target`. Only the first two distinct targets are kept: two
+    /// are enough to prove equivocation and to count the voter everywhere.
+    pub fn add(&mut self, voter: ValidatorIndex, target: Hash) -> Added {
+        let entry = self.votes.entry(voter).or_default();
+        if entry.contains(&target) {
+            return Added::Duplicate;
+        }
+        entry.push(target);
+        if entry.len() == 1 {
+            Added::New
+        } else {
+            let first = entry[0];
+            entry.truncate(2);
+            Added::Equivocation { first }
+        }
+    }
+
+    /// Voters that voted at all.
+    pub fn participants(&self) -> usize {
+        self.votes.len()
+    }
+
+    /// Voters with two different votes.
+    pub fn equivocators(&self) -> BTreeSet<ValidatorIndex> {
+        self.votes
+            .iter()
+            .filter(|(_, v)| v.len() > 1)
+            .map(|(i, _)| *i)
+            .collect()
+    }
+
+    /// The single vote of a voter that did not equivocate.
+    pub fn vote_of(&self, voter: ValidatorIndex) -> Option<Hash> {
+        match self.votes.get(&voter).map(Vec::as_slice) {
+            Some([one]) => Some(*one),
+            _ => None,
+        }
+    }
+
+    /// Number of voters supporting each block of `tree` (see the module docs). Votes for blocks
+    /// not (yet) in the tree support nothing.
+    pub fn support(&self, tree: &BlockTree) -> HashMap<Hash, usize> {
+        let equivocators = self.equivocators().len();
+        let mut support: HashMap<Hash, BTreeSet<ValidatorIndex>> = HashMap::new();
+        for (voter, targets) in &self.votes {
+            if targets.len() > 1 {
+                continue;
+            }
+            for block in tree.path_to_base(&targets[0]) {
+                support.entry(block).or_default().insert(*voter);
+            }
+        }
+        let mut out: HashMap<Hash, usize> = support
+            .into_iter()
+            .map(|(b, s)| (b, s.len() + equivocators))
+            .collect();
+        if equivocators > 0 {
+            // Equivocators support every block, including ones no honest vote reached.
+            for b in tree.number.keys() {
+                out.entry(*b).or_insert(equivocators);
+            }
+        }
+        out
+    }
+
+    /// g(S): the highest block with at least `threshold` support, descending from the base
+    /// through the best-supported child (ties by hash, so every node picks the same).
+    pub fn ghost(&self, tree: &BlockTree, threshold: usize) -> Option<Hash> {
+        let support = self.support(tree);
+        let count = |b: &Hash| support.get(b).copied().unwrap_or(0);
+        let (base, _) = tree.base();
+        if count(&base) < threshold {
+            return None;
+        }
+        let mut cur = base;
+        loop {
+            let next = tree
+                .children(&cur)
+                .iter()
+                .filter(|c| count(c) >= threshold)
+                .max_by(|a, b| count(a).cmp(&count(b)).then(b.cmp(a)));
+            match next {
+                Some(c) => cur = *c,
+                None => return Some(cur),
+            }
+        }
+    }
+
+    /// Whether some superset of these votes could reach `threshold` support for `block`, with
+    /// `voters` voters in all.
+    pub fn possible(
+        &self,
+        tree: &BlockTree,
+        block: &Hash,
+        voters: usize,
+        threshold: usize,
+    ) -> bool {
+        let against = self
+            .votes
+            .values()
+            .filter(|v| v.len() == 1 && !tree.is_ancestor_or_equal(block, &v[0]))
+            .count();
+        voters - against.min(voters) >= threshold
+    }
+}
+
+/// A round's derived state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoundView {
+    /// g(prevotes).
+    pub prevote_ghost: Option<Hash>,
+    /// E_r: the highest ancestor-or-equal of the prevote GHOST that precommits could still
+    /// give a supermajority.
+    pub estimate: Option<Hash>,
+    /// g(precommits): finalized by this round.
+    pub finalized: Option<Hash>,
+    /// Whether the round can be closed: its estimate can no longer move up.
+    pub completable: bool,
+}
+
+/// Derives the round view from its prevotes and precommits.
+pub fn round_view(
+    tree: &BlockTree,
+    prevotes: &VoteSet,
+    precommits: &VoteSet,
+    voters: usize,
+    threshold: usize,
+) -> RoundView {
+    let prevote_ghost = prevotes.ghost(tree, threshold);
+    let finalized = precommits.ghost(tree, threshold);
+    let Some(g) = prevote_ghost else {
+        return RoundView {
+            prevote_ghost,
+            estimate: None,
+            finalized,
+            completable: false,
+        };
+    };
+    // Walk down from g until precommits could still reach a supermajority.
+    let mut estimate = None;
+    let mut cur = Some(g);
+    while let Some(b) = cur {
+        if precommits.possible(tree, &b, voters, threshold) {
+            estimate = Some(b);
+            break;
+        }
+        cur = tree.parent(&b);
+    }
+    let completable = precommits.participants() >= threshold
+        && match estimate {
+            Some(e) if e != g => true,
+            // E_r = g: complete once no child of g can still get a supermajority.
+            Some(_) => tree
+                .children(&g)
+                .iter()
+                .all(|c| !precommits.possible(tree, c, voters, threshold)),
+            None => false,
+        };
+    RoundView {
+        prevote_ghost,
+        estimate,
+        finalized,
+        completable,
+    }
+}
+
+/// floor(2n/3) + 1: more than two thirds of `voters`.
+pub fn threshold(voters: usize) -> usize {
+    2 * voters / 3 + 1
+}
