@@ -1,0 +1,624 @@
+//! The GRANDPA voter as a sans-IO state machine: blocks, validation verdicts, messages and the
+//! time go in; broadcasts, finalizations, misbehaviour reports and timer requests come out.
+//!
+//! Round r (paper, section 3.3, with Substrate's timing): it starts at time s_r. The primary
+//! (voter r mod n) proposes E_{r-1} when it is above the finalized block. Each voter prevotes at
+//! s_r + 2T (or earlier if the round is already completable) for the best *validated* chain
+//! containing the primary's proposal or E_{r-1}; it precommits g(prevotes) once that is at or
+//! above E_{r-1}, at s_r + 4T or once the round is completable. When round r is completable and
+//! this voter has precommitted, round r+1 starts with E_r. Any round whose precommit GHOST is
+//! above the finalized block finalizes it, with a justification of precommits anyone can check.
+//!
+//! Votes only target blocks this node has imported, and a voter only votes for blocks it has
+//! validated (the audit gate): a block the exec plugin rejected never gathers this node's vote.
+//! Own votes of the open round are re-broadcast every 4T, so a voter that was offline picks the
+//! round up again (the gossip layer's catch-up); a round that gossip shows completable ahead of
+//! ours is jumped to.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use diverge_plugins::{Hash, ValidatorIndex};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+
+use super::messages::{EquivocationProof, Justification, Message, SignedVote, VoteKind};
+use super::votes::{round_view, threshold, Added, BlockTree, RoundView, VoteSet};
+
+/// Host time in microseconds.
+pub type Time = u64;
+
+/// Rounds ahead of ours whose votes are kept (enough to jump forward, bounded against spam).
+const FUTURE_ROUNDS: u64 = 8;
+/// Votes for not-yet-imported blocks kept for later, at most.
+const MAX_PENDING: usize = 4096;
+
+/// Voter-set parameters.
+#[derive(Clone, Debug)]
+pub struct VoterConfig {
+    /// GRANDPA's gossip duration T.
+    pub gossip: Time,
+    /// Voter set id.
+    pub set_id: u64,
+    /// The voters' Ed25519 keys, by index.
+    pub keys: Vec<VerifyingKey>,
+}
+
+/// What the voter asks the host to do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// Send to every voter.
+    Broadcast(Message),
+    /// A block became final.
+    Finalized {
+        /// The block.
+        hash: Hash,
+        /// Its height.
+        number: u32,
+        /// The proof.
+        justification: Justification,
+    },
+    /// A voter signed two different votes in one round and step.
+    Misbehaviour {
+        /// The offender.
+        offender: ValidatorIndex,
+        /// e.g. `grandpa.prevote.equivocation`.
+        kind: String,
+        /// The two votes.
+        evidence: EquivocationProof,
+    },
+    /// Call [`Voter::on_timer`] at this time.
+    SetTimer(Time),
+    /// A structured event (name, JSON fields).
+    Telemetry(&'static str, serde_json::Value),
+}
+
+/// Why an incoming message was not used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Rejected {
+    /// For another voter set.
+    #[error("vote for set {got}, ours is {ours}")]
+    WrongSet {
+        /// Its set id.
+        got: u64,
+        /// Ours.
+        ours: u64,
+    },
+    /// Voter index out of range.
+    #[error("voter index {0} is not in the set")]
+    UnknownVoter(ValidatorIndex),
+    /// Bad signature.
+    #[error("bad signature from voter {0}")]
+    BadSignature(ValidatorIndex),
+    /// Justification does not prove finality.
+    #[error("justification: {0}")]
+    BadJustification(String),
+}
+
+#[derive(Debug, Default)]
+struct RoundState {
+    start: Time,
+    prevotes: VoteSet,
+    precommits: VoteSet,
+    /// First signed vote per (voter, step): the evidence when a second one contradicts it.
+    first: HashMap<(ValidatorIndex, VoteKind), SignedVote>,
+    /// Every accepted signed precommit, for justifications.
+    signed_precommits: Vec<SignedVote>,
+    own: Vec<SignedVote>,
+    primary: Option<Hash>,
+    prevoted: bool,
+    precommitted: bool,
+    reported: HashSet<(ValidatorIndex, VoteKind)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct BlockInfo {
+    state_root: Hash,
+    validated: bool,
+}
+
+/// One node's GRANDPA voter (or observer, without a key).
+#[derive(Debug)]
+pub struct Voter {
+    cfg: VoterConfig,
+    me: Option<(ValidatorIndex, SigningKey)>,
+    tree: BlockTree,
+    info: HashMap<Hash, BlockInfo>,
+    finalized: (Hash, u32),
+    last_estimate: Hash,
+    current: u64,
+    rounds: BTreeMap<u64, RoundState>,
+    pending: Vec<SignedVote>,
+    last_commit: Option<Justification>,
+    next_rebroadcast: Time,
+    timer: Option<Time>,
+    out: Vec<Output>,
+}
+
+impl Voter {
+    /// A voter starting at round 1 on `genesis` (final by definition) at time `now`.
+    pub fn new(
+        cfg: VoterConfig,
+        me: Option<(ValidatorIndex, SigningKey)>,
+        genesis: Hash,
+        genesis_state_root: Hash,
+        now: Time,
+    ) -> Voter {
+        let mut info = HashMap::new();
+        info.insert(
+            genesis,
+            BlockInfo {
+                state_root: genesis_state_root,
+                validated: true,
+            },
+        );
+        let mut v = Voter {
+            next_rebroadcast: now + 4 * cfg.gossip,
+            cfg,
+            me,
+            tree: BlockTree::new(genesis, 0),
+            info,
+            finalized: (genesis, 0),
+            last_estimate: genesis,
+            current: 0,
+            rounds: BTreeMap::new(),
+            pending: Vec::new(),
+            last_commit: None,
+            timer: None,
+            out: Vec::new(),
+        };
+        v.start_round(1, now);
+        v.step(now);
+        v
+    }
+
+    /// Takes the outputs produced so far.
+    pub fn drain(&mut self) -> Vec<Output> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// The last finalized block and its height.
+    pub fn finalized(&self) -> (Hash, u32) {
+        self.finalized
+    }
+
+    /// The open round.
+    pub fn round(&self) -> u64 {
+        self.current
+    }
+
+    fn n(&self) -> usize {
+        self.cfg.keys.len()
+    }
+
+    fn t(&self) -> usize {
+        threshold(self.n())
+    }
+
+    /// A block whose seal verified was imported (not yet validated).
+    pub fn import_block(&mut self, now: Time, hash: Hash, parent: Hash, state_root: Hash) {
+        if self.tree.insert(hash, parent).is_ok() {
+            self.info.entry(hash).or_insert(BlockInfo {
+                state_root,
+                validated: false,
+            });
+            let pending = std::mem::take(&mut self.pending);
+            for vote in pending {
+                self.import_vote(vote);
+            }
+        }
+        self.step(now);
+    }
+
+    /// The exec plugin's verdict on a block.
+    pub fn block_validated(&mut self, now: Time, hash: Hash, valid: bool) {
+        if let Some(i) = self.info.get_mut(&hash) {
+            i.validated = valid;
+        }
+        self.step(now);
+    }
+
+    /// A timer set through [`Output::SetTimer`] fired.
+    pub fn on_timer(&mut self, now: Time) {
+        self.timer = None;
+        if now >= self.next_rebroadcast {
+            self.next_rebroadcast = now + 4 * self.cfg.gossip;
+            if let Some(r) = self.rounds.get(&self.current) {
+                for v in r.own.clone() {
+                    self.out.push(Output::Broadcast(Message::Vote(v)));
+                }
+            }
+            if let Some(j) = self.last_commit.clone() {
+                self.out.push(Output::Broadcast(Message::Commit(j)));
+            }
+        }
+        self.step(now);
+    }
+
+    /// A message from the network.
+    pub fn on_message(&mut self, now: Time, message: Message) -> Result<(), Rejected> {
+        let r = match message {
+            Message::Vote(v) => self.check_vote(&v).map(|()| self.import_vote(v)),
+            Message::Commit(j) => self.on_commit(&j),
+        };
+        self.step(now);
+        r
+    }
+
+    fn check_vote(&self, v: &SignedVote) -> Result<(), Rejected> {
+        if v.set_id != self.cfg.set_id {
+            return Err(Rejected::WrongSet {
+                got: v.set_id,
+                ours: self.cfg.set_id,
+            });
+        }
+        let key = self
+            .cfg
+            .keys
+            .get(usize::from(v.voter))
+            .ok_or(Rejected::UnknownVoter(v.voter))?;
+        if !v.verify(key) {
+            return Err(Rejected::BadSignature(v.voter));
+        }
+        Ok(())
+    }
+
+    fn import_vote(&mut self, v: SignedVote) {
+        if v.round + 1 < self.current || v.round > self.current + FUTURE_ROUNDS {
+            return;
+        }
+        if !self.tree.contains(&v.target) {
+            // Unknown now, maybe imported soon; a target below finality never will be.
+            if v.number > self.finalized.1 && self.pending.len() < MAX_PENDING {
+                self.pending.push(v);
+            }
+            return;
+        }
+        let n = self.n();
+        let round = self.rounds.entry(v.round).or_default();
+        if v.kind == VoteKind::PrimaryPropose {
+            if usize::from(v.voter) == (v.round as usize) % n {
+                round.primary = Some(v.target);
+            }
+            return;
+        }
+        let set = match v.kind {
+            VoteKind::Prevote => &mut round.prevotes,
+            _ => &mut round.precommits,
+        };
+        match set.add(v.voter, v.target) {
+            Added::Duplicate => {}
+            Added::New => {
+                round.first.insert((v.voter, v.kind), v.clone());
+                if v.kind == VoteKind::Precommit {
+                    round.signed_precommits.push(v);
+                }
+            }
+            Added::Equivocation { .. } => {
+                if v.kind == VoteKind::Precommit {
+                    round.signed_precommits.push(v.clone());
+                }
+                if round.reported.insert((v.voter, v.kind)) {
+                    if let Some(first) = round.first.get(&(v.voter, v.kind)).cloned() {
+                        self.out.push(Output::Misbehaviour {
+                            offender: v.voter,
+                            kind: format!("grandpa.{}.equivocation", v.kind.as_str()),
+                            evidence: EquivocationProof { first, second: v },
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn start_round(&mut self, number: u64, now: Time) {
+        self.current = number;
+        self.rounds.entry(number).or_default().start = now;
+        // Keep the previous round for late precommits that may still finalize more.
+        self.rounds.retain(|r, _| *r + 1 >= number);
+        let primary = (number as usize) % self.n().max(1);
+        self.out.push(Output::Telemetry(
+            "consensus.grandpa.round",
+            serde_json::json!({"round": number, "primary": primary, "start_us": now}),
+        ));
+        if let Some((me, _)) = &self.me {
+            if usize::from(*me) == primary {
+                let est = self.last_estimate;
+                if self.tree.number(&est).unwrap_or(0) > self.finalized.1 {
+                    self.cast(VoteKind::PrimaryPropose, est);
+                }
+            }
+        }
+    }
+
+    fn cast(&mut self, kind: VoteKind, target: Hash) {
+        let Some((me, key)) = &self.me else { return };
+        let number = self.tree.number(&target).unwrap_or(0);
+        let state_root = self
+            .info
+            .get(&target)
+            .map(|i| i.state_root)
+            .unwrap_or_default();
+        let vote = SignedVote::sign(
+            key,
+            *me,
+            self.cfg.set_id,
+            self.current,
+            kind,
+            target,
+            number,
+            state_root,
+        );
+        if let Some(r) = self.rounds.get_mut(&self.current) {
+            r.own.push(vote.clone());
+        }
+        self.out
+            .push(Output::Broadcast(Message::Vote(vote.clone())));
+        self.import_vote(vote);
+    }
+
+    /// The deepest validated block reachable from `from` through validated blocks (ties by
+    /// hash): the chain this voter is willing to vote for.
+    fn best_validated_from(&self, from: Hash) -> Hash {
+        let mut best = (self.tree.number(&from).unwrap_or(0), from);
+        let mut stack = vec![from];
+        while let Some(b) = stack.pop() {
+            for c in self.tree.children(&b) {
+                if self.info.get(c).is_some_and(|i| i.validated) {
+                    let n = self.tree.number(c).unwrap_or(0);
+                    if n > best.0 || (n == best.0 && *c < best.1) {
+                        best = (n, *c);
+                    }
+                    stack.push(*c);
+                }
+            }
+        }
+        best.1
+    }
+
+    fn view(&self, round: u64) -> Option<RoundView> {
+        let r = self.rounds.get(&round)?;
+        Some(round_view(
+            &self.tree,
+            &r.prevotes,
+            &r.precommits,
+            self.n(),
+            self.t(),
+        ))
+    }
+
+    fn step(&mut self, now: Time) {
+        // Bounded: each pass either stops or opens a new round.
+        for _ in 0..(FUTURE_ROUNDS + 2) {
+            self.vote_if_due(now);
+            self.finalize_from_rounds();
+            if !self.advance(now) {
+                break;
+            }
+        }
+        self.request_timer(now);
+    }
+
+    fn vote_if_due(&mut self, now: Time) {
+        if self.me.is_none() {
+            return;
+        }
+        let t2 = 2 * self.cfg.gossip;
+        let Some(view) = self.view(self.current) else {
+            return;
+        };
+        let Some(r) = self.rounds.get(&self.current) else {
+            return;
+        };
+        let (start, prevoted, precommitted, primary) =
+            (r.start, r.prevoted, r.precommitted, r.primary);
+        if !prevoted && (now >= start + t2 || view.completable) {
+            let est = self.last_estimate;
+            let base = match primary {
+                Some(p)
+                    if self.tree.is_ancestor_or_equal(&est, &p)
+                        && self.info.get(&p).is_some_and(|i| i.validated) =>
+                {
+                    p
+                }
+                _ => est,
+            };
+            let target = self.best_validated_from(base);
+            if let Some(r) = self.rounds.get_mut(&self.current) {
+                r.prevoted = true;
+            }
+            self.cast(VoteKind::Prevote, target);
+        }
+        let Some(view) = self.view(self.current) else {
+            return;
+        };
+        let prevoted = self.rounds.get(&self.current).is_some_and(|r| r.prevoted);
+        if prevoted && !precommitted && (now >= start + 2 * t2 || view.completable) {
+            if let Some(g) = view.prevote_ghost {
+                if self.tree.is_ancestor_or_equal(&self.last_estimate, &g) {
+                    if let Some(r) = self.rounds.get_mut(&self.current) {
+                        r.precommitted = true;
+                    }
+                    self.cast(VoteKind::Precommit, g);
+                }
+            }
+        }
+    }
+
+    /// Opens the next round when the current one is completable (and we precommitted), or
+    /// jumps to a round ahead that gossip shows completable. Returns whether a round opened.
+    fn advance(&mut self, now: Time) -> bool {
+        let ahead: Vec<u64> = self
+            .rounds
+            .keys()
+            .copied()
+            .filter(|r| *r > self.current)
+            .collect();
+        for r in ahead.into_iter().rev() {
+            if let Some(view) = self.view(r) {
+                if view.completable {
+                    if let Some(e) = view.estimate {
+                        self.last_estimate = e;
+                        self.start_round(r + 1, now);
+                        return true;
+                    }
+                }
+            }
+        }
+        let Some(view) = self.view(self.current) else {
+            return false;
+        };
+        let done_voting = self.me.is_none()
+            || self
+                .rounds
+                .get(&self.current)
+                .is_some_and(|r| r.precommitted);
+        if view.completable && done_voting {
+            if let Some(e) = view.estimate {
+                let r = &self.rounds[&self.current];
+                self.out.push(Output::Telemetry(
+                    "consensus.grandpa.completed",
+                    serde_json::json!({
+                        "round": self.current,
+                        "prevotes": r.prevotes.participants(),
+                        "precommits": r.precommits.participants(),
+                        "estimate": e.to_hex(),
+                        "duration_us": now.saturating_sub(r.start),
+                    }),
+                ));
+                self.last_estimate = e;
+                self.start_round(self.current + 1, now);
+                return true;
+            }
+        }
+        false
+    }
+
+    fn finalize_from_rounds(&mut self) {
+        let rounds: Vec<u64> = self.rounds.keys().copied().collect();
+        for r in rounds {
+            let Some(view) = self.view(r) else { continue };
+            let Some(f) = view.finalized else { continue };
+            let number = self.tree.number(&f).unwrap_or(0);
+            if number <= self.finalized.1 {
+                continue;
+            }
+            let precommits: Vec<SignedVote> = self.rounds[&r]
+                .signed_precommits
+                .iter()
+                .filter(|v| self.tree.is_ancestor_or_equal(&f, &v.target))
+                .cloned()
+                .collect();
+            let justification = Justification {
+                set_id: self.cfg.set_id,
+                round: r,
+                target: f,
+                number,
+                precommits,
+            };
+            // Finalize only what the proof shows on its own (equivocators' weight is not
+            // provable to a light client).
+            if self.check_justification(&justification).is_ok() {
+                self.apply_finality(justification);
+            }
+        }
+    }
+
+    /// Checks a justification against this node's tree.
+    pub fn check_justification(&self, j: &Justification) -> Result<(), Rejected> {
+        let bad = |m: String| Rejected::BadJustification(m);
+        if j.set_id != self.cfg.set_id {
+            return Err(bad(format!(
+                "set {} is not ours ({})",
+                j.set_id, self.cfg.set_id
+            )));
+        }
+        let mut voters = HashSet::new();
+        for v in &j.precommits {
+            if v.kind != VoteKind::Precommit || v.round != j.round || v.set_id != j.set_id {
+                return Err(bad(format!(
+                    "vote of voter {} is not a precommit of round {}",
+                    v.voter, j.round
+                )));
+            }
+            self.check_vote(v)?;
+            if !self.tree.is_ancestor_or_equal(&j.target, &v.target) {
+                return Err(bad(format!(
+                    "precommit of voter {} is not for a descendant of the target",
+                    v.voter
+                )));
+            }
+            voters.insert(v.voter);
+        }
+        if voters.len() < self.t() {
+            return Err(bad(format!(
+                "{} distinct voters, {} needed",
+                voters.len(),
+                self.t()
+            )));
+        }
+        Ok(())
+    }
+
+    fn on_commit(&mut self, j: &Justification) -> Result<(), Rejected> {
+        if j.number <= self.finalized.1 || !self.tree.contains(&j.target) {
+            return Ok(());
+        }
+        self.check_justification(j)?;
+        self.apply_finality(j.clone());
+        Ok(())
+    }
+
+    fn apply_finality(&mut self, j: Justification) {
+        let (hash, number) = (j.target, j.number);
+        self.finalized = (hash, number);
+        // Re-root the tree at the new final block: branches off it can never be voted again.
+        let mut tree = BlockTree::new(hash, number);
+        let mut stack = vec![hash];
+        while let Some(b) = stack.pop() {
+            for c in self.tree.children(&b).to_vec() {
+                let _ = tree.insert(c, b);
+                stack.push(c);
+            }
+        }
+        self.tree = tree;
+        self.info.retain(|h, _| self.tree.contains(h));
+        if !self.tree.contains(&self.last_estimate) {
+            self.last_estimate = hash;
+        }
+        self.out.push(Output::Telemetry(
+            "consensus.grandpa.finalized",
+            serde_json::json!({"round": j.round, "number": number, "hash": hash.to_hex(),
+                               "precommits": j.precommits.len()}),
+        ));
+        self.out.push(Output::Broadcast(Message::Commit(j.clone())));
+        self.out.push(Output::Finalized {
+            hash,
+            number,
+            justification: j.clone(),
+        });
+        self.last_commit = Some(j);
+    }
+
+    fn request_timer(&mut self, now: Time) {
+        // Only deadlines still ahead: a passed one whose condition is unmet (e.g. no prevote
+        // GHOST yet) waits for votes, not for the clock.
+        let t2 = 2 * self.cfg.gossip;
+        let mut candidates = vec![self.next_rebroadcast];
+        if let Some(r) = self.rounds.get(&self.current) {
+            if !r.prevoted {
+                candidates.push(r.start + t2);
+            }
+            if !r.precommitted {
+                candidates.push(r.start + 2 * t2);
+            }
+        }
+        let next = candidates
+            .into_iter()
+            .filter(|t| *t > now)
+            .min()
+            .unwrap_or(now + 4 * self.cfg.gossip);
+        if self.timer != Some(next) {
+            self.timer = Some(next);
+            self.out.push(Output::SetTimer(next));
+        }
+    }
+}

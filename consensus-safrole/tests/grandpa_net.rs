@@ -1,0 +1,350 @@
+//! Several GRANDPA voters on an in-memory network in virtual time: continuous finality, one
+//! voter offline, two offline (stall, then recovery), an equivocating voter, determinism.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use consensus_safrole::grandpa::messages::{Message, SignedVote, VoteKind};
+use consensus_safrole::grandpa::voter::{Output, Time, Voter, VoterConfig};
+use diverge_plugins::{blake2b_256, Hash};
+use ed25519_dalek::SigningKey;
+
+const SEC: Time = 1_000_000;
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Ev {
+    Block { number: u32 },
+    Timer { who: usize },
+    Deliver { to: usize, msg: Vec<u8> },
+}
+
+struct Net {
+    voters: Vec<Voter>,
+    online: Vec<bool>,
+    queue: BinaryHeap<Reverse<(Time, u64, Ev)>>,
+    seq: u64,
+    delay: Time,
+    chain: Vec<Hash>,
+    /// (time, voter, number) of every finalization.
+    finalized: Vec<(Time, usize, u32)>,
+    misbehaviour: Vec<(usize, u16, String)>,
+    keys: Vec<SigningKey>,
+}
+
+fn key(i: usize) -> SigningKey {
+    SigningKey::from_bytes(&blake2b_256(&[i as u8; 4]).0)
+}
+
+impl Net {
+    fn new(n: usize, blocks: u32, slot: Time) -> Net {
+        let keys: Vec<SigningKey> = (0..n).map(key).collect();
+        let cfg = VoterConfig {
+            gossip: SEC / 5,
+            set_id: 0,
+            keys: keys.iter().map(SigningKey::verifying_key).collect(),
+        };
+        let genesis = blake2b_256(b"genesis");
+        let mut chain = vec![genesis];
+        for i in 1..=blocks {
+            chain.push(blake2b_256(&i.to_le_bytes()));
+        }
+        let voters = (0..n)
+            .map(|i| {
+                Voter::new(
+                    cfg.clone(),
+                    Some((i as u16, keys[i].clone())),
+                    genesis,
+                    Hash::ZERO,
+                    0,
+                )
+            })
+            .collect();
+        let mut net = Net {
+            voters,
+            online: vec![true; n],
+            queue: BinaryHeap::new(),
+            seq: 0,
+            delay: 50_000,
+            chain,
+            finalized: Vec::new(),
+            misbehaviour: Vec::new(),
+            keys,
+        };
+        for number in 1..=blocks {
+            net.push(Time::from(number) * slot, Ev::Block { number });
+        }
+        for who in 0..n {
+            net.collect(who, 0);
+        }
+        net
+    }
+
+    fn push(&mut self, at: Time, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Reverse((at, self.seq, ev)));
+    }
+
+    fn collect(&mut self, who: usize, now: Time) {
+        for out in self.voters[who].drain() {
+            match out {
+                Output::Broadcast(m) => self.broadcast(who, now, &m),
+                Output::SetTimer(at) => self.push(at, Ev::Timer { who }),
+                Output::Finalized { number, hash, .. } => {
+                    assert_eq!(hash, self.chain[number as usize], "finalized off the chain");
+                    self.finalized.push((now, who, number));
+                }
+                Output::Misbehaviour {
+                    offender,
+                    kind,
+                    evidence,
+                } => {
+                    assert!(evidence.verify(&self.keys[usize::from(offender)].verifying_key()));
+                    self.misbehaviour.push((who, offender, kind));
+                }
+                Output::Telemetry(..) => {}
+            }
+        }
+    }
+
+    fn broadcast(&mut self, from: usize, now: Time, m: &Message) {
+        if !self.online[from] {
+            return;
+        }
+        let bytes = diverge_plugins::codec::Encode::encode(m);
+        for to in 0..self.voters.len() {
+            if to != from {
+                self.push(
+                    now + self.delay,
+                    Ev::Deliver {
+                        to,
+                        msg: bytes.clone(),
+                    },
+                );
+            }
+        }
+    }
+
+    fn run_until(&mut self, end: Time) {
+        while let Some(Reverse((at, _, _))) = self.queue.peek() {
+            if *at > end {
+                break;
+            }
+            let Some(Reverse((now, _, ev))) = self.queue.pop() else {
+                break;
+            };
+            match ev {
+                Ev::Block { number } => {
+                    let (hash, parent) =
+                        (self.chain[number as usize], self.chain[number as usize - 1]);
+                    for who in 0..self.voters.len() {
+                        // Offline voters miss nothing of the chain: block sync is the host's job.
+                        self.voters[who].import_block(now, hash, parent, Hash::ZERO);
+                        self.voters[who].block_validated(now, hash, true);
+                        self.collect(who, now);
+                    }
+                }
+                Ev::Timer { who } => {
+                    if self.online[who] {
+                        self.voters[who].on_timer(now);
+                        self.collect(who, now);
+                    } else {
+                        // Keep its clock alive so it resumes when back.
+                        self.push(now + SEC / 5, Ev::Timer { who });
+                    }
+                }
+                Ev::Deliver { to, msg } => {
+                    if self.online[to] {
+                        let m: Message =
+                            diverge_plugins::codec::decode_exact(&msg).expect("decode");
+                        self.voters[to]
+                            .on_message(now, m)
+                            .expect("honest message accepted");
+                        self.collect(to, now);
+                    }
+                }
+            }
+        }
+    }
+
+    fn best_final(&self, who: usize) -> u32 {
+        self.voters[who].finalized().1
+    }
+}
+
+#[test]
+fn six_voters_finalize_continuously() {
+    let mut net = Net::new(6, 20, SEC);
+    net.run_until(22 * SEC);
+    for who in 0..6 {
+        assert!(
+            net.best_final(who) >= 19,
+            "voter {who} finalized only {}",
+            net.best_final(who)
+        );
+    }
+    // Finality keeps up with the chain: every block is final within 2 s of being produced
+    // (T = 200 ms, 50 ms links, 1 s blocks).
+    let mut lags = Vec::new();
+    for number in 1..=19u32 {
+        let first = net
+            .finalized
+            .iter()
+            .filter(|(_, _, n)| *n >= number)
+            .map(|(t, _, _)| *t)
+            .min();
+        let t = first.expect("finalized");
+        let lag = t - Time::from(number) * SEC;
+        assert!(
+            lag <= 2 * SEC,
+            "block {number} final {lag} us after production"
+        );
+        lags.push(lag);
+    }
+    lags.sort_unstable();
+    eprintln!(
+        "finality lag (first voter): p50 {} ms, max {} ms",
+        lags[lags.len() / 2] / 1000,
+        lags[lags.len() - 1] / 1000
+    );
+}
+
+#[test]
+fn one_voter_offline_still_finalizes() {
+    let mut net = Net::new(6, 15, SEC);
+    net.online[5] = false;
+    net.run_until(17 * SEC);
+    for who in 0..5 {
+        assert!(
+            net.best_final(who) >= 14,
+            "voter {who}: {}",
+            net.best_final(who)
+        );
+    }
+}
+
+#[test]
+fn two_offline_stall_safely_and_recover_when_one_returns() {
+    let mut net = Net::new(6, 30, SEC);
+    net.online[4] = false;
+    net.online[5] = false;
+    net.run_until(10 * SEC);
+    for who in 0..4 {
+        assert_eq!(net.best_final(who), 0, "finalized with 4 of 6 voters");
+    }
+    net.online[4] = true;
+    net.run_until(32 * SEC);
+    for who in 0..5 {
+        assert!(
+            net.best_final(who) >= 29,
+            "voter {who} after recovery: {}",
+            net.best_final(who)
+        );
+    }
+}
+
+#[test]
+fn an_equivocating_voter_is_reported_with_verifiable_evidence() {
+    let mut net = Net::new(6, 5, SEC);
+    net.run_until(3 * SEC);
+    // Voter 0 signs a second, different prevote in the current round of voter 1.
+    let round = net.voters[1].round();
+    let genesis = net.chain[0];
+    let bogus = SignedVote::sign(
+        &net.keys[0],
+        0,
+        0,
+        round,
+        VoteKind::Prevote,
+        genesis,
+        0,
+        Hash::ZERO,
+    );
+    let honest_target = net.chain[3];
+    let first = SignedVote::sign(
+        &net.keys[0],
+        0,
+        0,
+        round,
+        VoteKind::Prevote,
+        honest_target,
+        3,
+        Hash::ZERO,
+    );
+    for m in [first, bogus] {
+        let bytes = diverge_plugins::codec::Encode::encode(&Message::Vote(m));
+        for to in 1..6 {
+            net.push(
+                3 * SEC + 1,
+                Ev::Deliver {
+                    to,
+                    msg: bytes.clone(),
+                },
+            );
+        }
+    }
+    net.run_until(4 * SEC);
+    let reporters: Vec<usize> = net
+        .misbehaviour
+        .iter()
+        .filter(|(_, o, k)| *o == 0 && k == "grandpa.prevote.equivocation")
+        .map(|(w, _, _)| *w)
+        .collect();
+    assert!(reporters.len() >= 4, "reported by {reporters:?}");
+}
+
+#[test]
+fn forged_and_foreign_votes_are_rejected() {
+    let mut net = Net::new(6, 2, SEC);
+    let genesis = net.chain[0];
+    let mut v = SignedVote::sign(
+        &net.keys[2],
+        2,
+        0,
+        1,
+        VoteKind::Prevote,
+        genesis,
+        0,
+        Hash::ZERO,
+    );
+    v.voter = 3; // claims to be someone else
+    assert!(net.voters[0].on_message(0, Message::Vote(v)).is_err());
+    let other_set = SignedVote::sign(
+        &net.keys[2],
+        2,
+        7,
+        1,
+        VoteKind::Prevote,
+        genesis,
+        0,
+        Hash::ZERO,
+    );
+    assert!(net.voters[0]
+        .on_message(0, Message::Vote(other_set))
+        .is_err());
+    let stranger = SignedVote::sign(
+        &key(99),
+        40,
+        0,
+        1,
+        VoteKind::Prevote,
+        genesis,
+        0,
+        Hash::ZERO,
+    );
+    assert!(net.voters[0]
+        .on_message(0, Message::Vote(stranger))
+        .is_err());
+}
+
+#[test]
+fn same_inputs_same_history() {
+    let run = || {
+        let mut net = Net::new(6, 10, SEC);
+        net.online[2] = false;
+        net.run_until(12 * SEC);
+        net.finalized
+    };
+    let a = run();
+    assert!(!a.is_empty());
+    assert_eq!(a, run());
+}
