@@ -35,7 +35,7 @@ fn ghost_is_highest_block_five_of_six_support() {
     let t = chain(20);
     let mut s = VoteSet::default();
     for (v, height) in [20u32, 17, 14, 11, 8, 5].into_iter().enumerate() {
-        assert_eq!(s.add(v as u16, h(height)), Added::New);
+        assert_eq!(s.add(&t, v as u16, h(height)), Added::New);
     }
     assert_eq!(s.ghost(&t, 5), Some(h(8)));
     assert_eq!(s.ghost(&t, 6), Some(h(5)));
@@ -48,10 +48,10 @@ fn split_votes_stop_at_the_fork() {
     t.insert(h(200), h(3)).expect("fork b");
     let mut s = VoteSet::default();
     for v in 0..3 {
-        s.add(v, h(100));
+        s.add(&t, v, h(100));
     }
     for v in 3..6 {
-        s.add(v, h(200));
+        s.add(&t, v, h(200));
     }
     assert_eq!(s.ghost(&t, 5), Some(h(3)));
 }
@@ -62,11 +62,11 @@ fn an_equivocator_counts_for_every_block_and_is_reported() {
     t.insert(h(100), h(3)).expect("fork");
     let mut s = VoteSet::default();
     for v in 0..4 {
-        s.add(v, h(3));
+        s.add(&t, v, h(3));
     }
-    assert_eq!(s.add(4, h(3)), Added::New);
-    assert_eq!(s.add(4, h(3)), Added::Duplicate);
-    assert_eq!(s.add(4, h(100)), Added::Equivocation { first: h(3) });
+    assert_eq!(s.add(&t, 4, h(3)), Added::New);
+    assert_eq!(s.add(&t, 4, h(3)), Added::Duplicate);
+    assert_eq!(s.add(&t, 4, h(100)), Added::Equivocation { first: h(3) });
     assert_eq!(s.equivocators().into_iter().collect::<Vec<_>>(), vec![4]);
     // 4 honest + 1 equivocator = 5 support h(3); h(100) has only the equivocator.
     assert_eq!(s.ghost(&t, 5), Some(h(3)));
@@ -77,7 +77,7 @@ fn no_ghost_without_a_supermajority_of_participants() {
     let t = chain(5);
     let mut s = VoteSet::default();
     for v in 0..4 {
-        s.add(v, h(5));
+        s.add(&t, v, h(5));
     }
     assert_eq!(s.ghost(&t, 5), None);
 }
@@ -88,10 +88,10 @@ fn round_completes_and_finalizes() {
     let mut pv = VoteSet::default();
     let mut pc = VoteSet::default();
     for v in 0..6 {
-        pv.add(v, h(4));
+        pv.add(&t, v, h(4));
     }
     for v in 0..5 {
-        pc.add(v, h(4));
+        pc.add(&t, v, h(4));
     }
     let view = round_view(&t, &pv, &pc, 6, 5);
     assert_eq!(view.prevote_ghost, Some(h(4)));
@@ -106,13 +106,13 @@ fn estimate_drops_below_ghost_when_precommits_rule_it_out() {
     let mut pv = VoteSet::default();
     let mut pc = VoteSet::default();
     for v in 0..6 {
-        pv.add(v, h(4));
+        pv.add(&t, v, h(4));
     }
     for v in 0..3 {
-        pc.add(v, h(4));
+        pc.add(&t, v, h(4));
     }
     for v in 3..5 {
-        pc.add(v, h(3));
+        pc.add(&t, v, h(3));
     }
     let view = round_view(&t, &pv, &pc, 6, 5);
     // Two voters precommitted below h(4): at most 4 can support it, so E_r = h(3) < g.
@@ -128,11 +128,11 @@ fn a_round_is_not_completable_while_the_ghost_may_still_rise() {
     let mut pv = VoteSet::default();
     let mut pc = VoteSet::default();
     for v in 0..5 {
-        pv.add(v, h(2));
+        pv.add(&t, v, h(2));
     }
-    pv.add(5, h(3));
+    pv.add(&t, 5, h(3));
     for v in 0..5 {
-        pc.add(v, h(2));
+        pc.add(&t, v, h(2));
     }
     // g = h(2); a child h(3) could still reach 5 only if the 5 precommitters hadn't voted lower:
     // they did, so the round is completable.
@@ -140,7 +140,7 @@ fn a_round_is_not_completable_while_the_ghost_may_still_rise() {
     // With only 5 precommits of which 3 for h(2)... not enough participation yet for others:
     let mut few = VoteSet::default();
     for v in 0..4 {
-        few.add(v, h(2));
+        few.add(&t, v, h(2));
     }
     assert!(!round_view(&t, &pv, &few, 6, 5).completable);
 }
@@ -181,13 +181,13 @@ proptest! {
         let blocks = parents.len() + 1;
         let (mut a, mut b) = (VoteSet::default(), VoteSet::default());
         for (v, target) in honest.iter().enumerate() {
-            if !drop_a[v] { a.add(v as u16, h((target % blocks) as u32)); }
-            if !drop_b[v] { b.add(v as u16, h((target % blocks) as u32)); }
+            if !drop_a[v] { a.add(&t, v as u16, h((target % blocks) as u32)); }
+            if !drop_b[v] { b.add(&t, v as u16, h((target % blocks) as u32)); }
         }
         // The f byzantine voters collude: all for one block in a, all for another in b.
         for i in 0..3u16 {
-            a.add(7 + i, h((byz_a % blocks) as u32));
-            b.add(7 + i, h((byz_b % blocks) as u32));
+            a.add(&t, 7 + i, h((byz_a % blocks) as u32));
+            b.add(&t, 7 + i, h((byz_b % blocks) as u32));
         }
         if let (Some(ga), Some(gb)) = (a.ghost(&t, threshold(10)), b.ghost(&t, threshold(10))) {
             prop_assert!(t.is_ancestor_or_equal(&ga, &gb) || t.is_ancestor_or_equal(&gb, &ga),
@@ -207,8 +207,8 @@ proptest! {
         let (mut small, mut big) = (VoteSet::default(), VoteSet::default());
         for (v, target) in targets.iter().enumerate() {
             let b = h((target % blocks) as u32);
-            if v < split { small.add(v as u16, b); }
-            big.add(v as u16, b);
+            if v < split { small.add(&t, v as u16, b); }
+            big.add(&t, v as u16, b);
         }
         if let Some(gs) = small.ghost(&t, threshold(10)) {
             let gb = big.ghost(&t, threshold(10)).expect("superset keeps a GHOST");

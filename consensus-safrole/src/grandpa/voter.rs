@@ -284,7 +284,7 @@ impl Voter {
             VoteKind::Prevote => &mut round.prevotes,
             _ => &mut round.precommits,
         };
-        match set.add(v.voter, v.target) {
+        match set.add(&self.tree, v.voter, v.target) {
             Added::Duplicate => {}
             Added::New => {
                 round.first.insert((v.voter, v.kind), v.clone());
@@ -515,15 +515,23 @@ impl Voter {
                 precommits,
             };
             // Finalize only what the proof shows on its own (equivocators' weight is not
-            // provable to a light client).
-            if self.check_justification(&justification).is_ok() {
+            // provable to a light client). Signatures were checked when the votes arrived.
+            if self.check_justification_with(&justification, false).is_ok() {
                 self.apply_finality(justification);
             }
         }
     }
 
-    /// Checks a justification against this node's tree.
+    /// Checks a justification against this node's tree, signatures included.
     pub fn check_justification(&self, j: &Justification) -> Result<(), Rejected> {
+        self.check_justification_with(j, true)
+    }
+
+    fn check_justification_with(
+        &self,
+        j: &Justification,
+        signatures: bool,
+    ) -> Result<(), Rejected> {
         let bad = |m: String| Rejected::BadJustification(m);
         if j.set_id != self.cfg.set_id {
             return Err(bad(format!(
@@ -539,7 +547,9 @@ impl Voter {
                     v.voter, j.round
                 )));
             }
-            self.check_vote(v)?;
+            if signatures {
+                self.check_vote(v)?;
+            }
             if !self.tree.is_ancestor_or_equal(&j.target, &v.target) {
                 return Err(bad(format!(
                     "precommit of voter {} is not for a descendant of the target",
@@ -581,6 +591,10 @@ impl Voter {
         }
         self.tree = tree;
         self.info.retain(|h, _| self.tree.contains(h));
+        for r in self.rounds.values_mut() {
+            r.prevotes.recount(&self.tree);
+            r.precommits.recount(&self.tree);
+        }
         if !self.tree.contains(&self.last_estimate) {
             self.last_estimate = hash;
         }
