@@ -220,8 +220,13 @@ impl PluginLibrary {
 
     /// Creates an instance.
     pub fn instantiate(&self, args: &InitArgs) -> Result<Instance, PluginError> {
-        let bytes = args.encode();
-        let instance = ffi::ffi_back((self.module.instantiate())(RSlice::from_slice(&bytes)))?;
+        self.instantiate_raw(&args.encode())
+    }
+
+    /// Creates an instance from raw bytes where encoded [`InitArgs`] belong: for tests that
+    /// feed the boundary adversarial input.
+    pub fn instantiate_raw(&self, init: &[u8]) -> Result<Instance, PluginError> {
+        let instance = ffi::ffi_back((self.module.instantiate())(RSlice::from_slice(init)))?;
         Ok(ffi::instance_from_ffi(instance))
     }
 
