@@ -243,6 +243,35 @@ fn two_offline_stall_safely_and_recover_when_one_returns() {
 }
 
 #[test]
+fn a_voter_back_from_a_long_absence_rejoins_the_current_round() {
+    // Voter 5 is away while the others run ~40 rounds; then voter 4 leaves and 5 returns: only
+    // if 5 catches up to the current round (commits carry it there) does finality resume.
+    let mut net = Net::new(6, 40, SEC);
+    net.online[5] = false;
+    net.run_until(20 * SEC);
+    let before = net.best_final(0);
+    assert!(before >= 18, "{before}");
+    assert!(
+        net.voters[0].round() > 20,
+        "round {}",
+        net.voters[0].round()
+    );
+    net.online[4] = false;
+    net.online[5] = true;
+    net.run_until(42 * SEC);
+    assert!(
+        net.best_final(5) >= 39,
+        "returning voter finalized {}",
+        net.best_final(5)
+    );
+    assert!(
+        net.best_final(0) >= 39,
+        "finality resumed only to {}",
+        net.best_final(0)
+    );
+}
+
+#[test]
 fn an_equivocating_voter_is_reported_with_verifiable_evidence() {
     let mut net = Net::new(6, 5, SEC);
     net.run_until(3 * SEC);

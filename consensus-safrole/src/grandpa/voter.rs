@@ -237,7 +237,7 @@ impl Voter {
     pub fn on_message(&mut self, now: Time, message: Message) -> Result<(), Rejected> {
         let r = match message {
             Message::Vote(v) => self.check_vote(&v).map(|()| self.import_vote(v)),
-            Message::Commit(j) => self.on_commit(&j),
+            Message::Commit(j) => self.on_commit(now, &j),
         };
         self.step(now);
         r
@@ -568,12 +568,21 @@ impl Voter {
         Ok(())
     }
 
-    fn on_commit(&mut self, j: &Justification) -> Result<(), Rejected> {
-        if j.number <= self.finalized.1 || !self.tree.contains(&j.target) {
+    /// A commit finalizes its target and, when it is from a round at or past ours, moves this
+    /// voter to the round after it: how a voter that was away rejoins the current round.
+    fn on_commit(&mut self, now: Time, j: &Justification) -> Result<(), Rejected> {
+        if !self.tree.contains(&j.target) {
+            // Unknown (not imported yet) or below our final block: nothing to learn from it.
             return Ok(());
         }
         self.check_justification(j)?;
-        self.apply_finality(j.clone());
+        if j.number > self.finalized.1 {
+            self.apply_finality(j.clone());
+        }
+        if j.round >= self.current {
+            self.last_estimate = j.target;
+            self.start_round(j.round + 1, now);
+        }
         Ok(())
     }
 
