@@ -272,6 +272,15 @@ impl Voter {
             }
             return;
         }
+        // Our header hash commits to the post-state root, so a vote pairing the hash with another
+        // root is not a vote for this block (GP 19: a vote is header plus posterior state root).
+        if self
+            .info
+            .get(&v.target)
+            .is_some_and(|i| i.state_root != v.state_root)
+        {
+            return;
+        }
         let n = self.n();
         let round = self.rounds.entry(v.round).or_default();
         if v.kind == VoteKind::PrimaryPropose {
