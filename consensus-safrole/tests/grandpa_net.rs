@@ -13,9 +13,27 @@ const SEC: Time = 1_000_000;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Ev {
-    Block { number: u32 },
-    Timer { who: usize },
-    Deliver { to: usize, msg: Vec<u8> },
+    Block {
+        number: u32,
+    },
+    /// A block off the canonical chain, validated only by the voters listed.
+    Side {
+        hash: Hash,
+        parent: Hash,
+        valid_at: Vec<usize>,
+    },
+    /// Voter `who` validates `hash` (late).
+    Validate {
+        who: usize,
+        hash: Hash,
+    },
+    Timer {
+        who: usize,
+    },
+    Deliver {
+        to: usize,
+        msg: Vec<u8>,
+    },
 }
 
 struct Net {
@@ -29,6 +47,8 @@ struct Net {
     finalized: Vec<(Time, usize, u32)>,
     misbehaviour: Vec<(usize, u16, String)>,
     keys: Vec<SigningKey>,
+    strict_chain: bool,
+    finalized_hashes: Vec<(usize, u32, Hash)>,
 }
 
 fn key(i: usize) -> SigningKey {
@@ -69,6 +89,8 @@ impl Net {
             finalized: Vec::new(),
             misbehaviour: Vec::new(),
             keys,
+            strict_chain: true,
+            finalized_hashes: Vec::new(),
         };
         for number in 1..=blocks {
             net.push(Time::from(number) * slot, Ev::Block { number });
@@ -90,7 +112,10 @@ impl Net {
                 Output::Broadcast(m) => self.broadcast(who, now, &m),
                 Output::SetTimer(at) => self.push(at, Ev::Timer { who }),
                 Output::Finalized { number, hash, .. } => {
-                    assert_eq!(hash, self.chain[number as usize], "finalized off the chain");
+                    if self.strict_chain {
+                        assert_eq!(hash, self.chain[number as usize], "finalized off the chain");
+                    }
+                    self.finalized_hashes.push((who, number, hash));
                     self.finalized.push((now, who, number));
                 }
                 Output::Misbehaviour {
@@ -142,6 +167,23 @@ impl Net {
                         self.voters[who].block_validated(now, hash, true);
                         self.collect(who, now);
                     }
+                }
+                Ev::Side {
+                    hash,
+                    parent,
+                    valid_at,
+                } => {
+                    for who in 0..self.voters.len() {
+                        self.voters[who].import_block(now, hash, parent, Hash::ZERO);
+                        if valid_at.contains(&who) {
+                            self.voters[who].block_validated(now, hash, true);
+                        }
+                        self.collect(who, now);
+                    }
+                }
+                Ev::Validate { who, hash } => {
+                    self.voters[who].block_validated(now, hash, true);
+                    self.collect(who, now);
                 }
                 Ev::Timer { who } => {
                     if self.online[who] {
@@ -319,6 +361,63 @@ fn an_equivocating_voter_is_reported_with_verifiable_evidence() {
         .map(|(w, _, _)| *w)
         .collect();
     assert!(reporters.len() >= 4, "reported by {reporters:?}");
+}
+
+#[test]
+fn split_validation_views_never_finalize_conflicting_forks() {
+    // Two forks above block 2; half the voters validated only fork A, half only fork B. Neither
+    // side has 5 of 6, so nothing above 2 may be final until everyone validates fork A.
+    let mut net = Net::new(6, 2, SEC);
+    net.strict_chain = false;
+    let (mut pa, mut pb) = (net.chain[2], net.chain[2]);
+    let mut fork_a = Vec::new();
+    for i in 0..5u32 {
+        let a = blake2b_256(&[b"a".as_slice(), &i.to_le_bytes()].concat());
+        let b = blake2b_256(&[b"b".as_slice(), &i.to_le_bytes()].concat());
+        let at = 3 * SEC + Time::from(i) * SEC;
+        net.push(
+            at,
+            Ev::Side {
+                hash: a,
+                parent: pa,
+                valid_at: vec![0, 1, 2],
+            },
+        );
+        net.push(
+            at,
+            Ev::Side {
+                hash: b,
+                parent: pb,
+                valid_at: vec![3, 4, 5],
+            },
+        );
+        fork_a.push(a);
+        (pa, pb) = (a, b);
+    }
+    net.run_until(10 * SEC);
+    for who in 0..6 {
+        assert!(
+            net.best_final(who) <= 2,
+            "voter {who} finalized {} on split views",
+            net.best_final(who)
+        );
+    }
+    for who in 3..6 {
+        for a in &fork_a {
+            net.push(10 * SEC, Ev::Validate { who, hash: *a });
+        }
+    }
+    net.run_until(14 * SEC);
+    for who in 0..6 {
+        assert_eq!(net.best_final(who), 7, "voter {who}");
+    }
+    let fork_a: std::collections::HashSet<Hash> = fork_a.into_iter().collect();
+    for (who, number, hash) in &net.finalized_hashes {
+        assert!(
+            *number <= 2 || fork_a.contains(hash),
+            "voter {who} finalized {hash:?} off fork A"
+        );
+    }
 }
 
 #[test]
