@@ -8,3 +8,4 @@
 
 pub mod fork_choice;
 pub mod grandpa;
+pub mod safrole;
