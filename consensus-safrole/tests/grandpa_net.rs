@@ -49,6 +49,7 @@ struct Net {
     keys: Vec<SigningKey>,
     strict_chain: bool,
     finalized_hashes: Vec<(usize, u32, Hash)>,
+    justifications: Vec<consensus_safrole::grandpa::messages::Justification>,
 }
 
 fn key(i: usize) -> SigningKey {
@@ -91,6 +92,7 @@ impl Net {
             keys,
             strict_chain: true,
             finalized_hashes: Vec::new(),
+            justifications: Vec::new(),
         };
         for number in 1..=blocks {
             net.push(Time::from(number) * slot, Ev::Block { number });
@@ -111,7 +113,12 @@ impl Net {
             match out {
                 Output::Broadcast(m) => self.broadcast(who, now, &m),
                 Output::SetTimer(at) => self.push(at, Ev::Timer { who }),
-                Output::Finalized { number, hash, .. } => {
+                Output::Finalized {
+                    number,
+                    hash,
+                    justification,
+                } => {
+                    self.justifications.push(justification);
                     if self.strict_chain {
                         assert_eq!(hash, self.chain[number as usize], "finalized off the chain");
                     }
@@ -416,6 +423,54 @@ fn split_validation_views_never_finalize_conflicting_forks() {
         assert!(
             *number <= 2 || fork_a.contains(hash),
             "voter {who} finalized {hash:?} off fork A"
+        );
+    }
+}
+
+#[test]
+fn justifications_verify_with_headers_only_and_tampering_fails() {
+    let mut net = Net::new(6, 6, SEC);
+    net.run_until(8 * SEC);
+    let j = net
+        .justifications
+        .last()
+        .expect("something finalized")
+        .clone();
+    let keys: Vec<_> = net.keys.iter().map(SigningKey::verifying_key).collect();
+    // A light client's view: just (parent, number) per header.
+    let chain = net.chain.clone();
+    let header = move |h: &Hash| {
+        chain
+            .iter()
+            .position(|c| c == h)
+            .filter(|&i| i > 0)
+            .map(|i| (chain[i - 1], i as u32))
+    };
+    j.verify(0, &keys, &header, true)
+        .expect("valid justification");
+    assert!(
+        j.verify(1, &keys, &header, true).is_err(),
+        "wrong set accepted"
+    );
+    let mut few = j.clone();
+    few.precommits.truncate(4);
+    assert!(
+        few.verify(0, &keys, &header, true).is_err(),
+        "4 of 6 accepted"
+    );
+    let mut forged = j.clone();
+    forged.precommits[0].signature[0] ^= 1;
+    assert!(
+        forged.verify(0, &keys, &header, true).is_err(),
+        "bad signature accepted"
+    );
+    let mut higher = j.clone();
+    higher.target = net.chain[6];
+    higher.number = 6;
+    if j.number < 6 {
+        assert!(
+            higher.verify(0, &keys, &header, true).is_err(),
+            "claimed a later block"
         );
     }
 }

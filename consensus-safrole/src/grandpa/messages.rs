@@ -132,6 +132,102 @@ pub struct Justification {
     pub precommits: Vec<SignedVote>,
 }
 
+/// Why a justification does not prove finality.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum JustificationError {
+    /// For another voter set.
+    #[error("justification for set {got}, expected {expected}")]
+    WrongSet {
+        /// Its set id.
+        got: u64,
+        /// The expected one.
+        expected: u64,
+    },
+    /// A vote that is not a precommit of the justification's round and set.
+    #[error("vote of voter {0} is not a precommit of this round and set")]
+    NotAPrecommit(ValidatorIndex),
+    /// A voter index outside the set.
+    #[error("voter {0} is not in the set")]
+    UnknownVoter(ValidatorIndex),
+    /// A bad signature.
+    #[error("bad signature from voter {0}")]
+    BadSignature(ValidatorIndex),
+    /// A precommit for a block that is not the target or its descendant (or unknown).
+    #[error("precommit of voter {0} is not for the target or a known descendant")]
+    NotDescendant(ValidatorIndex),
+    /// Too few distinct voters.
+    #[error("{have} distinct voters, {need} needed")]
+    TooFewVoters {
+        /// Distinct valid voters.
+        have: usize,
+        /// Threshold.
+        need: usize,
+    },
+}
+
+impl Justification {
+    /// Checks the proof with nothing but headers: `header(h)` gives a known block's parent and
+    /// height. Every precommit must be a correctly signed precommit of this round and set for
+    /// the target or a descendant, from more than two thirds of `keys`.
+    pub fn verify(
+        &self,
+        set_id: u64,
+        keys: &[VerifyingKey],
+        header: &dyn Fn(&Hash) -> Option<(Hash, u32)>,
+        check_signatures: bool,
+    ) -> Result<(), JustificationError> {
+        if self.set_id != set_id {
+            return Err(JustificationError::WrongSet {
+                got: self.set_id,
+                expected: set_id,
+            });
+        }
+        let mut voters = std::collections::BTreeSet::new();
+        for v in &self.precommits {
+            if v.kind != VoteKind::Precommit || v.round != self.round || v.set_id != self.set_id {
+                return Err(JustificationError::NotAPrecommit(v.voter));
+            }
+            let key = keys
+                .get(usize::from(v.voter))
+                .ok_or(JustificationError::UnknownVoter(v.voter))?;
+            if check_signatures && !v.verify(key) {
+                return Err(JustificationError::BadSignature(v.voter));
+            }
+            if !descends(header, &self.target, self.number, &v.target) {
+                return Err(JustificationError::NotDescendant(v.voter));
+            }
+            voters.insert(v.voter);
+        }
+        let need = 2 * keys.len() / 3 + 1;
+        if voters.len() < need {
+            return Err(JustificationError::TooFewVoters {
+                have: voters.len(),
+                need,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Whether `block` is `target` (at height `number`) or descends from it, walking headers.
+fn descends(
+    header: &dyn Fn(&Hash) -> Option<(Hash, u32)>,
+    target: &Hash,
+    number: u32,
+    block: &Hash,
+) -> bool {
+    let mut cur = *block;
+    loop {
+        if cur == *target {
+            return true;
+        }
+        match header(&cur) {
+            Some((parent, n)) if n > number => cur = parent,
+            _ => return false,
+        }
+    }
+}
+
 /// Two conflicting signed votes of one voter in one round and step: transferable evidence.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct EquivocationProof {

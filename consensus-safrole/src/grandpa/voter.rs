@@ -541,40 +541,10 @@ impl Voter {
         j: &Justification,
         signatures: bool,
     ) -> Result<(), Rejected> {
-        let bad = |m: String| Rejected::BadJustification(m);
-        if j.set_id != self.cfg.set_id {
-            return Err(bad(format!(
-                "set {} is not ours ({})",
-                j.set_id, self.cfg.set_id
-            )));
-        }
-        let mut voters = HashSet::new();
-        for v in &j.precommits {
-            if v.kind != VoteKind::Precommit || v.round != j.round || v.set_id != j.set_id {
-                return Err(bad(format!(
-                    "vote of voter {} is not a precommit of round {}",
-                    v.voter, j.round
-                )));
-            }
-            if signatures {
-                self.check_vote(v)?;
-            }
-            if !self.tree.is_ancestor_or_equal(&j.target, &v.target) {
-                return Err(bad(format!(
-                    "precommit of voter {} is not for a descendant of the target",
-                    v.voter
-                )));
-            }
-            voters.insert(v.voter);
-        }
-        if voters.len() < self.t() {
-            return Err(bad(format!(
-                "{} distinct voters, {} needed",
-                voters.len(),
-                self.t()
-            )));
-        }
-        Ok(())
+        let tree = &self.tree;
+        let header = |h: &Hash| -> Option<(Hash, u32)> { Some((tree.parent(h)?, tree.number(h)?)) };
+        j.verify(self.cfg.set_id, &self.cfg.keys, &header, signatures)
+            .map_err(|e| Rejected::BadJustification(e.to_string()))
     }
 
     /// A commit finalizes its target and, when it is from a round at or past ours, moves this
