@@ -1,6 +1,11 @@
-//! Safrole (Gray Paper section 6): the pieces built so far.
+//! Safrole (Gray Paper section 6): who may seal each slot, decided by anonymous tickets.
 //!
-//! - [`sequence`]: the outside-in sequencer Z (eq. 6.25) and the fallback key sequence F
-//!   (eq. 6.26) that decide who seals each slot of an epoch.
+//! - [`types`]: state, input, output and error codes in the JAM vectors' shape.
+//! - [`ring`]: the Bandersnatch ring VRF for tickets (ark-vrf 0.1.0, Zcash SRS).
+//! - [`sequence`]: the outside-in sequencer Z (eq. 6.25) and fallback keys F (eq. 6.26).
+//! - [`stf`]: the state transition.
 
+pub mod ring;
 pub mod sequence;
+pub mod stf;
+pub mod types;

@@ -1,0 +1,111 @@
+//! Bandersnatch ring VRF for tickets (GP 6.29-6.31), on ark-vrf 0.1.0.
+//!
+//! The ring is the next epoch's Bandersnatch keys, with the padding point (a point of unknown
+//! discrete log) in place of any key that is not a valid curve point (offenders' zeroed keys). The
+//! KZG parameters come from the Zcash powers-of-tau SRS, which is what JAM's gamma_z commits
+//! with.
+
+use ark_vrf::reexports::ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
+use ark_vrf::ring::Verifier as _;
+use ark_vrf::suites::bandersnatch::{
+    AffinePoint, Input, Output, PcsParams, Public, RingCommitment, RingProof, RingProofParams,
+};
+
+use super::types::{Bytes, B32};
+
+/// Why the ring context or a proof is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RingError {
+    /// The SRS bytes do not deserialize.
+    #[error("SRS: {0}")]
+    Srs(String),
+    /// A ticket signature that is not an output point + ring proof.
+    #[error("malformed ticket signature: {0}")]
+    Malformed(String),
+    /// A gamma_z that does not deserialize.
+    #[error("malformed ring commitment")]
+    Commitment,
+    /// The proof does not verify.
+    #[error("ring proof does not verify")]
+    Invalid,
+}
+
+/// Ring parameters for rings of one size.
+pub struct RingContext {
+    params: RingProofParams,
+    ring_size: usize,
+}
+
+impl std::fmt::Debug for RingContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RingContext(ring_size={})", self.ring_size)
+    }
+}
+
+/// The ticket VRF input: `"jam_ticket_seal" ++ eta'_2 ++ attempt` (GP 6.29, X_T).
+pub fn ticket_input(eta2: &B32, attempt: u8) -> Vec<u8> {
+    let mut v = b"jam_ticket_seal".to_vec();
+    v.extend_from_slice(&eta2.0);
+    v.push(attempt);
+    v
+}
+
+impl RingContext {
+    /// From the uncompressed SRS file bytes, for rings of `ring_size` keys.
+    pub fn from_srs(srs: &[u8], ring_size: usize) -> Result<RingContext, RingError> {
+        let pcs = PcsParams::deserialize_uncompressed_unchecked(srs)
+            .map_err(|e| RingError::Srs(e.to_string()))?;
+        let params = RingProofParams::from_pcs_params(ring_size, pcs)
+            .map_err(|e| RingError::Srs(format!("{e:?}")))?;
+        Ok(RingContext { params, ring_size })
+    }
+
+    fn points(keys: &[B32]) -> Vec<AffinePoint> {
+        keys.iter()
+            .map(|k| {
+                AffinePoint::deserialize_compressed(&k.0[..])
+                    .unwrap_or(RingProofParams::padding_point())
+            })
+            .collect()
+    }
+
+    /// gamma_z for `keys`.
+    pub fn commitment(&self, keys: &[B32]) -> Result<Bytes<144>, RingError> {
+        let vk = self.params.verifier_key(&Self::points(keys));
+        let mut out = Vec::with_capacity(144);
+        vk.commitment()
+            .serialize_compressed(&mut out)
+            .map_err(|_| RingError::Commitment)?;
+        let arr: [u8; 144] = out.try_into().map_err(|_| RingError::Commitment)?;
+        Ok(Bytes(arr))
+    }
+
+    /// Verifies a ticket signature against ring commitment `gamma_z`; returns the ticket id.
+    pub fn verify_ticket(
+        &self,
+        gamma_z: &Bytes<144>,
+        eta2: &B32,
+        attempt: u8,
+        signature: &[u8],
+    ) -> Result<B32, RingError> {
+        if signature.len() < 32 {
+            return Err(RingError::Malformed(format!("{} bytes", signature.len())));
+        }
+        let output_point = AffinePoint::deserialize_compressed(&signature[..32])
+            .map_err(|e| RingError::Malformed(format!("output point: {e}")))?;
+        let proof = RingProof::deserialize_compressed(&signature[32..])
+            .map_err(|e| RingError::Malformed(format!("proof: {e}")))?;
+        let commitment = RingCommitment::deserialize_compressed(&gamma_z.0[..])
+            .map_err(|_| RingError::Commitment)?;
+        let vk = self.params.verifier_key_from_commitment(commitment);
+        let verifier = self.params.verifier(vk);
+        let input = Input::new(&ticket_input(eta2, attempt))
+            .ok_or_else(|| RingError::Malformed("input does not map to the curve".into()))?;
+        let output = Output::from(output_point);
+        Public::verify(input, output, b"", &proof, &verifier).map_err(|_| RingError::Invalid)?;
+        let hash = output.hash();
+        let mut id = [0u8; 32];
+        id.copy_from_slice(&hash[..32]);
+        Ok(Bytes(id))
+    }
+}
