@@ -1,6 +1,7 @@
 //! The 21 public JAM Safrole STF vectors (tiny): output or error code, and posterior state,
 //! exactly.
 
+use consensus_safrole::safrole::codec::{decode_case, decode_case_any};
 use consensus_safrole::safrole::ring::RingContext;
 use consensus_safrole::safrole::stf::{transition, Spec};
 use consensus_safrole::safrole::types::{ErrorCode, Input, Output, State};
@@ -80,4 +81,37 @@ fn all_tiny_safrole_vectors_pass() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn binary_and_json_forms_agree_and_garbage_is_an_error() {
+    let dir = vectors_dir(env!("CARGO_MANIFEST_DIR")).join("safrole/tiny");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "bin") {
+            continue;
+        }
+        let bin = std::fs::read(&path).expect("bin");
+        let (case, v, e) = decode_case_any(&bin).expect("decodes");
+        assert_eq!((v, e), (6, 12), "{}", path.display());
+        let json: Case =
+            serde_json::from_slice(&std::fs::read(path.with_extension("json")).expect("json"))
+                .expect("parse json");
+        assert_eq!(case.input, json.input, "{}", path.display());
+        assert_eq!(case.pre_state, json.pre_state, "{}", path.display());
+        assert_eq!(case.post_state, json.post_state, "{}", path.display());
+        match (&case.output, &json.output) {
+            (Ok(a), Outcome::Ok(b)) => assert_eq!(a, b),
+            (Err(a), Outcome::Err(b)) => assert_eq!(a, b),
+            _ => panic!("{}: outputs differ", path.display()),
+        }
+        // Truncated or extended files are errors, never panics.
+        assert!(decode_case(&bin[..bin.len() - 1], 6, 12).is_err());
+        let mut longer = bin.clone();
+        longer.push(0);
+        assert!(decode_case(&longer, 6, 12).is_err());
+        checked += 1;
+    }
+    assert_eq!(checked, 21);
 }

@@ -2,9 +2,11 @@
 //!
 //! - [`types`]: state, input, output and error codes in the JAM vectors' shape.
 //! - [`ring`]: the Bandersnatch ring VRF for tickets (ark-vrf 0.1.0, Zcash SRS).
+//! - [`codec`]: the JAM-codec (`.bin`) form of the vectors.
 //! - [`sequence`]: the outside-in sequencer Z (eq. 6.25) and fallback keys F (eq. 6.26).
 //! - [`stf`]: the state transition.
 
+pub mod codec;
 pub mod ring;
 pub mod sequence;
 pub mod stf;
