@@ -9,7 +9,9 @@ use ark_vrf::reexports::ark_serialize::{CanonicalDeserialize, CanonicalSerialize
 use ark_vrf::ring::Verifier as _;
 use ark_vrf::suites::bandersnatch::{
     AffinePoint, Input, Output, PcsParams, Public, RingCommitment, RingProof, RingProofParams,
+    RingVerifier,
 };
+use std::sync::Mutex;
 
 use super::types::{Bytes, B32};
 
@@ -34,6 +36,9 @@ pub enum RingError {
 pub struct RingContext {
     params: RingProofParams,
     ring_size: usize,
+    /// The verifier for the last ring seen: a ring is fixed for an epoch, and rebuilding its
+    /// verifier costs more than checking a proof.
+    verifier: Mutex<Option<(Bytes<144>, RingVerifier)>>,
 }
 
 impl std::fmt::Debug for RingContext {
@@ -57,7 +62,11 @@ impl RingContext {
             .map_err(|e| RingError::Srs(e.to_string()))?;
         let params = RingProofParams::from_pcs_params(ring_size, pcs)
             .map_err(|e| RingError::Srs(format!("{e:?}")))?;
-        Ok(RingContext { params, ring_size })
+        Ok(RingContext {
+            params,
+            ring_size,
+            verifier: Mutex::new(None),
+        })
     }
 
     fn points(keys: &[B32]) -> Vec<AffinePoint> {
@@ -95,14 +104,21 @@ impl RingContext {
             .map_err(|e| RingError::Malformed(format!("output point: {e}")))?;
         let proof = RingProof::deserialize_compressed(&signature[32..])
             .map_err(|e| RingError::Malformed(format!("proof: {e}")))?;
-        let commitment = RingCommitment::deserialize_compressed(&gamma_z.0[..])
-            .map_err(|_| RingError::Commitment)?;
-        let vk = self.params.verifier_key_from_commitment(commitment);
-        let verifier = self.params.verifier(vk);
         let input = Input::new(&ticket_input(eta2, attempt))
             .ok_or_else(|| RingError::Malformed("input does not map to the curve".into()))?;
         let output = Output::from(output_point);
-        Public::verify(input, output, b"", &proof, &verifier).map_err(|_| RingError::Invalid)?;
+        // A poisoned lock only means another thread panicked mid-update: rebuild the cache.
+        let mut cache = self.verifier.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.as_ref().is_none_or(|(z, _)| z != gamma_z) {
+            let commitment = RingCommitment::deserialize_compressed(&gamma_z.0[..])
+                .map_err(|_| RingError::Commitment)?;
+            let vk = self.params.verifier_key_from_commitment(commitment);
+            *cache = Some((*gamma_z, self.params.verifier(vk)));
+        }
+        let Some((_, verifier)) = cache.as_ref() else {
+            return Err(RingError::Commitment);
+        };
+        Public::verify(input, output, b"", &proof, verifier).map_err(|_| RingError::Invalid)?;
         let hash = output.hash();
         let mut id = [0u8; 32];
         id.copy_from_slice(&hash[..32]);
