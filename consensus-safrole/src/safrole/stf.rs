@@ -41,6 +41,18 @@ impl Spec {
     };
 }
 
+impl From<&diverge_plugins::ChainParams> for Spec {
+    /// The Safrole constants of a chain config (presets or custom V/E/Y).
+    fn from(p: &diverge_plugins::ChainParams) -> Spec {
+        Spec {
+            epoch_len: p.epoch_len,
+            ticket_end: p.ticket_end,
+            tickets_per_validator: p.tickets_per_validator,
+            max_tickets_per_block: usize::from(p.max_tickets_per_block),
+        }
+    }
+}
+
 /// Φ (GP 6.14): offenders' keys are replaced by zeroes, so they can neither seal nor submit
 /// tickets in the epoch the keys are for.
 fn without_offenders(keys: &[ValidatorData], offenders: &[B32]) -> Vec<ValidatorData> {
@@ -178,4 +190,21 @@ pub fn transition(
             tickets_mark,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_match_chain_params() {
+        assert_eq!(
+            Spec::from(&diverge_plugins::ChainParams::tiny()),
+            Spec::TINY
+        );
+        assert_eq!(
+            Spec::from(&diverge_plugins::ChainParams::full()),
+            Spec::FULL
+        );
+    }
 }
