@@ -5,9 +5,15 @@
 //! - [`codec`]: the JAM-codec (`.bin`) form of the vectors.
 //! - [`sequence`]: the outside-in sequencer Z (eq. 6.25) and fallback keys F (eq. 6.26).
 //! - [`stf`]: the state transition.
+//! - [`seal`]: block seals and the entropy VRF (IETF VRF, eqs. 6.15-6.17).
+//! - [`tickets`]: ticket generation (the ring VRF prover).
+//! - [`trace`]: the JAM block-import traces: decoding and Safrole replay.
 
 pub mod codec;
 pub mod ring;
+pub mod seal;
 pub mod sequence;
 pub mod stf;
+pub mod tickets;
+pub mod trace;
 pub mod types;

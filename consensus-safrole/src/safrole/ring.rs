@@ -9,7 +9,7 @@ use ark_vrf::reexports::ark_serialize::{CanonicalDeserialize, CanonicalSerialize
 use ark_vrf::ring::Verifier as _;
 use ark_vrf::suites::bandersnatch::{
     AffinePoint, Input, Output, PcsParams, Public, RingCommitment, RingProof, RingProofParams,
-    RingVerifier,
+    RingProver, RingVerifier,
 };
 use std::sync::Mutex;
 
@@ -39,6 +39,9 @@ pub struct RingContext {
     /// The verifier for the last ring seen: a ring is fixed for an epoch, and rebuilding its
     /// verifier costs more than checking a proof.
     verifier: Mutex<Option<(Bytes<144>, RingVerifier)>>,
+    /// The prover for the last (ring, own index) a ticket was made for (see `tickets`): its
+    /// key indexes the whole ring, which costs far more than one proof.
+    pub(crate) prover: Mutex<Option<(Vec<B32>, usize, RingProver)>>,
 }
 
 impl std::fmt::Debug for RingContext {
@@ -66,10 +69,21 @@ impl RingContext {
             params,
             ring_size,
             verifier: Mutex::new(None),
+            prover: Mutex::new(None),
         })
     }
 
-    fn points(keys: &[B32]) -> Vec<AffinePoint> {
+    /// The ring size this context was built for.
+    pub fn ring_size(&self) -> usize {
+        self.ring_size
+    }
+
+    /// The ring proof parameters (for the ticket prover).
+    pub(crate) fn params(&self) -> &RingProofParams {
+        &self.params
+    }
+
+    pub(crate) fn points(keys: &[B32]) -> Vec<AffinePoint> {
         keys.iter()
             .map(|k| {
                 AffinePoint::deserialize_compressed(&k.0[..])
