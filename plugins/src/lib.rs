@@ -29,6 +29,8 @@ pub mod exec;
 pub mod ffi;
 pub mod loader;
 #[cfg(feature = "testkit")]
+pub mod simnet;
+#[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod types;
 

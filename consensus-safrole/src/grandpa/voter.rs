@@ -142,6 +142,21 @@ impl Voter {
         genesis_state_root: Hash,
         now: Time,
     ) -> Voter {
+        Self::resume(cfg, me, (genesis, 0), genesis_state_root, now)
+    }
+
+    /// A voter whose last final block is `finalized` (hash, height), e.g. after a restart from
+    /// a snapshot. It opens round 1 and learns the live round from the next commit it sees
+    /// (the catch-up rule), so round numbers need not be persisted.
+    pub fn resume(
+        cfg: VoterConfig,
+        me: Option<(ValidatorIndex, SigningKey)>,
+        finalized: (Hash, u32),
+        state_root: Hash,
+        now: Time,
+    ) -> Voter {
+        let genesis = finalized.0;
+        let genesis_state_root = state_root;
         let mut info = HashMap::new();
         info.insert(
             genesis,
@@ -154,9 +169,9 @@ impl Voter {
             next_rebroadcast: now + 4 * cfg.gossip,
             cfg,
             me,
-            tree: BlockTree::new(genesis, 0),
+            tree: BlockTree::new(genesis, finalized.1),
             info,
-            finalized: (genesis, 0),
+            finalized,
             last_estimate: genesis,
             current: 0,
             rounds: BTreeMap::new(),

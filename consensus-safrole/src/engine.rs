@@ -1,0 +1,1229 @@
+//! The consensus plugin proper: Safrole (or the lottery baseline) decides who seals each slot,
+//! GP 19.4 fork choice picks the head, and the GRANDPA voter finalizes, all driven by the
+//! host's events as one sans-IO state machine.
+//!
+//! Per block it keeps the Safrole post-state, so any fork can be extended or checked; states
+//! off the finalized chain are dropped at finality. Everything it needs about a header is in the
+//! header (the digest carries H_v, the ticket extrinsic and the markers), so a node that only
+//! has headers checks seals exactly like a full node.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use diverge_plugins::codec::{decode_exact, Encode};
+use diverge_plugins::consensus::Time;
+use diverge_plugins::{
+    blake2b_256, Action, Consensus, Event, Hash, Header, InitArgs, PluginError,
+    SealInfo, Slot, ValidatorIndex, ValidatorKeys,
+};
+use ed25519_dalek::VerifyingKey;
+use serde::{Deserialize, Serialize};
+
+use crate::fork_choice::ForkChoice;
+use crate::grandpa::messages::{Justification, Message as GrandpaMessage};
+use crate::grandpa::voter::{Output as VoterOutput, Voter, VoterConfig};
+use crate::keys::{secrets, ValidatorSecrets};
+use crate::safrole::ring::RingContext;
+use crate::safrole::seal::{self, SealKind};
+use crate::safrole::sequence::{fallback_keys, outside_in};
+use crate::safrole::stf::{transition, Spec};
+use crate::safrole::tickets::make_ticket;
+use crate::safrole::types::{
+    Bytes, Input, SealKeys, State, TicketBody, TicketEnvelope, ValidatorData, B32,
+};
+use crate::wire::{Digest, SealEquivocation, Wire, WireTicket};
+
+/// The timer id of the GRANDPA voter (the only timer this plugin sets).
+const GRANDPA_TIMER: u64 = 1;
+/// Verified tickets kept per epoch context, at most (the accumulator keeps E; a margin for
+/// tickets that arrive before the block that makes them redundant).
+const POOL_FACTOR: usize = 2;
+/// Finalized headers kept for light-client checks of recent justifications.
+const FINALIZED_HISTORY: usize = 4096;
+
+/// How slots are assigned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Sealing {
+    /// Safrole: one sealer per slot, by ticket or fallback key (GP 6).
+    #[default]
+    Safrole,
+    /// BABE-style lottery: every validator whose VRF output falls below a threshold may seal,
+    /// so a slot has none, one or several authors (the baseline that shows accidental forks).
+    Lottery,
+}
+
+/// `[consensus.params]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// Slot assignment.
+    #[serde(default)]
+    pub sealing: Sealing,
+    /// GRANDPA's gossip duration T in ms (Polkadot: 1000).
+    #[serde(default = "default_gossip_ms")]
+    pub gossip_ms: u64,
+    /// Lottery: the probability c that a slot has at least one author (BABE's c).
+    #[serde(default = "default_lottery_c")]
+    pub lottery_c: f64,
+    /// Genesis entropy eta_0..3 as hex; default Blake2b-256 of the genesis header hash.
+    #[serde(default)]
+    pub genesis_entropy: Option<String>,
+}
+
+fn default_gossip_ms() -> u64 {
+    1000
+}
+fn default_lottery_c() -> f64 {
+    0.5
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            sealing: Sealing::Safrole,
+            gossip_ms: default_gossip_ms(),
+            lottery_c: default_lottery_c(),
+            genesis_entropy: None,
+        }
+    }
+}
+
+/// Who may seal a slot, as the posterior state says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sealer {
+    /// The holder of this ticket (anonymous until it seals).
+    Ticket(TicketBody),
+    /// This Bandersnatch key.
+    Key(B32),
+}
+
+/// The posterior facts a seal for `slot` on a parent state is checked against. None depends
+/// on the block being sealed, so the author and every checker compute them before the seal.
+#[derive(Clone, Debug)]
+pub struct SlotContext {
+    /// The slot is the first of a new epoch.
+    pub new_epoch: bool,
+    /// gamma'_s entry for the slot.
+    pub sealer: Option<Sealer>,
+    /// eta'_2: ticket and lottery entropy.
+    pub eta2: B32,
+    /// eta'_3: seal entropy.
+    pub eta3: B32,
+    /// kappa': the validators who seal the epoch.
+    pub kappa: Vec<ValidatorData>,
+}
+
+/// gamma'_s, eta'_2, eta'_3 and kappa' for a block in `slot` on `pre` (GP 6.13, 6.23, 6.24),
+/// without the ring commitment the full transition also computes.
+pub fn slot_context(spec: &Spec, pre: &State, slot: Slot) -> SlotContext {
+    let e = spec.epoch_len;
+    let (epoch, phase) = (pre.tau / e, pre.tau % e);
+    let epoch2 = slot / e;
+    let new_epoch = epoch2 > epoch;
+    let (eta2, eta3, kappa, sealers) = if new_epoch {
+        let kappa = pre.gamma_k.clone();
+        let sealers = if epoch2 == epoch + 1
+            && phase >= spec.ticket_end
+            && pre.gamma_a.len() == e as usize
+        {
+            SealKeys::Tickets(outside_in(&pre.gamma_a))
+        } else {
+            let keys: Vec<[u8; 32]> = kappa.iter().map(|k| k.bandersnatch.0).collect();
+            SealKeys::Keys(
+                fallback_keys(&Hash(pre.eta[1].0), &keys, e)
+                    .into_iter()
+                    .map(Bytes)
+                    .collect(),
+            )
+        };
+        (pre.eta[1], pre.eta[2], kappa, sealers)
+    } else {
+        (pre.eta[2], pre.eta[3], pre.kappa.clone(), pre.gamma_s.clone())
+    };
+    let i = (slot % e) as usize;
+    let sealer = match &sealers {
+        SealKeys::Tickets(t) => t.get(i).copied().map(Sealer::Ticket),
+        SealKeys::Keys(k) => k.get(i).copied().map(Sealer::Key),
+    };
+    SlotContext {
+        new_epoch,
+        sealer,
+        eta2,
+        eta3,
+        kappa,
+    }
+}
+
+/// The lottery's VRF input for `slot`: `"diverge_lottery" ++ eta'_2 ++ slot` (LE).
+pub fn lottery_input(eta2: &B32, slot: Slot) -> Vec<u8> {
+    let mut v = b"diverge_lottery".to_vec();
+    v.extend_from_slice(&eta2.0);
+    v.extend_from_slice(&slot.to_le_bytes());
+    v
+}
+
+/// Whether a lottery VRF output wins: each of V validators wins with p = 1 - (1 - c)^(1/V), so
+/// a slot has at least one author with probability c (BABE's rule).
+pub fn lottery_wins(output: &[u8; 32], c: f64, validators: usize) -> bool {
+    let p = 1.0 - (1.0 - c).powf(1.0 / validators.max(1) as f64);
+    let mut x = [0u8; 8];
+    x.copy_from_slice(&output[..8]);
+    let draw = u64::from_le_bytes(x) as f64 / (u64::MAX as f64 + 1.0);
+    draw < p
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Block {
+    #[serde(with = "hex_header")]
+    header: Header,
+    number: u32,
+    state: Arc<State>,
+    available: bool,
+    valid: Option<bool>,
+    ticketed: bool,
+}
+
+mod hex_header {
+    use diverge_plugins::codec::{decode_exact, Encode};
+    use diverge_plugins::Header;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(h: &Header, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(h.encode()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Header, D::Error> {
+        let s = String::deserialize(d)?;
+        let bytes = hex::decode(s).map_err(serde::de::Error::custom)?;
+        decode_exact(&bytes).map_err(|e| serde::de::Error::custom(e.to_string()))
+    }
+}
+
+/// A ticket context: the entropy and ring root a ticket was proven against.
+type TicketContext = (B32, Bytes<144>);
+
+/// What a snapshot holds: enough to rebuild fork choice and the voter.
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    genesis: Hash,
+    finalized: Hash,
+    blocks: Vec<Block>,
+    pool: Vec<(B32, u8, String)>,
+}
+
+/// Counters a researcher reads from telemetry.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Counters {
+    /// Blocks this node sealed.
+    pub authored: u64,
+    /// Headers whose seal or Safrole transition was rejected.
+    pub rejected_headers: u64,
+    /// Gossip messages that did not decode or verify.
+    pub rejected_messages: u64,
+    /// Tickets this node proved.
+    pub tickets_made: u64,
+    /// Valid tickets received.
+    pub tickets_received: u64,
+}
+
+/// The Safrole + GRANDPA consensus engine of one node.
+pub struct SafroleConsensus {
+    spec: Spec,
+    params: Params,
+    ring: Arc<RingContext>,
+    keys: Vec<ValidatorKeys>,
+    ed_keys: Vec<VerifyingKey>,
+    me: Option<(ValidatorIndex, ValidatorSecrets)>,
+    genesis: Hash,
+    blocks: HashMap<Hash, Block>,
+    /// Headers that passed `verify_seal`, with the post-state their transition gave.
+    checked: HashMap<Hash, (Arc<State>, SealInfo)>,
+    fork: ForkChoice,
+    voter: Option<Voter>,
+    best: Hash,
+    finalized: Hash,
+    finalized_chain: Vec<Hash>,
+    /// Verified tickets by context, ordered by id.
+    pool: HashMap<TicketContext, BTreeMap<B32, WireTicket>>,
+    /// Signatures already looked at (so a re-gossiped ticket is not verified twice).
+    seen_tickets: HashSet<Hash>,
+    /// Tickets this node proved, by context: id -> attempt.
+    mine: HashMap<TicketContext, BTreeMap<B32, u8>>,
+    by_slot: HashMap<(Slot, ValidatorIndex), Hash>,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for SafroleConsensus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SafroleConsensus")
+            .field("validators", &self.keys.len())
+            .field("me", &self.me.as_ref().map(|m| m.0))
+            .field("blocks", &self.blocks.len())
+            .field("best", &self.best)
+            .field("finalized", &self.finalized)
+            .finish()
+    }
+}
+
+fn to_data(k: &ValidatorKeys) -> ValidatorData {
+    ValidatorData {
+        bandersnatch: Bytes(k.bandersnatch),
+        ed25519: Bytes(k.ed25519),
+        bls: Bytes(k.bls),
+        metadata: Bytes(k.metadata),
+    }
+}
+
+fn rejected(what: impl std::fmt::Display) -> PluginError {
+    PluginError::rejected(what.to_string())
+}
+
+impl SafroleConsensus {
+    /// An engine from the host's init arguments. `args.genesis` is the encoded genesis header
+    /// (empty: `Header::default()`); `args.validators` the genesis set; `args.identity` this
+    /// node's seed, whose derived keys must be the set's entry at its index.
+    pub fn new(args: &InitArgs) -> Result<SafroleConsensus, PluginError> {
+        let params: Params = if args.params_json.trim().is_empty() {
+            Params::default()
+        } else {
+            serde_json::from_str(&args.params_json)
+                .map_err(|e| PluginError::config(format!("[consensus.params]: {e}")))?
+        };
+        if !(params.lottery_c > 0.0 && params.lottery_c < 1.0) {
+            return Err(PluginError::config(format!(
+                "[consensus.params] lottery_c must be in (0, 1), got {}",
+                params.lottery_c
+            )));
+        }
+        if params.gossip_ms == 0 {
+            return Err(PluginError::config("[consensus.params] gossip_ms must be > 0"));
+        }
+        let chain = args.chain.clone();
+        let v = usize::from(chain.validators);
+        if args.validators.len() != v {
+            return Err(PluginError::config(format!(
+                "chain has {v} validators but the genesis set lists {}",
+                args.validators.len()
+            )));
+        }
+        if chain.ticket_end > chain.epoch_len || chain.epoch_len == 0 {
+            return Err(PluginError::config(format!(
+                "need 0 < Y <= E, got Y={} E={}",
+                chain.ticket_end, chain.epoch_len
+            )));
+        }
+        let spec = Spec::from(&chain);
+        let ring = crate::srs::ring_context(v)
+            .map_err(|e| PluginError::config(format!("ring of {v}: {e}")))?;
+        let ed_keys = args
+            .validators
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                VerifyingKey::from_bytes(&k.ed25519)
+                    .map_err(|e| PluginError::config(format!("validator {i} ed25519 key: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let me = match &args.identity {
+            None => None,
+            Some(id) => {
+                let s = secrets(&id.seed);
+                let k = args.validators.get(usize::from(id.index)).ok_or_else(|| {
+                    PluginError::config(format!("identity index {} out of range", id.index))
+                })?;
+                if s.bandersnatch.public() != k.bandersnatch
+                    || s.ed25519.verifying_key().to_bytes() != k.ed25519
+                {
+                    return Err(PluginError::config(format!(
+                        "identity seed does not derive validator {}'s keys",
+                        id.index
+                    )));
+                }
+                Some((id.index, s))
+            }
+        };
+        let genesis_header: Header = if args.genesis.is_empty() {
+            Header::default()
+        } else {
+            decode_exact(&args.genesis)
+                .map_err(|e| PluginError::config(format!("genesis header: {e}")))?
+        };
+        let genesis = genesis_header.hash();
+        let eta = match &params.genesis_entropy {
+            Some(h) => Bytes(
+                Hash::from_hex(h)
+                    .map_err(|e| PluginError::config(format!("genesis_entropy: {e}")))?
+                    .0,
+            ),
+            None => Bytes(blake2b_256(&genesis.0).0),
+        };
+        let set: Vec<ValidatorData> = args.validators.iter().map(to_data).collect();
+        let keys_b: Vec<B32> = set.iter().map(|k| k.bandersnatch).collect();
+        let gamma_z = ring
+            .commitment(&keys_b)
+            .map_err(|e| PluginError::internal(format!("genesis ring commitment: {e}")))?;
+        let fallback: Vec<B32> = fallback_keys(
+            &Hash(eta.0),
+            &keys_b.iter().map(|k| k.0).collect::<Vec<_>>(),
+            spec.epoch_len,
+        )
+        .into_iter()
+        .map(Bytes)
+        .collect();
+        let state = State {
+            tau: genesis_header.slot,
+            eta: [eta; 4],
+            lambda: set.clone(),
+            kappa: set.clone(),
+            gamma_k: set.clone(),
+            iota: set,
+            gamma_a: Vec::new(),
+            gamma_s: SealKeys::Keys(fallback),
+            gamma_z,
+            post_offenders: Vec::new(),
+        };
+        let mut blocks = HashMap::new();
+        blocks.insert(
+            genesis,
+            Block {
+                header: genesis_header,
+                number: 0,
+                state: Arc::new(state),
+                available: true,
+                valid: Some(true),
+                ticketed: false,
+            },
+        );
+        Ok(SafroleConsensus {
+            spec,
+            params,
+            ring,
+            keys: args.validators.clone(),
+            ed_keys,
+            me,
+            genesis,
+            blocks,
+            checked: HashMap::new(),
+            fork: ForkChoice::new(genesis),
+            voter: None,
+            best: genesis,
+            finalized: genesis,
+            finalized_chain: vec![genesis],
+            pool: HashMap::new(),
+            seen_tickets: HashSet::new(),
+            mine: HashMap::new(),
+            by_slot: HashMap::new(),
+            counters: Counters::default(),
+        })
+    }
+
+    /// The genesis block's hash.
+    pub fn genesis(&self) -> Hash {
+        self.genesis
+    }
+
+    /// Counters so far.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The fork-choice head.
+    pub fn best(&self) -> Hash {
+        self.best
+    }
+
+    /// The last finalized block.
+    pub fn finalized(&self) -> Hash {
+        self.finalized
+    }
+
+    /// The Safrole post-state of a known block.
+    pub fn state_of(&self, block: &Hash) -> Option<&State> {
+        self.blocks.get(block).map(|b| b.state.as_ref())
+    }
+
+    fn voter_config(&self) -> VoterConfig {
+        VoterConfig {
+            gossip: self.params.gossip_ms * 1000,
+            set_id: 0,
+            keys: self.ed_keys.clone(),
+        }
+    }
+
+    fn voter(&mut self, now: Time) -> &mut Voter {
+        let voter = match self.voter.take() {
+            Some(v) => v,
+            None => self.build_voter(now),
+        };
+        self.voter.insert(voter)
+    }
+
+    fn build_voter(&self, now: Time) -> Voter {
+        {
+            let (hash, number) = (
+                self.finalized,
+                self.blocks.get(&self.finalized).map_or(0, |b| b.number),
+            );
+            let root = self
+                .blocks
+                .get(&hash)
+                .map(|b| b.header.post_state_root)
+                .unwrap_or_default();
+            let me = self
+                .me
+                .as_ref()
+                .map(|(i, s)| (*i, s.ed25519.clone()));
+            let mut voter = Voter::resume(self.voter_config(), me, (hash, number), root, now);
+            // Blocks known before the voter existed (a restore): feed them in height order.
+            let mut known: Vec<&Block> = self
+                .blocks
+                .values()
+                .filter(|b| b.number > number)
+                .collect();
+            known.sort_by_key(|b| b.number);
+            for b in known {
+                let h = b.header.hash();
+                voter.import_block(now, h, b.header.parent, b.header.post_state_root);
+                if b.available && b.valid.is_some() {
+                    voter.block_validated(now, h, b.valid == Some(true));
+                }
+            }
+            voter
+        }
+    }
+
+    /// Whether this node may seal `slot` on `parent`, and how.
+    fn my_seal_kind(&self, parent: &State, slot: Slot) -> Option<(SealKind, SlotContext)> {
+        let (index, secret) = self.me.as_ref()?;
+        let ctx = slot_context(&self.spec, parent, slot);
+        let my = ctx.kappa.get(usize::from(*index))?.bandersnatch;
+        if my != Bytes(secret.bandersnatch.public()) {
+            // An offender's zeroed key: it may not seal this epoch.
+            return None;
+        }
+        match self.params.sealing {
+            Sealing::Safrole => match &ctx.sealer {
+                Some(Sealer::Key(k)) if *k == my => Some((SealKind::Fallback, ctx)),
+                Some(Sealer::Ticket(t)) => {
+                    // Ticket ids are VRF outputs, unique across contexts: look in all of ours.
+                    let held = self.mine.values().find_map(|m| m.get(&t.id));
+                    match held {
+                        Some(a) if *a == t.attempt => {
+                            Some((SealKind::Ticket { attempt: t.attempt }, ctx))
+                        }
+                        _ => None,
+                    }
+                }
+                _ => None,
+            },
+            Sealing::Lottery => {
+                let input = lottery_input(&ctx.eta2, slot);
+                let out = vrf_output(&secret.bandersnatch, &input)?;
+                lottery_wins(&out, self.params.lottery_c, self.keys.len())
+                    .then_some((SealKind::Fallback, ctx))
+            }
+        }
+    }
+
+    /// Checks `header` against its parent's state; returns the seal facts and post-state.
+    fn check(&self, header: &Header) -> Result<(SealInfo, State), PluginError> {
+        let parent = self
+            .blocks
+            .get(&header.parent)
+            .ok_or_else(|| rejected(format!("unknown parent {}", header.parent)))?;
+        if header.slot <= parent.header.slot {
+            return Err(rejected(format!(
+                "slot {} is not after the parent's {}",
+                header.slot, parent.header.slot
+            )));
+        }
+        let digest: Digest = decode_exact(&header.digest)
+            .map_err(|e| PluginError::invalid_input(format!("digest: {e}")))?;
+        let seal: [u8; 96] = header.seal.as_slice().try_into().map_err(|_| {
+            PluginError::invalid_input(format!("seal of {} bytes, expected 96", header.seal.len()))
+        })?;
+        let ctx = slot_context(&self.spec, &parent.state, header.slot);
+        let author = ctx
+            .kappa
+            .get(usize::from(header.author))
+            .ok_or_else(|| rejected(format!("author {} is not a validator", header.author)))?
+            .bandersnatch;
+        let unsealed = header.unsealed_bytes();
+        let (seal_out, ticketed) = match self.params.sealing {
+            Sealing::Safrole => match &ctx.sealer {
+                Some(Sealer::Ticket(t)) => {
+                    let kind = SealKind::Ticket {
+                        attempt: t.attempt,
+                    };
+                    let y = seal::verify_seal(&author.0, kind, &ctx.eta3.0, &unsealed, &seal)
+                        .map_err(|e| rejected(format!("ticket seal: {e}")))?;
+                    if y != t.id.0 {
+                        return Err(rejected(format!(
+                            "seal output is not the slot's ticket id (slot {})",
+                            header.slot
+                        )));
+                    }
+                    (y, true)
+                }
+                Some(Sealer::Key(k)) => {
+                    if *k != author {
+                        return Err(rejected(format!(
+                            "validator {} is not the fallback sealer of slot {}",
+                            header.author, header.slot
+                        )));
+                    }
+                    let y = seal::verify_seal(
+                        &author.0,
+                        SealKind::Fallback,
+                        &ctx.eta3.0,
+                        &unsealed,
+                        &seal,
+                    )
+                    .map_err(|e| rejected(format!("fallback seal: {e}")))?;
+                    (y, false)
+                }
+                None => return Err(rejected("no sealer for the slot")),
+            },
+            Sealing::Lottery => {
+                let input = lottery_input(&ctx.eta2, header.slot);
+                let y = seal::vrf_verify(&author.0, &input, &unsealed, &seal)
+                    .map_err(|e| rejected(format!("lottery seal: {e}")))?;
+                if !lottery_wins(&y, self.params.lottery_c, self.keys.len()) {
+                    return Err(rejected(format!(
+                        "validator {} did not win slot {}",
+                        header.author, header.slot
+                    )));
+                }
+                (y, false)
+            }
+        };
+        let entropy = seal::verify_entropy(&author.0, &seal_out, &digest.entropy_vrf)
+            .map_err(|e| rejected(format!("entropy VRF: {e}")))?;
+        if self.params.sealing == Sealing::Lottery && !digest.tickets.is_empty() {
+            return Err(rejected("tickets in a lottery-sealed block"));
+        }
+        let input = Input {
+            slot: header.slot,
+            entropy: Bytes(entropy),
+            extrinsic: digest.tickets.iter().map(TicketEnvelope::from).collect(),
+        };
+        let (post, out) = transition(&self.spec, &self.ring, &parent.state, &input)
+            .map_err(|e| rejected(format!("safrole: {e}")))?;
+        let (epoch_mark, tickets_mark) = Digest::markers(&out);
+        if digest.epoch_mark != epoch_mark || digest.tickets_mark != tickets_mark {
+            return Err(rejected("header markers differ from the state transition's"));
+        }
+        Ok((
+            SealInfo {
+                author: header.author,
+                ticketed,
+            },
+            post,
+        ))
+    }
+
+    /// Tickets from the pool for a block in `slot` on `parent`: verified for its context, not
+    /// held yet, ascending, at most K, and only ones that survive into the accumulator.
+    fn tickets_for(&self, parent: &State, ctx: &SlotContext, slot: Slot) -> Vec<WireTicket> {
+        if ctx.new_epoch || slot % self.spec.epoch_len >= self.spec.ticket_end {
+            return Vec::new();
+        }
+        let Some(pool) = self.pool.get(&(parent.eta[2], parent.gamma_z)) else {
+            return Vec::new();
+        };
+        let e = self.spec.epoch_len as usize;
+        let held: HashSet<B32> = parent.gamma_a.iter().map(|t| t.id).collect();
+        let worst = (parent.gamma_a.len() >= e)
+            .then(|| parent.gamma_a.last().map(|t| t.id))
+            .flatten();
+        pool.iter()
+            .filter(|(id, _)| !held.contains(id) && worst.is_none_or(|w| **id < w))
+            .take(self.spec.max_tickets_per_block)
+            .map(|(_, t)| t.clone())
+            .collect()
+    }
+
+    /// Proves this node's N tickets for the epoch after `state`'s, once per context.
+    fn make_tickets(&mut self, state: &State, out: &mut Vec<Action>) {
+        let Some((_, secret)) = &self.me else { return };
+        if self.params.sealing != Sealing::Safrole {
+            return;
+        }
+        let context = (state.eta[2], state.gamma_z);
+        if self.mine.contains_key(&context) {
+            return;
+        }
+        let ring_keys: Vec<B32> = state.gamma_k.iter().map(|k| k.bandersnatch).collect();
+        let Some(index) = ring_keys
+            .iter()
+            .position(|k| k.0 == secret.bandersnatch.public())
+        else {
+            // Not in the next epoch's set: nothing to submit.
+            self.mine.insert(context, BTreeMap::new());
+            return;
+        };
+        let proofs: Vec<_> = (0..self.spec.tickets_per_validator)
+            .map(|attempt| {
+                let r = make_ticket(
+                    &self.ring,
+                    &ring_keys,
+                    index,
+                    &secret.bandersnatch,
+                    &state.eta[2],
+                    attempt,
+                );
+                (attempt, r)
+            })
+            .collect();
+        let mut made = BTreeMap::new();
+        for (attempt, proof) in proofs {
+            match proof {
+                Ok((id, signature)) => {
+                    made.insert(id, attempt);
+                    let t = WireTicket { attempt, signature };
+                    self.seen_tickets.insert(blake2b_256(&t.signature));
+                    out.push(Action::Broadcast {
+                        bytes: Wire::Ticket(t.clone()).encode(),
+                    });
+                    self.insert_ticket(context, id, t);
+                    self.counters.tickets_made += 1;
+                }
+                Err(e) => out.push(telemetry(
+                    "consensus.safrole.ticket_error",
+                    serde_json::json!({"attempt": attempt, "error": e.to_string()}),
+                )),
+            }
+        }
+        out.push(telemetry(
+            "consensus.safrole.tickets",
+            serde_json::json!({"made": made.len(), "epoch_after_slot": state.tau}),
+        ));
+        self.mine.insert(context, made);
+    }
+
+    fn insert_ticket(&mut self, context: TicketContext, id: B32, t: WireTicket) {
+        let cap = self.spec.epoch_len as usize * POOL_FACTOR;
+        let pool = self.pool.entry(context).or_default();
+        pool.insert(id, t);
+        while pool.len() > cap {
+            pool.pop_last();
+        }
+    }
+
+    fn on_ticket(&mut self, t: WireTicket, out: &mut Vec<Action>) {
+        let tag = blake2b_256(&t.signature);
+        if !self.seen_tickets.insert(tag) {
+            return;
+        }
+        let Some(best) = self.blocks.get(&self.best) else { return };
+        let state = best.state.clone();
+        if state.tau % self.spec.epoch_len >= self.spec.ticket_end
+            || t.attempt >= self.spec.tickets_per_validator
+        {
+            return;
+        }
+        match self
+            .ring
+            .verify_ticket(&state.gamma_z, &state.eta[2], t.attempt, &t.signature)
+        {
+            Ok(id) => {
+                self.counters.tickets_received += 1;
+                self.insert_ticket((state.eta[2], state.gamma_z), id, t);
+            }
+            Err(e) => {
+                self.counters.rejected_messages += 1;
+                out.push(telemetry(
+                    "consensus.safrole.bad_ticket",
+                    serde_json::json!({"error": e.to_string()}),
+                ));
+            }
+        }
+    }
+
+    fn import(&mut self, now: Time, header: Header, out: &mut Vec<Action>) -> Result<(), PluginError> {
+        let hash = header.hash();
+        if self.blocks.contains_key(&hash) {
+            return Ok(());
+        }
+        let (info, state) = match self.checked.remove(&hash) {
+            Some((s, info)) => (info, s),
+            None => {
+                let (info, s) = self.check(&header)?;
+                (info, Arc::new(s))
+            }
+        };
+        let parent_number = self
+            .blocks
+            .get(&header.parent)
+            .map(|b| b.number)
+            .ok_or_else(|| rejected("unknown parent"))?;
+        // Lottery chains have no tickets: every block counts, i.e. the longest chain.
+        let weight = info.ticketed || self.params.sealing == Sealing::Lottery;
+        self.fork
+            .insert(hash, header.parent, header.slot, weight)
+            .map_err(|e| rejected(e.to_string()))?;
+        if let Some(other) = self.by_slot.get(&(header.slot, header.author)).copied() {
+            if other != hash {
+                if let Some(first) = self.blocks.get(&other) {
+                    out.push(Action::Misbehaviour {
+                        offender: header.author,
+                        kind: "safrole.seal.equivocation".into(),
+                        evidence: SealEquivocation {
+                            first: first.header.clone(),
+                            second: header.clone(),
+                        }
+                        .encode(),
+                    });
+                }
+            }
+        } else {
+            self.by_slot.insert((header.slot, header.author), hash);
+        }
+        self.voter(now)
+            .import_block(now, hash, header.parent, header.post_state_root);
+        out.push(telemetry(
+            "consensus.safrole.imported",
+            serde_json::json!({"hash": hash.to_hex(), "slot": header.slot,
+                "number": parent_number + 1, "author": header.author,
+                "ticketed": info.ticketed}),
+        ));
+        self.blocks.insert(
+            hash,
+            Block {
+                header,
+                number: parent_number + 1,
+                state: state.clone(),
+                available: false,
+                valid: None,
+                ticketed: info.ticketed,
+            },
+        );
+        // The first block of an epoch (or the first seen in one) opens ticket submission.
+        if state.tau % self.spec.epoch_len < self.spec.ticket_end {
+            self.make_tickets(&state, out);
+        }
+        Ok(())
+    }
+
+    fn audit(&mut self, now: Time, hash: Hash) {
+        let Some(b) = self.blocks.get(&hash) else { return };
+        let Some(valid) = b.valid else { return };
+        if !b.available && valid {
+            return;
+        }
+        let audited = b.available && valid;
+        self.fork.set_audited(&hash, audited);
+        self.voter(now).block_validated(now, hash, audited);
+    }
+
+    fn update_best(&mut self, out: &mut Vec<Action>) {
+        let best = self.fork.best();
+        if best != self.best {
+            self.best = best;
+            out.push(Action::BestBlock { hash: best });
+        }
+    }
+
+    fn drain_voter(&mut self, out: &mut Vec<Action>) {
+        let Some(voter) = self.voter.as_mut() else { return };
+        for o in voter.drain() {
+            match o {
+                VoterOutput::Broadcast(m) => out.push(Action::Broadcast {
+                    bytes: Wire::Grandpa(m).encode(),
+                }),
+                VoterOutput::Finalized {
+                    hash,
+                    number: _,
+                    justification,
+                } => {
+                    let slot = self.blocks.get(&hash).map_or(0, |b| b.header.slot);
+                    out.push(Action::Finalize {
+                        hash,
+                        slot,
+                        justification: justification.encode(),
+                    });
+                    self.finalize(hash);
+                }
+                VoterOutput::Misbehaviour {
+                    offender,
+                    kind,
+                    evidence,
+                } => out.push(Action::Misbehaviour {
+                    offender,
+                    kind,
+                    evidence: evidence.encode(),
+                }),
+                VoterOutput::SetTimer(at) => out.push(Action::SetTimer {
+                    id: GRANDPA_TIMER,
+                    at,
+                }),
+                VoterOutput::Telemetry(name, fields) => out.push(telemetry(name, fields)),
+            }
+        }
+    }
+
+    /// Moves finality to `hash`: blocks not on its chain or below it are forgotten, except
+    /// recent finalized headers kept for light-client checks.
+    fn finalize(&mut self, hash: Hash) {
+        let Some(fin) = self.blocks.get(&hash) else { return };
+        let (fin_number, fin_slot) = (fin.number, fin.header.slot);
+        // The newly final chain, from `hash` down to the previous final block.
+        let mut chain = Vec::new();
+        let mut cur = hash;
+        while cur != self.finalized {
+            chain.push(cur);
+            match self.blocks.get(&cur) {
+                Some(b) if b.number > 0 => cur = b.header.parent,
+                _ => break,
+            }
+        }
+        chain.reverse();
+        self.finalized_chain.extend(chain);
+        self.finalized = hash;
+        self.fork.set_finalized(hash);
+        let keep_final: HashSet<Hash> = {
+            let n = self.finalized_chain.len();
+            if n > FINALIZED_HISTORY {
+                self.finalized_chain.drain(..n - FINALIZED_HISTORY);
+            }
+            self.finalized_chain.iter().copied().collect()
+        };
+        // Keep the final chain and every descendant of the final block.
+        let mut descendants: HashSet<Hash> = HashSet::new();
+        let mut by_number: Vec<(u32, Hash, Hash)> = self
+            .blocks
+            .iter()
+            .filter(|(_, b)| b.number > fin_number)
+            .map(|(h, b)| (b.number, *h, b.header.parent))
+            .collect();
+        by_number.sort();
+        for (_, h, p) in by_number {
+            if p == hash || descendants.contains(&p) {
+                descendants.insert(h);
+            }
+        }
+        self.blocks
+            .retain(|h, _| keep_final.contains(h) || descendants.contains(h));
+        // Old final blocks keep their headers for justifications but not their states' bulk.
+        self.checked.retain(|_, (s, _)| s.tau > fin_slot);
+        self.by_slot.retain(|(s, _), _| *s > fin_slot);
+        let live: HashSet<TicketContext> = self
+            .blocks
+            .values()
+            .filter(|b| b.number >= fin_number)
+            .map(|b| (b.state.eta[2], b.state.gamma_z))
+            .collect();
+        self.pool.retain(|c, _| live.contains(c));
+        // Own tickets seal the epoch after the one they were proven in, where the proof's
+        // entropy has become eta_3.
+        let proven: HashSet<B32> = self
+            .blocks
+            .values()
+            .filter(|b| b.number >= fin_number)
+            .flat_map(|b| [b.state.eta[2], b.state.eta[3]])
+            .collect();
+        self.mine.retain(|c, _| proven.contains(&c.0));
+        if self.seen_tickets.len() > 16 * self.spec.epoch_len as usize * self.keys.len() {
+            self.seen_tickets.clear();
+        }
+    }
+}
+
+fn telemetry(name: &str, fields: serde_json::Value) -> Action {
+    Action::Telemetry {
+        name: name.to_string(),
+        fields_json: fields.to_string(),
+    }
+}
+
+/// Y of an IETF VRF evaluation without an aux message.
+fn vrf_output(secret: &seal::SealSecret, input: &[u8]) -> Option<[u8; 32]> {
+    // The output point depends on the secret and input only, so any aux gives the same Y.
+    seal::vrf_output(&seal::vrf_sign(secret, input, b"")).ok()
+}
+
+impl Consensus for SafroleConsensus {
+    fn on_event(&mut self, now: Time, event: Event) -> Result<Vec<Action>, PluginError> {
+        let mut out = Vec::new();
+        // The voter starts at the first event: its round clock is host time.
+        self.voter(now);
+        let result = match event {
+            Event::Tick { slot } => {
+                if let Some(best) = self.blocks.get(&self.best) {
+                    let state = best.state.clone();
+                    if self.best == self.genesis {
+                        self.make_tickets(&state, &mut out);
+                    }
+                    if slot > state.tau && self.my_seal_kind(&state, slot).is_some() {
+                        out.push(Action::Author {
+                            slot,
+                            parent: self.best,
+                        });
+                    }
+                }
+                Ok(())
+            }
+            Event::Timer { id } => {
+                if id == GRANDPA_TIMER {
+                    self.voter(now).on_timer(now);
+                }
+                Ok(())
+            }
+            Event::Message { from, bytes } => match decode_exact::<Wire>(&bytes) {
+                Ok(Wire::Grandpa(m)) => {
+                    if let Err(e) = self.voter(now).on_message(now, m) {
+                        self.counters.rejected_messages += 1;
+                        out.push(telemetry(
+                            "consensus.grandpa.rejected",
+                            serde_json::json!({"from": from, "error": e.to_string()}),
+                        ));
+                    }
+                    Ok(())
+                }
+                Ok(Wire::Ticket(t)) => {
+                    self.on_ticket(t, &mut out);
+                    Ok(())
+                }
+                Err(e) => {
+                    self.counters.rejected_messages += 1;
+                    Err(PluginError::invalid_input(format!(
+                        "message from {from}: {e}"
+                    )))
+                }
+            },
+            Event::BlockImported { header } => {
+                let r = self.import(now, header, &mut out);
+                if r.is_err() {
+                    self.counters.rejected_headers += 1;
+                }
+                r
+            }
+            Event::BlockAvailable { hash } => {
+                if let Some(b) = self.blocks.get_mut(&hash) {
+                    b.available = true;
+                }
+                self.audit(now, hash);
+                Ok(())
+            }
+            Event::BlockValidated { hash, valid } => {
+                if let Some(b) = self.blocks.get_mut(&hash) {
+                    b.valid = Some(valid);
+                }
+                self.audit(now, hash);
+                Ok(())
+            }
+            Event::Justification { hash, bytes } => {
+                let j: Justification = decode_exact(&bytes)
+                    .map_err(|e| PluginError::invalid_input(format!("justification: {e}")))?;
+                if j.target != hash {
+                    return Err(rejected("justification is for another block"));
+                }
+                self.voter(now)
+                    .on_message(now, GrandpaMessage::Commit(j))
+                    .map_err(|e| rejected(e.to_string()))
+            }
+        };
+        self.drain_voter(&mut out);
+        self.update_best(&mut out);
+        result.map(|()| out)
+    }
+
+    fn seal(&mut self, now: Time, mut header: Header) -> Result<Header, PluginError> {
+        let _ = now;
+        let (index, _) = self
+            .me
+            .as_ref()
+            .ok_or_else(|| PluginError::unsupported("this node has no validator identity"))?;
+        let index = *index;
+        let parent = self
+            .blocks
+            .get(&header.parent)
+            .ok_or_else(|| rejected(format!("unknown parent {}", header.parent)))?;
+        let state = parent.state.clone();
+        if header.slot <= state.tau {
+            return Err(rejected(format!(
+                "slot {} is not after the parent's {}",
+                header.slot, state.tau
+            )));
+        }
+        let (kind, ctx) = self.my_seal_kind(&state, header.slot).ok_or_else(|| {
+            rejected(format!("validator {index} may not seal slot {}", header.slot))
+        })?;
+        let Some((_, secrets)) = self.me.as_ref() else {
+            return Err(PluginError::internal("identity vanished"));
+        };
+        let secret = &secrets.bandersnatch;
+        let seal_input = match self.params.sealing {
+            Sealing::Safrole => seal::seal_input(kind, &ctx.eta3.0),
+            Sealing::Lottery => lottery_input(&ctx.eta2, header.slot),
+        };
+        let y_seal = vrf_output(secret, &seal_input)
+            .ok_or_else(|| PluginError::internal("own VRF output does not verify"))?;
+        let entropy_vrf = seal::sign_entropy(secret, &y_seal);
+        let entropy = seal::verify_entropy(&secret.public(), &y_seal, &entropy_vrf)
+            .map_err(|e| PluginError::internal(format!("own entropy VRF: {e}")))?;
+        let mut tickets = match self.params.sealing {
+            Sealing::Safrole => self.tickets_for(&state, &ctx, header.slot),
+            Sealing::Lottery => Vec::new(),
+        };
+        let run = |tickets: &[WireTicket]| {
+            transition(
+                &self.spec,
+                &self.ring,
+                &state,
+                &Input {
+                    slot: header.slot,
+                    entropy: Bytes(entropy),
+                    extrinsic: tickets.iter().map(TicketEnvelope::from).collect(),
+                },
+            )
+        };
+        let (post, out) = match run(&tickets) {
+            Ok(r) => r,
+            Err(_) => {
+                // A pooled ticket the transition refuses must not cost the slot.
+                tickets.clear();
+                run(&tickets).map_err(|e| PluginError::internal(format!("safrole: {e}")))?
+            }
+        };
+        let (epoch_mark, tickets_mark) = Digest::markers(&out);
+        header.author = index;
+        header.digest = Digest {
+            entropy_vrf,
+            tickets,
+            epoch_mark,
+            tickets_mark,
+        }
+        .encode();
+        header.seal.clear();
+        let unsealed = header.unsealed_bytes();
+        header.seal = match self.params.sealing {
+            Sealing::Safrole => seal::sign_seal(secret, kind, &ctx.eta3.0, &unsealed).to_vec(),
+            Sealing::Lottery => seal::vrf_sign(secret, &seal_input, &unsealed).to_vec(),
+        };
+        self.counters.authored += 1;
+        self.checked.insert(
+            header.hash(),
+            (
+                Arc::new(post),
+                SealInfo {
+                    author: index,
+                    ticketed: matches!(kind, SealKind::Ticket { .. })
+                        && self.params.sealing == Sealing::Safrole,
+                },
+            ),
+        );
+        Ok(header)
+    }
+
+    fn verify_seal(&mut self, header: &Header) -> Result<SealInfo, PluginError> {
+        let hash = header.hash();
+        if let Some(b) = self.blocks.get(&hash) {
+            return Ok(SealInfo {
+                author: b.header.author,
+                ticketed: b.ticketed,
+            });
+        }
+        if let Some((_, info)) = self.checked.get(&hash) {
+            return Ok(*info);
+        }
+        let (info, post) = self.check(header)?;
+        self.checked.insert(hash, (Arc::new(post), info));
+        Ok(info)
+    }
+
+    fn verify_justification(
+        &mut self,
+        hash: &Hash,
+        justification: &[u8],
+    ) -> Result<(), PluginError> {
+        let j: Justification = decode_exact(justification)
+            .map_err(|e| PluginError::invalid_input(format!("justification: {e}")))?;
+        if j.target != *hash {
+            return Err(rejected("justification is for another block"));
+        }
+        let blocks = &self.blocks;
+        let header = |h: &Hash| -> Option<(Hash, u32)> {
+            blocks.get(h).map(|b| (b.header.parent, b.number))
+        };
+        j.verify(0, &self.ed_keys, &header, true)
+            .map_err(|e| rejected(e.to_string()))
+    }
+
+    fn snapshot(&self) -> Result<Vec<u8>, PluginError> {
+        let mut blocks: Vec<Block> = self.blocks.values().cloned().collect();
+        blocks.sort_by_key(|b| b.number);
+        let pool = self
+            .pool
+            .values()
+            .flat_map(|p| p.iter())
+            .map(|(id, t)| (*id, t.attempt, hex::encode(&t.signature)))
+            .collect();
+        serde_json::to_vec(&Snapshot {
+            genesis: self.genesis,
+            finalized: self.finalized,
+            blocks,
+            pool,
+        })
+        .map_err(|e| PluginError::internal(format!("snapshot: {e}")))
+    }
+
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), PluginError> {
+        let s: Snapshot = serde_json::from_slice(snapshot)
+            .map_err(|e| PluginError::invalid_input(format!("snapshot: {e}")))?;
+        if s.genesis != self.genesis {
+            return Err(PluginError::invalid_input(format!(
+                "snapshot of chain {} restored into chain {}",
+                s.genesis, self.genesis
+            )));
+        }
+        let mut blocks = HashMap::new();
+        for b in s.blocks {
+            blocks.insert(b.header.hash(), b);
+        }
+        let fin = blocks
+            .get(&s.finalized)
+            .ok_or_else(|| PluginError::invalid_input("snapshot lacks its finalized block"))?;
+        let fin_number = fin.number;
+        let mut fork = ForkChoice::new(s.finalized);
+        let mut live: Vec<&Block> = blocks.values().filter(|b| b.number > fin_number).collect();
+        live.sort_by_key(|b| b.number);
+        let mut by_slot = HashMap::new();
+        for b in &live {
+            let h = b.header.hash();
+            let weight = b.ticketed || self.params.sealing == Sealing::Lottery;
+            fork.insert(h, b.header.parent, b.header.slot, weight)
+                .map_err(|e| PluginError::invalid_input(format!("snapshot: {e}")))?;
+            if let Some(v) = b.valid {
+                fork.set_audited(&h, b.available && v);
+            }
+            by_slot.insert((b.header.slot, b.header.author), h);
+        }
+        let mut finalized_chain: Vec<(u32, Hash)> = blocks
+            .iter()
+            .filter(|(_, b)| b.number <= fin_number)
+            .map(|(h, b)| (b.number, *h))
+            .collect();
+        finalized_chain.sort();
+        self.finalized_chain = finalized_chain.into_iter().map(|(_, h)| h).collect();
+        self.blocks = blocks;
+        self.fork = fork;
+        self.finalized = s.finalized;
+        self.best = self.fork.best();
+        self.by_slot = by_slot;
+        self.checked.clear();
+        self.voter = None;
+        self.pool.clear();
+        self.seen_tickets.clear();
+        let best_state = self.blocks.get(&self.best).map(|b| b.state.clone());
+        for (id, attempt, sig) in s.pool {
+            let signature = hex::decode(sig)
+                .map_err(|e| PluginError::invalid_input(format!("snapshot ticket: {e}")))?;
+            if let Some(st) = &best_state {
+                self.insert_ticket((st.eta[2], st.gamma_z), id, WireTicket { attempt, signature });
+            }
+        }
+        Ok(())
+    }
+}
