@@ -1,10 +1,17 @@
 //! Safrole's cryptography on ark-vrf 0.1.0: ring commitment (gamma_z) at 6 and 1023 keys, ticket
 //! verification at ring size 6 (a vector's proof), and one whole STF step with 3 tickets against
-//! the same step with its verification cost alone, in the same run.
+//! the same step with its verification cost alone, in the same run. Then sealing: IETF VRF seal
+//! and entropy sign/verify, ticket proof generation at ring sizes 6 and 1023 (prover cached, as
+//! a validator makes all its tickets for one ring), ticket verification at 1023, and importing
+//! one block of the JAM `traces/safrole` trace (decode, STF, seal and entropy verification),
+//! cycling through its 100 blocks so the mean covers fallback, ticketed and epoch-change blocks.
 
 use consensus_safrole::safrole::codec::decode_case_any;
 use consensus_safrole::safrole::ring::RingContext;
+use consensus_safrole::safrole::seal::{self, SealKind, SealSecret};
 use consensus_safrole::safrole::stf::{transition, Spec};
+use consensus_safrole::safrole::tickets::make_ticket;
+use consensus_safrole::safrole::trace::{decode_step, import_block, step_files, TraceParams};
 use consensus_safrole::safrole::types::{Bytes, B32};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use diverge_plugins::blake2b_256;
@@ -55,5 +62,83 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+fn bench_sealing(c: &mut Criterion) {
+    let secret = SealSecret::from_seed(&[1; 32]);
+    let public = secret.public();
+    let eta3 = [3u8; 32];
+    // A tiny header's unsealed encoding is ~200 bytes; the VRF hashes it once.
+    let header = [0x42u8; 200];
+    let kind = SealKind::Ticket { attempt: 1 };
+    let sealed = seal::sign_seal(&secret, kind, &eta3, &header);
+    let y = seal::verify_seal(&public, kind, &eta3, &header, &sealed).expect("valid");
+    let hv = seal::sign_entropy(&secret, &y);
+    let mut g = c.benchmark_group("safrole::seal");
+    g.bench_function("sign_seal", |b| {
+        b.iter(|| seal::sign_seal(&secret, kind, &eta3, &header))
+    });
+    g.bench_function("verify_seal", |b| {
+        b.iter(|| seal::verify_seal(&public, kind, &eta3, &header, &sealed).expect("valid"))
+    });
+    g.bench_function("sign_entropy", |b| {
+        b.iter(|| seal::sign_entropy(&secret, &y))
+    });
+    g.bench_function("verify_entropy", |b| {
+        b.iter(|| seal::verify_entropy(&public, &y, &hv).expect("valid"))
+    });
+    g.finish();
+
+    let srs =
+        std::fs::read(vectors().join("safrole/zcash-srs-2-11-uncompressed.bin")).expect("SRS");
+    let eta2 = Bytes([2u8; 32]);
+    let mut g = c.benchmark_group("safrole::ticket_prover");
+    g.sample_size(10);
+    for n in [6usize, 1023] {
+        let ring = RingContext::from_srs(&srs, n).expect("ring");
+        // The prover's own key is real; the others are hashes (mostly not curve points, so the
+        // padding point), which costs the same to index and prove against.
+        let mut keys: Vec<B32> = (0..n as u32)
+            .map(|i| Bytes(blake2b_256(&i.to_le_bytes()).0))
+            .collect();
+        keys[0] = Bytes(public);
+        let t0 = std::time::Instant::now();
+        let (_, sig) = make_ticket(&ring, &keys, 0, &secret, &eta2, 0).expect("ticket");
+        eprintln!(
+            "ring={n}: first ticket incl. prover key: {:.1} ms",
+            t0.elapsed().as_secs_f64() * 1e3
+        );
+        g.bench_function(BenchmarkId::new("make_ticket", format!("ring={n}")), |b| {
+            b.iter(|| make_ticket(&ring, &keys, 0, &secret, &eta2, 1).expect("ticket"))
+        });
+        if n == 1023 {
+            let gz = ring.commitment(&keys).expect("commit");
+            ring.verify_ticket(&gz, &eta2, 0, &sig).expect("valid");
+            g.bench_function("verify_ticket/ring=1023", |b| {
+                b.iter(|| ring.verify_ticket(&gz, &eta2, 0, &sig).expect("valid"))
+            });
+        }
+    }
+    g.finish();
+
+    let p = TraceParams::TINY;
+    let ring = RingContext::from_srs(&srs, p.validators).expect("ring");
+    let steps: Vec<Vec<u8>> = step_files(&vectors().join("traces/safrole"))
+        .expect("trace")
+        .iter()
+        .map(|f| std::fs::read(f).expect("read"))
+        .collect();
+    let mut g = c.benchmark_group("safrole::trace");
+    let mut i = 0usize;
+    g.bench_function("import_one_block", |b| {
+        b.iter(|| {
+            let bytes = &steps[i % steps.len()];
+            i += 1;
+            let step = decode_step(bytes, &p).expect("decode");
+            let pre = step.pre_state.safrole(&p).expect("pre-state");
+            import_block(&p, &ring, &pre, &step.block).expect("imports")
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_sealing);
 criterion_main!(benches);
