@@ -137,6 +137,22 @@ fn bench_sealing(c: &mut Criterion) {
             import_block(&p, &ring, &pre, &step.block).expect("imports")
         })
     });
+    // The mean's parts: a block with no tickets and no epoch change (seal and entropy VRFs,
+    // STF bookkeeping), and decoding alone (the step's raw states dominate its bytes).
+    let plain = &steps[1];
+    g.bench_function("import_plain_block", |b| {
+        b.iter(|| {
+            let step = decode_step(plain, &p).expect("decode");
+            let pre = step.pre_state.safrole(&p).expect("pre-state");
+            import_block(&p, &ring, &pre, &step.block).expect("imports")
+        })
+    });
+    g.bench_function("decode_step_and_state", |b| {
+        b.iter(|| {
+            let step = decode_step(plain, &p).expect("decode");
+            step.pre_state.safrole(&p).expect("pre-state")
+        })
+    });
     g.finish();
 }
 
