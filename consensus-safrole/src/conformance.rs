@@ -1,6 +1,12 @@
 //! The plugin's conformance suites, run by `diverge conformance <suite> <DIR>` through the
-//! loaded library: `safrole` judges one JAM Safrole STF vector file (JSON or JAM codec; the
-//! chain spec, tiny or full, is read off the data).
+//! loaded library:
+//!
+//! - `safrole` judges one JAM Safrole STF vector file (JSON or JAM codec; the chain spec, tiny
+//!   or full, is read off the data);
+//! - `safrole-trace` imports one block of a JAM block-import trace (`traces/safrole/NNNNNNNN.bin`)
+//!   on the step's own pre-state: seal, entropy VRF, markers, and the Safrole part of the
+//!   post-state must all match. (The crate's tests also replay the whole trace carrying the
+//!   state from block to block.)
 
 use diverge_plugins::{CaseFormat, CaseOutcome, PluginError};
 use serde::Deserialize;
@@ -31,7 +37,11 @@ fn spec_for(validators: usize, epoch_len: usize) -> Spec {
         (6, 12) => Spec::TINY,
         (1023, 600) => Spec::FULL,
         (_, e) => {
-            let base = if validators < 1023 { Spec::TINY } else { Spec::FULL };
+            let base = if validators < 1023 {
+                Spec::TINY
+            } else {
+                Spec::FULL
+            };
             let e = e as u32;
             Spec {
                 epoch_len: e,
@@ -48,7 +58,14 @@ pub fn judge_safrole(format: CaseFormat, bytes: &[u8]) -> Result<CaseOutcome, Pl
         CaseFormat::Binary => {
             let (case, v, e) = decode_case_any(bytes)
                 .map_err(|err| PluginError::invalid_input(format!("safrole case: {err}")))?;
-            (case.input, case.pre_state, case.output, case.post_state, v, e)
+            (
+                case.input,
+                case.pre_state,
+                case.output,
+                case.post_state,
+                v,
+                e,
+            )
         }
         CaseFormat::Json => {
             let case: JsonCase = serde_json::from_slice(bytes).map_err(|err| {
@@ -117,8 +134,36 @@ fn first_difference(got: &State, want: &State) -> String {
         ("gamma_z", got.gamma_z == want.gamma_z),
         ("post_offenders", got.post_offenders == want.post_offenders),
     ];
-    parts
-        .iter()
-        .find(|(_, same)| !same)
-        .map_or_else(|| "post state differs".into(), |(n, _)| format!("{n} differs"))
+    parts.iter().find(|(_, same)| !same).map_or_else(
+        || "post state differs".into(),
+        |(n, _)| format!("{n} differs"),
+    )
+}
+
+/// Judges one step of a block-import trace (tiny: the public traces use no other spec).
+pub fn judge_trace(format: CaseFormat, bytes: &[u8]) -> Result<CaseOutcome, PluginError> {
+    use crate::safrole::trace::{decode_step, replay_step, TraceParams};
+    if format != CaseFormat::Binary {
+        return Err(PluginError::unsupported(
+            "the trace suite reads the JAM-codec (.bin) steps",
+        ));
+    }
+    let p = TraceParams::TINY;
+    let slot = match decode_step(bytes, &p) {
+        Ok(step) => step.block.header.slot,
+        Err(e) => {
+            // genesis.bin and other files of a trace directory are not steps.
+            return Err(PluginError::unsupported(format!("not a trace step: {e}")));
+        }
+    };
+    let ring = crate::srs::ring_context(p.validators)
+        .map_err(|err| PluginError::internal(format!("ring: {err}")))?;
+    Ok(match replay_step(&p, &ring, None, bytes) {
+        Ok(imported) => CaseOutcome::Pass {
+            detail: format!("slot {slot}: {:?} seal, post-state matches", imported.kind),
+        },
+        Err(e) => CaseOutcome::Fail {
+            detail: format!("slot {slot}: {e}"),
+        },
+    })
 }

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use diverge_plugins::codec::{decode_exact, Encode};
 use diverge_plugins::consensus::Time;
 use diverge_plugins::{
-    blake2b_256, Action, Consensus, Event, Hash, Header, InitArgs, PluginError,
-    SealInfo, Slot, ValidatorIndex, ValidatorKeys,
+    blake2b_256, Action, Consensus, Event, Hash, Header, InitArgs, PluginError, SealInfo, Slot,
+    ValidatorIndex, ValidatorKeys,
 };
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
@@ -123,23 +123,26 @@ pub fn slot_context(spec: &Spec, pre: &State, slot: Slot) -> SlotContext {
     let new_epoch = epoch2 > epoch;
     let (eta2, eta3, kappa, sealers) = if new_epoch {
         let kappa = pre.gamma_k.clone();
-        let sealers = if epoch2 == epoch + 1
-            && phase >= spec.ticket_end
-            && pre.gamma_a.len() == e as usize
-        {
-            SealKeys::Tickets(outside_in(&pre.gamma_a))
-        } else {
-            let keys: Vec<[u8; 32]> = kappa.iter().map(|k| k.bandersnatch.0).collect();
-            SealKeys::Keys(
-                fallback_keys(&Hash(pre.eta[1].0), &keys, e)
-                    .into_iter()
-                    .map(Bytes)
-                    .collect(),
-            )
-        };
+        let sealers =
+            if epoch2 == epoch + 1 && phase >= spec.ticket_end && pre.gamma_a.len() == e as usize {
+                SealKeys::Tickets(outside_in(&pre.gamma_a))
+            } else {
+                let keys: Vec<[u8; 32]> = kappa.iter().map(|k| k.bandersnatch.0).collect();
+                SealKeys::Keys(
+                    fallback_keys(&Hash(pre.eta[1].0), &keys, e)
+                        .into_iter()
+                        .map(Bytes)
+                        .collect(),
+                )
+            };
         (pre.eta[1], pre.eta[2], kappa, sealers)
     } else {
-        (pre.eta[2], pre.eta[3], pre.kappa.clone(), pre.gamma_s.clone())
+        (
+            pre.eta[2],
+            pre.eta[3],
+            pre.kappa.clone(),
+            pre.gamma_s.clone(),
+        )
     };
     let i = (slot % e) as usize;
     let sealer = match &sealers {
@@ -297,7 +300,9 @@ impl SafroleConsensus {
             )));
         }
         if params.gossip_ms == 0 {
-            return Err(PluginError::config("[consensus.params] gossip_ms must be > 0"));
+            return Err(PluginError::config(
+                "[consensus.params] gossip_ms must be > 0",
+            ));
         }
         let chain = args.chain.clone();
         let v = usize::from(chain.validators);
@@ -470,17 +475,11 @@ impl SafroleConsensus {
                 .get(&hash)
                 .map(|b| b.header.post_state_root)
                 .unwrap_or_default();
-            let me = self
-                .me
-                .as_ref()
-                .map(|(i, s)| (*i, s.ed25519.clone()));
+            let me = self.me.as_ref().map(|(i, s)| (*i, s.ed25519.clone()));
             let mut voter = Voter::resume(self.voter_config(), me, (hash, number), root, now);
             // Blocks known before the voter existed (a restore): feed them in height order.
-            let mut known: Vec<&Block> = self
-                .blocks
-                .values()
-                .filter(|b| b.number > number)
-                .collect();
+            let mut known: Vec<&Block> =
+                self.blocks.values().filter(|b| b.number > number).collect();
             known.sort_by_key(|b| b.number);
             for b in known {
                 let h = b.header.hash();
@@ -553,9 +552,7 @@ impl SafroleConsensus {
         let (seal_out, ticketed) = match self.params.sealing {
             Sealing::Safrole => match &ctx.sealer {
                 Some(Sealer::Ticket(t)) => {
-                    let kind = SealKind::Ticket {
-                        attempt: t.attempt,
-                    };
+                    let kind = SealKind::Ticket { attempt: t.attempt };
                     let y = seal::verify_seal(&author.0, kind, &ctx.eta3.0, &unsealed, &seal)
                         .map_err(|e| rejected(format!("ticket seal: {e}")))?;
                     if y != t.id.0 {
@@ -612,7 +609,9 @@ impl SafroleConsensus {
             .map_err(|e| rejected(format!("safrole: {e}")))?;
         let (epoch_mark, tickets_mark) = Digest::markers(&out);
         if digest.epoch_mark != epoch_mark || digest.tickets_mark != tickets_mark {
-            return Err(rejected("header markers differ from the state transition's"));
+            return Err(rejected(
+                "header markers differ from the state transition's",
+            ));
         }
         Ok((
             SealInfo {
@@ -716,7 +715,9 @@ impl SafroleConsensus {
         if !self.seen_tickets.insert(tag) {
             return;
         }
-        let Some(best) = self.blocks.get(&self.best) else { return };
+        let Some(best) = self.blocks.get(&self.best) else {
+            return;
+        };
         let state = best.state.clone();
         if state.tau % self.spec.epoch_len >= self.spec.ticket_end
             || t.attempt >= self.spec.tickets_per_validator
@@ -741,7 +742,12 @@ impl SafroleConsensus {
         }
     }
 
-    fn import(&mut self, now: Time, header: Header, out: &mut Vec<Action>) -> Result<(), PluginError> {
+    fn import(
+        &mut self,
+        now: Time,
+        header: Header,
+        out: &mut Vec<Action>,
+    ) -> Result<(), PluginError> {
         let hash = header.hash();
         if self.blocks.contains_key(&hash) {
             return Ok(());
@@ -807,7 +813,9 @@ impl SafroleConsensus {
     }
 
     fn audit(&mut self, now: Time, hash: Hash) {
-        let Some(b) = self.blocks.get(&hash) else { return };
+        let Some(b) = self.blocks.get(&hash) else {
+            return;
+        };
         let Some(valid) = b.valid else { return };
         if !b.available && valid {
             return;
@@ -826,7 +834,9 @@ impl SafroleConsensus {
     }
 
     fn drain_voter(&mut self, out: &mut Vec<Action>) {
-        let Some(voter) = self.voter.as_mut() else { return };
+        let Some(voter) = self.voter.as_mut() else {
+            return;
+        };
         for o in voter.drain() {
             match o {
                 VoterOutput::Broadcast(m) => out.push(Action::Broadcast {
@@ -866,7 +876,9 @@ impl SafroleConsensus {
     /// Moves finality to `hash`: blocks not on its chain or below it are forgotten, except
     /// recent finalized headers kept for light-client checks.
     fn finalize(&mut self, hash: Hash) {
-        let Some(fin) = self.blocks.get(&hash) else { return };
+        let Some(fin) = self.blocks.get(&hash) else {
+            return;
+        };
         let (fin_number, fin_slot) = (fin.number, fin.header.slot);
         // The newly final chain, from `hash` down to the previous final block.
         let mut chain = Vec::new();
@@ -1048,7 +1060,10 @@ impl Consensus for SafroleConsensus {
             )));
         }
         let (kind, ctx) = self.my_seal_kind(&state, header.slot).ok_or_else(|| {
-            rejected(format!("validator {index} may not seal slot {}", header.slot))
+            rejected(format!(
+                "validator {index} may not seal slot {}",
+                header.slot
+            ))
         })?;
         let Some((_, secrets)) = self.me.as_ref() else {
             return Err(PluginError::internal("identity vanished"));
@@ -1221,7 +1236,11 @@ impl Consensus for SafroleConsensus {
             let signature = hex::decode(sig)
                 .map_err(|e| PluginError::invalid_input(format!("snapshot ticket: {e}")))?;
             if let Some(st) = &best_state {
-                self.insert_ticket((st.eta[2], st.gamma_z), id, WireTicket { attempt, signature });
+                self.insert_ticket(
+                    (st.eta[2], st.gamma_z),
+                    id,
+                    WireTicket { attempt, signature },
+                );
             }
         }
         Ok(())

@@ -32,9 +32,9 @@ impl Plugin for SafrolePlugin {
         "Safrole ticket sealing (or a BABE-style lottery) + GRANDPA finality";
 
     fn instantiate(args: InitArgs) -> Result<Instance, PluginError> {
-        Ok(Instance::Consensus(Box::new(engine::SafroleConsensus::new(
-            &args,
-        )?)))
+        Ok(Instance::Consensus(Box::new(
+            engine::SafroleConsensus::new(&args)?,
+        )))
     }
 
     fn conformance(
@@ -44,8 +44,9 @@ impl Plugin for SafrolePlugin {
     ) -> Result<CaseOutcome, PluginError> {
         match suite {
             "safrole" => conformance::judge_safrole(format, case),
+            "safrole-trace" => conformance::judge_trace(format, case),
             _ => Err(PluginError::unsupported(format!(
-                "consensus-safrole runs the safrole suite, not {suite:?}"
+                "consensus-safrole runs the safrole and safrole-trace suites, not {suite:?}"
             ))),
         }
     }

@@ -38,6 +38,9 @@ pub struct WireEpochMark {
     pub validators: Vec<([u8; 32], [u8; 32])>,
 }
 
+/// H_w in wire form: the winning tickets' (id, attempt), outside-in.
+pub type WireTicketsMark = Vec<([u8; 32], u8)>;
+
 /// The consensus plugin's part of a header (`Header::digest`), JAM's H_v, E_T, H_e and H_w.
 ///
 /// Tickets ride in the digest rather than a block body because the host treats the body as the
@@ -51,12 +54,12 @@ pub struct Digest {
     /// H_e, at the first block of an epoch.
     pub epoch_mark: Option<WireEpochMark>,
     /// H_w, once the submission period closes with a full accumulator: (id, attempt).
-    pub tickets_mark: Option<Vec<([u8; 32], u8)>>,
+    pub tickets_mark: Option<WireTicketsMark>,
 }
 
 impl Digest {
     /// Markers in wire form from the state transition's output.
-    pub fn markers(out: &Output) -> (Option<WireEpochMark>, Option<Vec<([u8; 32], u8)>>) {
+    pub fn markers(out: &Output) -> (Option<WireEpochMark>, Option<WireTicketsMark>) {
         let epoch = out.epoch_mark.as_ref().map(|m| WireEpochMark {
             entropy: m.entropy.0,
             tickets_entropy: m.tickets_entropy.0,

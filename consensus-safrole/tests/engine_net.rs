@@ -49,10 +49,17 @@ fn safrole_chain_seals_with_tickets_from_epoch_one_and_finalizes_every_slot() {
         (12..=36).all(|s| ticketed.contains(&s)),
         "slots 12..=36 (epochs 1 and 2) should be ticket-sealed, ticketed: {ticketed:?}"
     );
-    assert!(ticketed.iter().all(|s| *s >= 12), "epoch 0 (slots 1..=11) has no tickets");
+    assert!(
+        ticketed.iter().all(|s| *s >= 12),
+        "epoch 0 (slots 1..=11) has no tickets"
+    );
     net.assert_safe();
     for i in 0..6 {
-        assert!(net.finalized_slot(i) >= 34, "node {i}: {}", net.finalized_slot(i));
+        assert!(
+            net.finalized_slot(i) >= 34,
+            "node {i}: {}",
+            net.finalized_slot(i)
+        );
     }
     // Finality latency: every block of slots 2..=34 is final at node 0 within 1 s of its slot.
     let mut lag = Vec::new();
@@ -79,7 +86,11 @@ fn two_offline_stall_finality_safely_then_recover() {
     net.run_until(24 * SEC);
     net.assert_safe();
     for i in [0, 1, 2, 3, 5] {
-        assert!(net.finalized_slot(i) >= 20, "node {i}: {}", net.finalized_slot(i));
+        assert!(
+            net.finalized_slot(i) >= 20,
+            "node {i}: {}",
+            net.finalized_slot(i)
+        );
     }
 }
 
@@ -166,7 +177,10 @@ fn forged_and_garbage_headers_are_rejected_not_panics() {
     assert!(c.verify_seal(&other_author).is_err());
     let mut payload = good.clone();
     payload.payload_hash.0[0] ^= 1;
-    assert!(c.verify_seal(&payload).is_err(), "seal covers the payload hash");
+    assert!(
+        c.verify_seal(&payload).is_err(),
+        "seal covers the payload hash"
+    );
     let mut junk = good.clone();
     junk.digest = vec![1, 2, 3];
     assert!(c.verify_seal(&junk).is_err());

@@ -77,7 +77,8 @@ enum Command {
     },
     /// Run public test vectors through a loaded plugin.
     Conformance {
-        /// The suite: erasure (DA plugins) or safrole (consensus plugins).
+        /// The suite: erasure (DA plugins), safrole (Safrole STF vectors) or safrole-trace (JAM
+        /// block-import trace steps), the last two for consensus plugins.
         suite: String,
         /// Directory of vector files (.json and/or .bin), searched recursively.
         dir: PathBuf,
@@ -212,8 +213,9 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             config,
             plugin,
         } => {
-            let axis = conformance::suite_axis(&suite)
-                .ok_or_else(|| anyhow!("unknown suite {suite:?}: expected erasure or safrole"))?;
+            let axis = conformance::suite_axis(&suite).ok_or_else(|| {
+                anyhow!("unknown suite {suite:?}: expected erasure, safrole or safrole-trace")
+            })?;
             let lib = match plugin {
                 Some(p) => {
                     let lib = PluginLibrary::open(&p)?;

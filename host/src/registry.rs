@@ -102,13 +102,14 @@ pub fn open_axis(config: &Loaded, axis: Axis) -> Result<PluginLibrary, ResolveEr
     Ok(lib)
 }
 
-/// The [`InitArgs`] for `axis` from the config (no validator set or identity: the node adds
-/// those from the chain spec).
+/// The [`InitArgs`] for `axis` from the config: the development validator set of the chain's
+/// size (JIP-5 seeds, `diverge-keys`) and no identity (an observer); the node replaces both
+/// with its chain spec's.
 pub fn init_args(config: &Loaded, axis: Axis) -> anyhow::Result<InitArgs> {
-    Ok(InitArgs::new(
-        config.chain_params()?,
-        config.section(axis).params_json(),
-    ))
+    let chain = config.chain_params()?;
+    let mut args = InitArgs::new(chain.clone(), config.section(axis).params_json());
+    args.validators = diverge_keys::dev_validators(chain.validators);
+    Ok(args)
 }
 
 /// Opens a library given directly by path (for `--plugin` flags).

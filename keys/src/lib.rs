@@ -69,7 +69,9 @@ pub fn dev_seed(i: u32) -> [u8; 32] {
 
 /// The genesis set of `n` development validators.
 pub fn dev_validators(n: u16) -> Vec<ValidatorKeys> {
-    (0..u32::from(n)).map(|i| public_keys(&dev_seed(i))).collect()
+    (0..u32::from(n))
+        .map(|i| public_keys(&dev_seed(i)))
+        .collect()
 }
 
 #[cfg(test)]

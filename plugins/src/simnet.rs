@@ -18,7 +18,10 @@ use crate::types::{blake2b_256, Hash, Header, Slot, ValidatorIndex};
 enum Ev {
     Tick(Slot),
     Timer(u64),
-    Message { from: ValidatorIndex, bytes: Vec<u8> },
+    Message {
+        from: ValidatorIndex,
+        bytes: Vec<u8>,
+    },
     Header(Header),
 }
 
@@ -286,7 +289,11 @@ impl SimNet {
                 Action::Send { to, bytes } => {
                     let from = i as ValidatorIndex;
                     if usize::from(to) < self.nodes.len() && self.reaches(i, usize::from(to)) {
-                        self.push(now + self.delay, usize::from(to), Ev::Message { from, bytes });
+                        self.push(
+                            now + self.delay,
+                            usize::from(to),
+                            Ev::Message { from, bytes },
+                        );
                     }
                 }
                 Action::Broadcast { bytes } => {

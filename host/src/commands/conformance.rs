@@ -13,7 +13,7 @@ use diverge_plugins::{Axis, CaseFormat, ErrorKind};
 pub fn suite_axis(suite: &str) -> Option<Axis> {
     match suite {
         "erasure" => Some(Axis::Da),
-        "safrole" => Some(Axis::Consensus),
+        "safrole" | "safrole-trace" => Some(Axis::Consensus),
         _ => None,
     }
 }
