@@ -490,6 +490,12 @@ pub enum BlockError {
     /// The author index is not a validator of the posterior kappa.
     #[error("author index {0} out of range")]
     BadAuthor(u16),
+    /// gamma'_s has no entry for the slot (a sealer series shorter than E).
+    #[error("slot {slot}: no sealer in gamma_s")]
+    NoSealer {
+        /// H_t.
+        slot: u32,
+    },
     /// The slot's fallback key is not the author's key.
     #[error("slot {slot}: author is not the slot's fallback key")]
     WrongFallbackKey {
@@ -566,7 +572,7 @@ pub fn import_block(
     let eta3 = post.eta[3].0;
     let (kind, y) = match &post.gamma_s {
         SealKeys::Tickets(t) => {
-            let t = t.get(idx).ok_or(BlockError::Stf(ErrorCode::Reserved))?;
+            let t = t.get(idx).ok_or(BlockError::NoSealer { slot: h.slot })?;
             let kind = SealKind::Ticket { attempt: t.attempt };
             let y = seal::verify_ticket_seal(
                 &author,
