@@ -148,11 +148,11 @@ impl PoolState {
         let z = zeros();
         let mut node = z[0];
         let mut size = self.leaf_count;
-        for h in 0..DEPTH {
+        for (left, zero) in self.frontier.iter().zip(z) {
             node = if size & 1 == 1 {
-                hash_pair(&self.frontier[h], &node)
+                hash_pair(left, &node)
             } else {
-                hash_pair(&node, &z[h])
+                hash_pair(&node, zero)
             };
             size >>= 1;
         }

@@ -2,7 +2,7 @@
 //! guest uses to reach the state, and their fixed gas prices.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use polkavm::{
     BackendKind, CallError, Caller, Config, CostModel, CostModelKind, Engine, GasMeteringKind,
@@ -215,29 +215,52 @@ fn engine_err(e: impl std::fmt::Display) -> VmError {
     VmError::Engine(e.to_string())
 }
 
+/// The process's one engine and compiled module per backend, resolved against the host calls.
+///
+/// One per process, not per plugin instance: besides the recompiler's ~100 ms first
+/// instantiation, two live recompiler `Engine`s in one process were measured to slow every host
+/// call of the second by ~5000x (a 400-transaction block: 3 ms alone, 23 s beside another
+/// engine), presumably two worker pools contending for the sandbox futexes on 2 cores.
+fn shared_pre(backend: Backend) -> Result<InstancePre<Ctx, HostError>, VmError> {
+    type Slot = OnceLock<Result<InstancePre<Ctx, HostError>, String>>;
+    static COMPILER: Slot = OnceLock::new();
+    static INTERPRETER: Slot = OnceLock::new();
+    let slot = match backend {
+        Backend::Compiler => &COMPILER,
+        Backend::Interpreter => &INTERPRETER,
+    };
+    slot.get_or_init(|| build_pre(backend).map_err(|e| e.to_string()))
+        .clone()
+        .map_err(VmError::Engine)
+}
+
+fn build_pre(backend: Backend) -> Result<InstancePre<Ctx, HostError>, VmError> {
+    // Config::new, not from_env: POLKAVM_* variables must not change consensus behaviour.
+    let mut config = Config::new();
+    config.set_backend(Some(match backend {
+        Backend::Compiler => BackendKind::Compiler,
+        Backend::Interpreter => BackendKind::Interpreter,
+    }));
+    let engine = Engine::new(&config).map_err(engine_err)?;
+    let mut mc = ModuleConfig::new();
+    // Sync metering stops at the exact basic block that cannot pay, so the gas used (and
+    // whether a block fits) is the same on both backends; the cost model is pinned rather than
+    // left to the engine's default.
+    mc.set_gas_metering(Some(GasMeteringKind::Sync));
+    mc.set_cost_model(Some(CostModelKind::Simple(CostModel::naive_ref())));
+    let blob = ProgramBlob::parse(GUEST_BLOB.into()).map_err(engine_err)?;
+    let module = Module::from_blob(&engine, &mc, blob).map_err(engine_err)?;
+    linker()
+        .map_err(engine_err)?
+        .instantiate_pre(&module)
+        .map_err(engine_err)
+}
+
 impl Vm {
     /// Loads [`GUEST_BLOB`] on `backend`. The recompiler's first instantiation spawns its
     /// sandbox worker (~100 ms), which is why a plugin instance does this once.
     pub fn new(backend: Backend) -> Result<Vm, VmError> {
-        // Config::new, not from_env: POLKAVM_* variables must not change consensus behaviour.
-        let mut config = Config::new();
-        config.set_backend(Some(match backend {
-            Backend::Compiler => BackendKind::Compiler,
-            Backend::Interpreter => BackendKind::Interpreter,
-        }));
-        let engine = Engine::new(&config).map_err(engine_err)?;
-        let mut mc = ModuleConfig::new();
-        // Sync metering stops at the exact basic block that cannot pay, so the gas used (and
-        // whether a block fits) is the same on both backends; the cost model is pinned rather
-        // than left to the engine's default.
-        mc.set_gas_metering(Some(GasMeteringKind::Sync));
-        mc.set_cost_model(Some(CostModelKind::Simple(CostModel::naive_ref())));
-        let blob = ProgramBlob::parse(GUEST_BLOB.into()).map_err(engine_err)?;
-        let module = Module::from_blob(&engine, &mc, blob).map_err(engine_err)?;
-        let pre = linker()
-            .map_err(engine_err)?
-            .instantiate_pre(&module)
-            .map_err(engine_err)?;
+        let pre = shared_pre(backend)?;
         let instance = pre.instantiate().map_err(engine_err)?;
         Ok(Vm {
             backend,
