@@ -9,3 +9,4 @@ pub mod commands;
 pub mod config;
 pub mod registry;
 pub mod stats;
+pub mod workload;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use diverge::commands::{conformance, da, inspect, run};
+use diverge::commands::{conformance, da, exec, inspect, run};
 use diverge::config::Loaded;
 use diverge::registry;
 use diverge_plugins::loader::PluginLibrary;
@@ -75,6 +75,16 @@ enum Command {
         #[command(subcommand)]
         op: DaOp,
     },
+    /// Run generated blocks through an exec plugin: execute, validate, timings.
+    Exec {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Use this plugin library instead of the config's [exec] plugin.
+        #[arg(long, global = true)]
+        plugin: Option<PathBuf>,
+        #[command(subcommand)]
+        op: ExecOp,
+    },
     /// Run public test vectors through a loaded plugin.
     Conformance {
         /// The suite: erasure (DA plugins), safrole (Safrole STF vectors) or safrole-trace (JAM
@@ -121,6 +131,22 @@ enum DaOp {
         /// Use only these shard indices (comma-separated).
         #[arg(long, value_delimiter = ',')]
         shards: Option<Vec<u32>>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ExecOp {
+    /// Generate blocks (deterministic from the seed), execute and validate each, print timings.
+    Run {
+        /// Transactions per block.
+        #[arg(long, default_value_t = 1000)]
+        txs: usize,
+        /// Blocks, each on the previous one's state.
+        #[arg(long, default_value_t = 1)]
+        blocks: usize,
+        /// Workload seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
 }
 
@@ -204,6 +230,34 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                     output,
                     shards,
                 } => da::decode(da.as_ref(), &dir, shards.as_deref(), &output, &mut out)?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Exec { config, plugin, op } => {
+            let loaded = config.load()?;
+            let lib = match plugin {
+                Some(p) => {
+                    let lib = PluginLibrary::open(&p)?;
+                    lib.expect_axis(Axis::Exec)?;
+                    lib
+                }
+                None => registry::open_axis(&loaded, Axis::Exec)?,
+            };
+            let args = registry::init_args(&loaded, Axis::Exec)?;
+            let mut ex = lib
+                .exec(&args)
+                .with_context(|| format!("instantiating {}", lib.path().display()))?;
+            writeln!(
+                out,
+                "exec plugin {} {} ({})",
+                lib.meta().name,
+                lib.meta().version,
+                lib.path().display()
+            )?;
+            match op {
+                ExecOp::Run { txs, blocks, seed } => {
+                    exec::run(ex.as_mut(), txs, blocks, seed, &mut out)?;
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

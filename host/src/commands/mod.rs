@@ -2,5 +2,6 @@
 
 pub mod conformance;
 pub mod da;
+pub mod exec;
 pub mod inspect;
 pub mod run;
