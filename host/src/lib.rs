@@ -7,6 +7,7 @@
 
 pub mod commands;
 pub mod config;
+pub mod net;
 pub mod registry;
 pub mod stats;
 pub mod workload;

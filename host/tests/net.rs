@@ -1,0 +1,517 @@
+//! The network layer over real QUIC on 127.0.0.1 (ephemeral ports). Every test is bounded by a
+//! tokio timeout and polls for conditions rather than sleeping for fixed times, so a loaded
+//! 2-core machine makes it slower, not flaky.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use diverge::net::{
+    encode_frame, public_key, raw_endpoint, Inbound, Kind, NetConfig, NetError, Network,
+    ValidatorIndex, TLS_SERVER_NAME,
+};
+use tokio::sync::mpsc;
+
+const MAX: usize = 64 * 1024;
+const TEST_BUDGET: Duration = Duration::from_secs(90);
+const WAIT: Duration = Duration::from_secs(30);
+
+fn seed(i: u16) -> [u8; 32] {
+    let mut s = [0u8; 32];
+    s[0] = 0xd1;
+    s[1..3].copy_from_slice(&i.to_le_bytes());
+    s
+}
+
+fn validators(n: u16) -> Vec<[u8; 32]> {
+    (0..n).map(|i| public_key(&seed(i))).collect()
+}
+
+fn localhost() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+fn config(
+    me: u16,
+    n: u16,
+    listen: SocketAddr,
+    peers: Vec<(ValidatorIndex, SocketAddr)>,
+) -> NetConfig {
+    NetConfig {
+        listen,
+        me,
+        secret_seed: seed(me),
+        validators: validators(n),
+        peers,
+        max_message: MAX,
+    }
+}
+
+/// What a node observed, with requests answered automatically (`re:` + request bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seen {
+    Message(ValidatorIndex, Kind, Vec<u8>),
+    Request(ValidatorIndex, Kind, Vec<u8>),
+    Connected(ValidatorIndex),
+    Disconnected(ValidatorIndex),
+}
+
+struct Node {
+    net: Network,
+    seen: mpsc::UnboundedReceiver<Seen>,
+}
+
+async fn start(cfg: NetConfig) -> Node {
+    let (net, rx) = Network::start(cfg).await.expect("network starts");
+    wrap(net, rx)
+}
+
+fn wrap(net: Network, mut rx: mpsc::Receiver<Inbound>) -> Node {
+    let (tx, seen) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            let s = match ev {
+                Inbound::Message { from, kind, bytes } => Seen::Message(from, kind, bytes),
+                Inbound::Request {
+                    from,
+                    kind,
+                    bytes,
+                    reply,
+                } => {
+                    let mut resp = b"re:".to_vec();
+                    resp.extend_from_slice(&bytes);
+                    let _ = reply.send(resp);
+                    Seen::Request(from, kind, bytes)
+                }
+                Inbound::PeerConnected(p) => Seen::Connected(p),
+                Inbound::PeerDisconnected(p) => Seen::Disconnected(p),
+            };
+            if tx.send(s).is_err() {
+                break;
+            }
+        }
+    });
+    Node { net, seen }
+}
+
+/// Start on a fixed address, retrying while the old socket of a restarted node lingers.
+async fn start_retrying(cfg: NetConfig) -> Node {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match Network::start(cfg.clone()).await {
+            Ok((net, rx)) => return wrap(net, rx),
+            Err(NetError::Bind { .. }) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("restart failed: {e}"),
+        }
+    }
+}
+
+async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Wait for an observation matching `pred`, skipping others.
+async fn expect_seen(node: &mut Node, what: &str, pred: impl Fn(&Seen) -> bool) -> Seen {
+    let fut = async {
+        loop {
+            match node.seen.recv().await {
+                Some(s) if pred(&s) => return s,
+                Some(_) => continue,
+                None => panic!("inbound channel closed while waiting for {what}"),
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+async fn bounded<F: Future<Output = ()>>(f: F) {
+    tokio::time::timeout(TEST_BUDGET, f)
+        .await
+        .expect("test exceeded its time budget");
+}
+
+async fn all_connected(nodes: &[&Network], n: usize) {
+    for (i, net) in nodes.iter().enumerate() {
+        wait_until(&format!("node {i} to see {} peers", n - 1), || {
+            net.connected().len() == n - 1
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_broadcast_send_request() {
+    bounded(async {
+        let t0 = Instant::now();
+        let mut n0 = start(config(0, 3, localhost(), vec![])).await;
+        let a0 = n0.net.local_addr();
+        // Node 1 knows only node 0; node 2 knows both; node 0 learns both from their dials.
+        let mut n1 = start(config(1, 3, localhost(), vec![(0, a0)])).await;
+        let a1 = n1.net.local_addr();
+        let mut n2 = start(config(2, 3, localhost(), vec![(0, a0), (1, a1)])).await;
+        all_connected(&[&n0.net, &n1.net, &n2.net], 3).await;
+        println!("3 nodes fully connected after {:?}", t0.elapsed());
+
+        for node in [&mut n0, &mut n1, &mut n2] {
+            let me = node.net.me();
+            let mut want: Vec<u16> = (0..3).filter(|p| *p != me).collect();
+            while !want.is_empty() {
+                if let Seen::Connected(p) =
+                    expect_seen(node, "PeerConnected", |s| matches!(s, Seen::Connected(_))).await
+                {
+                    want.retain(|w| *w != p);
+                }
+            }
+        }
+
+        n0.net.broadcast(Kind::Block, b"block-1".to_vec());
+        for node in [&mut n1, &mut n2] {
+            let s = expect_seen(node, "broadcast", |s| matches!(s, Seen::Message(..))).await;
+            assert_eq!(s, Seen::Message(0, Kind::Block, b"block-1".to_vec()));
+        }
+
+        n2.net.send(1, Kind::Consensus, b"vote".to_vec());
+        let s = expect_seen(&mut n1, "send", |s| matches!(s, Seen::Message(..))).await;
+        assert_eq!(s, Seen::Message(2, Kind::Consensus, b"vote".to_vec()));
+
+        let resp = n1
+            .net
+            .request(2, Kind::Sync, b"head?".to_vec(), Duration::from_secs(10))
+            .await
+            .expect("request answered");
+        assert_eq!(resp, b"re:head?");
+        let s = expect_seen(&mut n2, "request", |s| matches!(s, Seen::Request(..))).await;
+        assert_eq!(s, Seen::Request(1, Kind::Sync, b"head?".to_vec()));
+
+        // Empty payloads and payloads at the bound are legal.
+        n0.net.send(2, Kind::Shard, Vec::new());
+        n0.net.send(2, Kind::Shard, vec![7u8; MAX]);
+        let mut sizes = Vec::new();
+        for _ in 0..2 {
+            if let Seen::Message(0, Kind::Shard, b) = expect_seen(&mut n2, "shard", |s| {
+                matches!(s, Seen::Message(0, Kind::Shard, _))
+            })
+            .await
+            {
+                sizes.push(b.len());
+            }
+        }
+        sizes.sort_unstable();
+        assert_eq!(sizes, vec![0, MAX]);
+
+        // Too large to send: refused locally, counted, nothing on the wire.
+        let before = n0.net.stats().dropped.send_failed;
+        n0.net.send(2, Kind::Shard, vec![0u8; MAX + 1]);
+        assert_eq!(n0.net.stats().dropped.send_failed, before + 1);
+        assert!(matches!(
+            n0.net
+                .request(1, Kind::Sync, vec![0u8; MAX + 1], Duration::from_secs(1))
+                .await,
+            Err(NetError::TooLarge { .. })
+        ));
+
+        let s0 = n0.net.stats();
+        assert_eq!(s0.kind(Kind::Block).messages_out, 2);
+        assert_eq!(s0.kind(Kind::Block).bytes_out, 2 * (5 + 7));
+        assert_eq!(s0.peers_connected, 2);
+        let s1 = n1.net.stats();
+        assert_eq!(s1.kind(Kind::Block).messages_in, 1);
+        assert_eq!(s1.kind(Kind::Consensus).messages_in, 1);
+        assert_eq!(s1.kind(Kind::Sync).messages_out, 1);
+        assert_eq!(s1.kind(Kind::Sync).messages_in, 1);
+        let json = serde_json::to_string(&s1).expect("stats serialise");
+        assert!(json.contains("\"consensus\""), "{json}");
+        assert_eq!(s1.dropped, Default::default());
+
+        // Not connected: counted, and requests fail fast.
+        assert!(matches!(
+            n1.net
+                .request(9, Kind::Sync, vec![], Duration::from_secs(1))
+                .await,
+            Err(NetError::NotConnected(9))
+        ));
+
+        // Loopback numbers (printed; `--nocapture` shows them).
+        let rounds = 200u32;
+        let t = Instant::now();
+        for _ in 0..rounds {
+            n1.net
+                .request(2, Kind::Sync, b"ping".to_vec(), Duration::from_secs(10))
+                .await
+                .expect("ping");
+        }
+        println!(
+            "request round trip (sequential, 4 B): {:?} mean over {rounds}",
+            t.elapsed() / rounds
+        );
+        let count = 2000usize;
+        let payload = vec![0xabu8; 16 * 1024];
+        let t = Instant::now();
+        for _ in 0..count {
+            n0.net.send(1, Kind::Shard, payload.clone());
+        }
+        let mut got = 0;
+        while got < count {
+            expect_seen(&mut n1, "flood", |s| {
+                matches!(s, Seen::Message(0, Kind::Shard, _))
+            })
+            .await;
+            got += 1;
+        }
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "one-way 16 KiB messages: {:.0} msg/s, {:.1} MB/s",
+            count as f64 / secs,
+            (count * payload.len()) as f64 / secs / 1e6
+        );
+        assert_eq!(n1.net.stats().dropped, Default::default());
+
+        for n in [&n0, &n1, &n2] {
+            n.net.shutdown().await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_time() {
+    bounded(async {
+        let n0 = start(config(0, 2, localhost(), vec![])).await;
+        let t = Instant::now();
+        let n1 = start(config(1, 2, localhost(), vec![(0, n0.net.local_addr())])).await;
+        // Node 1 is the higher index, so it dials after the grace period; time node 0 instead
+        // by having it learn node 1 only now.
+        wait_until("connected", || n1.net.connected() == vec![0]).await;
+        println!(
+            "start + dial + mutual-TLS handshake (with 800 ms grace): {:?}",
+            t.elapsed()
+        );
+        let n2 = start(config(2, 3, localhost(), vec![])).await;
+        let n0b = start(config(0, 3, localhost(), vec![(2, n2.net.local_addr())])).await;
+        let t = Instant::now();
+        wait_until("connected", || n0b.net.connected() == vec![2]).await;
+        println!(
+            "dial + mutual-TLS handshake (lower index dials): {:?}",
+            t.elapsed()
+        );
+        for n in [&n0, &n1, &n2, &n0b] {
+            n.net.shutdown().await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_key_cannot_connect() {
+    bounded(async {
+        let mut n0 = start(config(0, 3, localhost(), vec![])).await;
+        let a0 = n0.net.local_addr();
+        // The intruder trusts the real validators, but its own key is not among node 0's.
+        let mut vals = validators(3);
+        let intruder_seed = [0x66u8; 32];
+        vals.push(public_key(&intruder_seed));
+        let intruder = start(NetConfig {
+            listen: localhost(),
+            me: 3,
+            secret_seed: intruder_seed,
+            validators: vals,
+            peers: vec![(0, a0)],
+            max_message: MAX,
+        })
+        .await;
+        wait_until("a refused handshake", || {
+            n0.net.stats().dropped.unauthenticated >= 2
+        })
+        .await;
+        assert!(n0.net.connected().is_empty());
+        intruder.net.broadcast(Kind::Block, b"let me in".to_vec());
+        intruder.net.send(0, Kind::Block, b"let me in".to_vec());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(n0.net.connected().is_empty());
+        assert!(
+            n0.seen.try_recv().is_err(),
+            "nothing may reach the node loop from an unknown key"
+        );
+        let s = n0.net.stats();
+        assert_eq!(s.connections_established, 0);
+        assert_eq!(s.total().messages_in, 0);
+
+        // A raw client with an unknown key is refused too.
+        let ep = raw_endpoint(&[0x77u8; 32], &validators(3)).expect("raw endpoint");
+        let before = n0.net.stats().dropped.unauthenticated;
+        let result = async {
+            let conn = ep.connect(a0, TLS_SERVER_NAME).ok()?.await.ok()?;
+            // TLS 1.3: the client may believe it is connected before the server has checked
+            // its certificate; any stream must then fail.
+            let mut s = conn.open_uni().await.ok()?;
+            s.write_all(&encode_frame(Kind::Block, b"x")).await.ok()?;
+            s.finish().ok()?;
+            tokio::time::timeout(Duration::from_secs(5), conn.closed())
+                .await
+                .ok()?;
+            Some(())
+        }
+        .await;
+        let _ = result;
+        wait_until("raw intruder refused", || {
+            n0.net.stats().dropped.unauthenticated > before
+        })
+        .await;
+        assert!(n0.seen.try_recv().is_err());
+        ep.close(0u32.into(), b"");
+        intruder.net.shutdown().await;
+        n0.net.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_frames_are_dropped_and_counted() {
+    bounded(async {
+        let mut n0 = start(config(0, 3, localhost(), vec![])).await;
+        let a0 = n0.net.local_addr();
+        let n1 = start(config(1, 3, localhost(), vec![(0, a0)])).await;
+        all_connected(&[&n0.net, &n1.net], 2).await;
+
+        // Validator 2's key, spoken through a raw QUIC client that ignores the framing rules.
+        let ep = raw_endpoint(&seed(2), &validators(3)).expect("raw endpoint");
+        let conn = ep
+            .connect(a0, TLS_SERVER_NAME)
+            .expect("connect")
+            .await
+            .expect("valid key is accepted");
+        wait_until("attacker registered", || n0.net.connected() == vec![1, 2]).await;
+
+        let mut oversized = vec![Kind::Block as u8];
+        oversized.extend_from_slice(&u32::MAX.to_le_bytes());
+        oversized.extend_from_slice(&[0u8; 1000]);
+        let mut truncated = vec![Kind::Consensus as u8];
+        truncated.extend_from_slice(&100u32.to_le_bytes());
+        truncated.extend_from_slice(&[1u8; 10]);
+        let mut trailing = encode_frame(Kind::Block, b"abcd");
+        trailing.extend_from_slice(b"extra");
+        let garbage: Vec<Vec<u8>> = vec![
+            vec![99, 3, 0, 0, 0, 1, 2, 3], // unknown kind
+            vec![0, 0, 0, 0, 0],           // kind 0 is not a kind
+            oversized,
+            truncated,
+            vec![Kind::Block as u8, 2], // truncated header
+            vec![],                     // empty stream
+            trailing,
+        ];
+        for g in &garbage {
+            let mut s = conn.open_uni().await.expect("open uni");
+            // A stopped stream may fail mid-write; that is the point.
+            let _ = s.write_all(g).await;
+            let _ = s.finish();
+        }
+        // Garbage on a request stream: no reply, the stream is reset.
+        let (mut send, mut recv) = conn.open_bi().await.expect("open bi");
+        let _ = send.write_all(&[42, 1, 0, 0, 0, 0]).await;
+        let _ = send.finish();
+        let reply = tokio::time::timeout(WAIT, recv.read_to_end(1024))
+            .await
+            .expect("reply or reset in time");
+        assert!(reply.is_err(), "garbage request must not be answered");
+
+        // Valid traffic keeps flowing, from the misbehaving peer and from the honest one.
+        let mut s = conn.open_uni().await.expect("open uni");
+        s.write_all(&encode_frame(Kind::Shard, b"ok"))
+            .await
+            .expect("write");
+        s.finish().expect("finish");
+        expect_seen(&mut n0, "valid frame from raw peer", |s| {
+            *s == Seen::Message(2, Kind::Shard, b"ok".to_vec())
+        })
+        .await;
+        n1.net.send(0, Kind::Consensus, b"still here".to_vec());
+        expect_seen(&mut n0, "honest message", |s| {
+            *s == Seen::Message(1, Kind::Consensus, b"still here".to_vec())
+        })
+        .await;
+
+        wait_until("all garbage counted", || {
+            let d = n0.net.stats().dropped;
+            d.unknown_kind >= 3 && d.oversized >= 1 && d.malformed >= 4
+        })
+        .await;
+        let d = n0.net.stats().dropped;
+        assert_eq!(
+            (d.unknown_kind, d.oversized, d.malformed),
+            (3, 1, 4),
+            "{d:?}"
+        );
+        // Only the valid frames were delivered.
+        let mut delivered = Vec::new();
+        while let Ok(s) = n0.seen.try_recv() {
+            if let Seen::Message(from, kind, _) = s {
+                delivered.push((from, kind));
+            }
+        }
+        assert!(delivered.is_empty(), "unexpected deliveries: {delivered:?}");
+        assert_eq!(n0.net.connected(), vec![1, 2]);
+
+        conn.close(0u32.into(), b"bye");
+        ep.close(0u32.into(), b"");
+        n1.net.shutdown().await;
+        n0.net.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_node_is_reconnected() {
+    bounded(async {
+        let mut n0 = start(config(0, 3, localhost(), vec![])).await;
+        let a0 = n0.net.local_addr();
+        let n1 = start(config(1, 3, localhost(), vec![(0, a0)])).await;
+        let a1 = n1.net.local_addr();
+        let mut n2 = start(config(2, 3, localhost(), vec![(0, a0), (1, a1)])).await;
+        all_connected(&[&n0.net, &n1.net, &n2.net], 3).await;
+
+        n1.net.shutdown().await;
+        assert!(n1.net.connected().is_empty());
+        for node in [&mut n0, &mut n2] {
+            expect_seen(node, "PeerDisconnected(1)", |s| *s == Seen::Disconnected(1)).await;
+            assert!(!node.net.connected().contains(&1));
+        }
+
+        // Same port, and no addresses: the others must redial it.
+        let t = Instant::now();
+        let mut n1 = start_retrying(config(1, 3, a1, vec![])).await;
+        all_connected(&[&n0.net, &n1.net, &n2.net], 3).await;
+        println!("restarted node reconnected to both after {:?}", t.elapsed());
+        for node in [&mut n0, &mut n2] {
+            expect_seen(node, "PeerConnected(1)", |s| *s == Seen::Connected(1)).await;
+        }
+
+        n1.net.send(0, Kind::Block, b"back".to_vec());
+        expect_seen(&mut n0, "message from restarted node", |s| {
+            *s == Seen::Message(1, Kind::Block, b"back".to_vec())
+        })
+        .await;
+        n2.net.broadcast(Kind::Availability, b"avail".to_vec());
+        expect_seen(&mut n1, "broadcast to restarted node", |s| {
+            *s == Seen::Message(2, Kind::Availability, b"avail".to_vec())
+        })
+        .await;
+        let resp = n0
+            .net
+            .request(1, Kind::Sync, b"x".to_vec(), Duration::from_secs(10))
+            .await
+            .expect("request to restarted node");
+        assert_eq!(resp, b"re:x");
+        for n in [&n0, &n1, &n2] {
+            n.net.shutdown().await;
+        }
+    })
+    .await;
+}
