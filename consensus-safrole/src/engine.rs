@@ -35,6 +35,17 @@ use crate::wire::{Digest, SealEquivocation, Wire, WireTicket};
 
 /// The timer id of the GRANDPA voter (the only timer this plugin sets).
 const GRANDPA_TIMER: u64 = 1;
+/// The timer at which the next own ticket is proven.
+const TICKET_TIMER: u64 = 2;
+
+/// This node's tickets for one context, being proven one per slot.
+#[derive(Debug)]
+struct TicketJob {
+    context: TicketContext,
+    ring_keys: Vec<B32>,
+    index: usize,
+    next: u8,
+}
 /// Verified tickets kept per epoch context, at most (the accumulator keeps E; a margin for
 /// tickets that arrive before the block that makes them redundant).
 const POOL_FACTOR: usize = 2;
@@ -255,6 +266,8 @@ pub struct SafroleConsensus {
     mine: HashMap<TicketContext, BTreeMap<B32, u8>>,
     by_slot: HashMap<(Slot, ValidatorIndex), Hash>,
     counters: Counters,
+    slot_us: Time,
+    ticket_job: Option<TicketJob>,
 }
 
 impl std::fmt::Debug for SafroleConsensus {
@@ -420,6 +433,8 @@ impl SafroleConsensus {
             mine: HashMap::new(),
             by_slot: HashMap::new(),
             counters: Counters::default(),
+            slot_us: chain.slot_ms * 1000,
+            ticket_job: None,
         })
     }
 
@@ -643,8 +658,10 @@ impl SafroleConsensus {
             .collect()
     }
 
-    /// Proves this node's N tickets for the epoch after `state`'s, once per context.
-    fn make_tickets(&mut self, state: &State, out: &mut Vec<Action>) {
+    /// Starts proving this node's N tickets for the epoch after `state`'s, once per context.
+    /// Proofs are made one per timer, at mid-slot: a ring proof takes 0.1-0.6 s, and made at a
+    /// slot's start it would delay this node's block and votes by that much.
+    fn make_tickets(&mut self, now: Time, state: &State, out: &mut Vec<Action>) {
         let Some((_, secret)) = &self.me else { return };
         if self.params.sealing != Sealing::Safrole {
             return;
@@ -653,52 +670,73 @@ impl SafroleConsensus {
         if self.mine.contains_key(&context) {
             return;
         }
+        self.mine.insert(context, BTreeMap::new());
         let ring_keys: Vec<B32> = state.gamma_k.iter().map(|k| k.bandersnatch).collect();
         let Some(index) = ring_keys
             .iter()
             .position(|k| k.0 == secret.bandersnatch.public())
         else {
             // Not in the next epoch's set: nothing to submit.
-            self.mine.insert(context, BTreeMap::new());
             return;
         };
-        let proofs: Vec<_> = (0..self.spec.tickets_per_validator)
-            .map(|attempt| {
-                let r = make_ticket(
-                    &self.ring,
-                    &ring_keys,
-                    index,
-                    &secret.bandersnatch,
-                    &state.eta[2],
-                    attempt,
-                );
-                (attempt, r)
-            })
-            .collect();
-        let mut made = BTreeMap::new();
-        for (attempt, proof) in proofs {
-            match proof {
-                Ok((id, signature)) => {
-                    made.insert(id, attempt);
-                    let t = WireTicket { attempt, signature };
-                    self.seen_tickets.insert(blake2b_256(&t.signature));
-                    out.push(Action::Broadcast {
-                        bytes: Wire::Ticket(t.clone()).encode(),
-                    });
-                    self.insert_ticket(context, id, t);
-                    self.counters.tickets_made += 1;
-                }
-                Err(e) => out.push(telemetry(
-                    "consensus.safrole.ticket_error",
-                    serde_json::json!({"attempt": attempt, "error": e.to_string()}),
-                )),
+        self.ticket_job = Some(TicketJob {
+            context,
+            ring_keys,
+            index,
+            next: 0,
+        });
+        out.push(Action::SetTimer {
+            id: TICKET_TIMER,
+            at: now + self.slot_us / 2,
+        });
+    }
+
+    /// Proves the next ticket of the running job.
+    fn prove_ticket(&mut self, now: Time, out: &mut Vec<Action>) {
+        let Some(mut job) = self.ticket_job.take() else {
+            return;
+        };
+        let Some((_, secret)) = &self.me else { return };
+        let attempt = job.next;
+        let proof = make_ticket(
+            &self.ring,
+            &job.ring_keys,
+            job.index,
+            &secret.bandersnatch,
+            &job.context.0,
+            attempt,
+        );
+        match proof {
+            Ok((id, signature)) => {
+                self.mine
+                    .entry(job.context)
+                    .or_default()
+                    .insert(id, attempt);
+                let t = WireTicket { attempt, signature };
+                self.seen_tickets.insert(blake2b_256(&t.signature));
+                out.push(Action::Broadcast {
+                    bytes: Wire::Ticket(t.clone()).encode(),
+                });
+                self.insert_ticket(job.context, id, t);
+                self.counters.tickets_made += 1;
+                out.push(telemetry(
+                    "consensus.safrole.ticket",
+                    serde_json::json!({"attempt": attempt}),
+                ));
             }
+            Err(e) => out.push(telemetry(
+                "consensus.safrole.ticket_error",
+                serde_json::json!({"attempt": attempt, "error": e.to_string()}),
+            )),
         }
-        out.push(telemetry(
-            "consensus.safrole.tickets",
-            serde_json::json!({"made": made.len(), "epoch_after_slot": state.tau}),
-        ));
-        self.mine.insert(context, made);
+        job.next += 1;
+        if job.next < self.spec.tickets_per_validator {
+            self.ticket_job = Some(job);
+            out.push(Action::SetTimer {
+                id: TICKET_TIMER,
+                at: now + self.slot_us,
+            });
+        }
     }
 
     fn insert_ticket(&mut self, context: TicketContext, id: B32, t: WireTicket) {
@@ -807,7 +845,7 @@ impl SafroleConsensus {
         );
         // The first block of an epoch (or the first seen in one) opens ticket submission.
         if state.tau % self.spec.epoch_len < self.spec.ticket_end {
-            self.make_tickets(&state, out);
+            self.make_tickets(now, &state, out);
         }
         Ok(())
     }
@@ -965,7 +1003,7 @@ impl Consensus for SafroleConsensus {
                 if let Some(best) = self.blocks.get(&self.best) {
                     let state = best.state.clone();
                     if self.best == self.genesis {
-                        self.make_tickets(&state, &mut out);
+                        self.make_tickets(now, &state, &mut out);
                     }
                     if slot > state.tau && self.my_seal_kind(&state, slot).is_some() {
                         out.push(Action::Author {
@@ -977,8 +1015,10 @@ impl Consensus for SafroleConsensus {
                 Ok(())
             }
             Event::Timer { id } => {
-                if id == GRANDPA_TIMER {
-                    self.voter(now).on_timer(now);
+                match id {
+                    GRANDPA_TIMER => self.voter(now).on_timer(now),
+                    TICKET_TIMER => self.prove_ticket(now, &mut out),
+                    _ => {}
                 }
                 Ok(())
             }

@@ -5,9 +5,12 @@
 //! exec), finds each library, checks its ABI and drives it through the plain traits of
 //! `diverge-plugins`, owning everything a sans-IO plugin must not touch: time, network, disk.
 
+pub mod chainspec;
 pub mod commands;
 pub mod config;
 pub mod net;
+pub mod node;
 pub mod registry;
 pub mod stats;
+pub mod store;
 pub mod workload;

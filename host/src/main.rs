@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use diverge::commands::{conformance, da, exec, inspect, run};
+use diverge::commands::{conformance, da, exec, inspect, keys, run, testnet};
 use diverge::config::Loaded;
 use diverge::registry;
 use diverge_plugins::loader::PluginLibrary;
@@ -53,8 +53,74 @@ impl ConfigArgs {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Load the configured plugins and run a node.
-    Run(ConfigArgs),
+    /// Run one node of a chain (validator or observer) until --exit-after-slot or Ctrl-C.
+    Run {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Chain spec from `diverge chain-spec build` (or written by `diverge testnet`).
+        #[arg(long)]
+        chain: PathBuf,
+        /// This node's validator index; without it the node only follows the chain.
+        #[arg(long)]
+        validator_index: Option<u16>,
+        /// Validator key file from `diverge key generate`.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Use the JIP-5 development seed of --validator-index (local testnets only).
+        #[arg(long)]
+        dev_key: bool,
+        /// Directory for the database, events.jsonl and summary.json.
+        #[arg(long, default_value = "diverge-data")]
+        base_path: PathBuf,
+        /// QUIC listen address.
+        #[arg(long, default_value = "127.0.0.1:30333")]
+        listen: std::net::SocketAddr,
+        /// Extra peer, INDEX@IP:PORT (repeatable; the chain spec's addresses are used too).
+        #[arg(long = "peer")]
+        peers: Vec<String>,
+        /// Serve Prometheus metrics on this address (GET /metrics).
+        #[arg(long)]
+        metrics: Option<std::net::SocketAddr>,
+        /// Stop after this slot.
+        #[arg(long)]
+        exit_after_slot: Option<u32>,
+        /// Transactions per authored block.
+        #[arg(long, default_value_t = 32)]
+        txs: usize,
+        /// Workload seed (the same on every node of a chain).
+        #[arg(long, default_value_t = 1)]
+        workload_seed: u64,
+    },
+    /// Start N node processes on 127.0.0.1, show progress, print a summary.
+    Testnet {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Validators, one process each.
+        #[arg(long, default_value_t = 6)]
+        nodes: u16,
+        /// Slots to run.
+        #[arg(long, default_value_t = 40)]
+        slots: u32,
+        /// Keep the nodes' data here (default: a new temp directory).
+        #[arg(long)]
+        base_path: Option<PathBuf>,
+        /// Transactions per block.
+        #[arg(long, default_value_t = 32)]
+        txs: usize,
+        /// No progress bar (for logs and scripts).
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Validator keys.
+    Key {
+        #[command(subcommand)]
+        op: KeyOp,
+    },
+    /// Chain specs.
+    ChainSpec {
+        #[command(subcommand)]
+        op: SpecOp,
+    },
     /// List what a config loads on each axis: name, version, axis, ABI, file.
     Plugins {
         #[command(flatten)]
@@ -97,6 +163,40 @@ enum Command {
         /// Use this plugin library instead of the config's plugin for the suite's axis.
         #[arg(long)]
         plugin: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyOp {
+    /// Generate a validator seed into a file (mode 0600) and print its public keys.
+    Generate {
+        /// The key file to create (refuses to overwrite).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SpecOp {
+    /// Write a chain spec: genesis time, validator keys, bootnodes.
+    Build {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Validators: development keys 0..N unless --keys is given.
+        #[arg(long)]
+        validators: Option<u16>,
+        /// Key files (from `diverge key generate`), one per validator, in index order.
+        #[arg(long = "key", value_delimiter = ',')]
+        keys: Vec<PathBuf>,
+        /// Bootnode addresses, INDEX@IP:PORT.
+        #[arg(long = "bootnode")]
+        bootnodes: Vec<String>,
+        /// Genesis (slot 0) in Unix milliseconds; default: now plus 10 s.
+        #[arg(long)]
+        genesis_unix_ms: Option<u64>,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -197,10 +297,97 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match command {
-        Command::Run(config) => {
-            run::run(&config.load()?)?;
+        Command::Run {
+            config,
+            chain,
+            validator_index,
+            key,
+            dev_key,
+            base_path,
+            listen,
+            peers,
+            metrics,
+            exit_after_slot,
+            txs,
+            workload_seed,
+        } => {
+            let args = run::RunArgs {
+                chain,
+                validator_index,
+                key,
+                dev_key,
+                base_path,
+                listen,
+                peers,
+                metrics,
+                exit_after_slot,
+                txs,
+                workload_seed,
+            };
+            let s = run::run(&config.load()?, &args)?;
+            writeln!(
+                out,
+                "stopped after slot {}: authored {}, imported {}, finalized {} (height {}), orphaned {}",
+                s.last_slot,
+                s.core.authored,
+                s.core.imported,
+                s.core.finalized,
+                s.core.finalized_number,
+                s.core.orphaned
+            )?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Testnet {
+            config,
+            nodes,
+            slots,
+            base_path,
+            txs,
+            quiet,
+        } => {
+            let loaded = config.load()?;
+            let args = testnet::TestnetArgs {
+                nodes,
+                slots,
+                base_path,
+                txs,
+                progress: !quiet,
+            };
+            let s = testnet::testnet(&loaded, &config.overrides, &args, &mut out)?;
+            Ok(if s.finalized == 0 || !s.failed_nodes.is_empty() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Key { op } => match op {
+            KeyOp::Generate { out: path } => {
+                keys::generate(&path, &mut out)?;
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+        Command::ChainSpec { op } => match op {
+            SpecOp::Build {
+                config,
+                validators,
+                keys: key_files,
+                bootnodes,
+                genesis_unix_ms,
+                out: path,
+            } => {
+                let loaded = config.load()?;
+                keys::build_spec(
+                    &loaded,
+                    validators,
+                    &key_files,
+                    &bootnodes,
+                    genesis_unix_ms,
+                    &path,
+                    &mut out,
+                )?;
+                Ok(ExitCode::SUCCESS)
+            }
+        },
         Command::Plugins { config, strict } => {
             let failed = inspect::plugins(&config.load()?, &mut out)?;
             Ok(if strict && failed > 0 {

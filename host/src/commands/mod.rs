@@ -4,4 +4,6 @@ pub mod conformance;
 pub mod da;
 pub mod exec;
 pub mod inspect;
+pub mod keys;
 pub mod run;
+pub mod testnet;

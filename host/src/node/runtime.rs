@@ -1,0 +1,369 @@
+//! The node as a process: a wall-clock slot timer, consensus timers, QUIC networking, redb
+//! storage, the JSON-lines event log and Prometheus metrics around one [`NodeCore`].
+//!
+//! The core and every plugin call run on one dedicated thread, so slow cryptography or
+//! re-execution never stalls the async runtime that keeps connections alive; the core thread
+//! also writes blocks and finality to disk *before* any message that depends on them leaves.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{mpsc as std_mpsc, Arc};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use diverge_plugins::codec::Encode;
+use diverge_plugins::consensus::Time;
+use diverge_plugins::{Axis, InitArgs, Instance, Slot, ValidatorIndex, ValidatorSecret};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::core::{Channel, CoreStats, Input, NodeCore, NodeEvent, Output, Plugins, Workload};
+use super::metrics::Metrics;
+use crate::chainspec::ChainSpec;
+use crate::config::Loaded;
+use crate::net::{Inbound, Kind, NetConfig, NetStats, Network};
+use crate::registry;
+use crate::store::Store;
+
+/// Largest message a node accepts (a block with its payload; shards are smaller).
+pub const MAX_MESSAGE: usize = 16 << 20;
+
+/// How to run one node.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    /// Plugins and their params.
+    pub config: Loaded,
+    /// Genesis, validators.
+    pub spec: ChainSpec,
+    /// This node's validator index and seed (none: an observer that follows the chain).
+    pub validator: Option<(ValidatorIndex, [u8; 32])>,
+    /// QUIC listen address.
+    pub listen: SocketAddr,
+    /// Known validator addresses.
+    pub peers: Vec<(ValidatorIndex, SocketAddr)>,
+    /// Directory for the database, event log and summary.
+    pub base_path: PathBuf,
+    /// Prometheus listen address.
+    pub metrics: Option<SocketAddr>,
+    /// Stop after this slot (for testnets and experiments).
+    pub exit_after_slot: Option<Slot>,
+    /// Transactions per block the workload generator makes.
+    pub txs_per_block: usize,
+}
+
+/// Written to `summary.json` when the node stops.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Validator index.
+    pub node: Option<ValidatorIndex>,
+    /// Core counters.
+    pub core: CoreStats,
+    /// Network counters.
+    pub net: NetStats,
+    /// The last slot seen.
+    pub last_slot: Slot,
+}
+
+fn now_us(genesis_unix_ms: u64) -> Time {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_micros() as u64;
+    since_epoch.saturating_sub(genesis_unix_ms * 1000)
+}
+
+fn kind(c: Channel) -> Kind {
+    match c {
+        Channel::Block => Kind::Block,
+        Channel::Consensus => Kind::Consensus,
+        Channel::Shard => Kind::Shard,
+        Channel::Availability => Kind::Availability,
+        Channel::Sync => Kind::Sync,
+    }
+}
+
+fn channel(k: Kind) -> Channel {
+    match k {
+        Kind::Block => Channel::Block,
+        Kind::Consensus => Channel::Consensus,
+        Kind::Shard => Channel::Shard,
+        Kind::Availability => Channel::Availability,
+        Kind::Sync => Channel::Sync,
+    }
+}
+
+/// Loads the three plugins for a node of `spec`. Returns the genesis header too: it depends on
+/// the exec plugin's genesis state root, and consensus is initialised on it.
+pub fn load_plugins(
+    config: &Loaded,
+    spec: &ChainSpec,
+    validator: Option<(ValidatorIndex, [u8; 32])>,
+) -> anyhow::Result<(Plugins, diverge_plugins::Header)> {
+    let validators = spec
+        .keys()
+        .map_err(|e| anyhow::anyhow!("chain spec: {e}"))?;
+    let identity = validator.map(|(index, seed)| ValidatorSecret { index, seed });
+    let args = |axis: Axis, genesis: Vec<u8>| -> anyhow::Result<InitArgs> {
+        Ok(InitArgs {
+            chain: spec.chain.clone(),
+            params_json: config.section(axis).params_json(),
+            validators: validators.clone(),
+            identity: identity.clone(),
+            genesis,
+        })
+    };
+    let open = |axis: Axis, genesis: Vec<u8>| -> anyhow::Result<Instance> {
+        let lib = registry::open_axis(config, axis)?;
+        lib.instantiate(&args(axis, genesis)?)
+            .with_context(|| format!("instantiating {}", lib.path().display()))
+    };
+    let Instance::Exec(mut exec) = open(Axis::Exec, Vec::new())? else {
+        bail!("the exec plugin did not make an exec instance");
+    };
+    let root = exec
+        .genesis_state_root()
+        .context("exec plugin: genesis state root")?;
+    let genesis = NodeCore::genesis_header(root);
+    let Instance::Da(da) = open(Axis::Da, Vec::new())? else {
+        bail!("the da plugin did not make a da instance");
+    };
+    let Instance::Consensus(consensus) = open(Axis::Consensus, genesis.encode())? else {
+        bail!("the consensus plugin did not make a consensus instance");
+    };
+    Ok((
+        Plugins {
+            consensus,
+            da,
+            exec,
+        },
+        genesis,
+    ))
+}
+
+enum CoreMsg {
+    Input(Time, Input),
+    Stop,
+}
+
+#[derive(Serialize)]
+struct LogLine<'a> {
+    t_us: Time,
+    node: Option<ValidatorIndex>,
+    #[serde(flatten)]
+    event: &'a NodeEvent,
+}
+
+/// Runs a node until `exit_after_slot` passes or Ctrl-C.
+pub async fn run(opts: NodeOptions, workload: Box<dyn Workload>) -> anyhow::Result<Summary> {
+    std::fs::create_dir_all(&opts.base_path)
+        .with_context(|| format!("creating {}", opts.base_path.display()))?;
+    let me = opts.validator.map(|v| v.0);
+    let genesis_ms = opts.spec.genesis_unix_ms;
+    let slot_ms = opts.spec.chain.slot_ms;
+    let (plugins, genesis) = load_plugins(&opts.config, &opts.spec, opts.validator)?;
+    let store = Store::open(&opts.base_path.join("db.redb"))?;
+    let stored = store.load()?;
+    let mut core = NodeCore::new(
+        me,
+        opts.spec.chain.validators,
+        slot_ms,
+        plugins,
+        workload,
+        genesis,
+    );
+    let mut initial = Vec::new();
+    if let Some(fin) = stored.finalized {
+        initial = core
+            .restore(
+                now_us(genesis_ms),
+                &stored.consensus,
+                &stored.exec,
+                fin,
+                stored.justification.clone(),
+                stored.blocks.clone(),
+            )
+            .context("restoring from the store")?;
+        tracing::info!(finalized = %fin, blocks = stored.blocks.len(), "restored from disk");
+    }
+
+    let keys = opts
+        .spec
+        .keys()
+        .map_err(|e| anyhow::anyhow!("chain spec: {e}"))?;
+    // An observer still needs a network identity; it is refused as a validator peer.
+    let secret_seed = match opts.validator {
+        Some((_, seed)) => diverge_keys::ed25519_seed(&seed),
+        None => diverge_plugins::blake2b_256(opts.base_path.to_string_lossy().as_bytes()).0,
+    };
+    let (net, mut inbound) = Network::start(NetConfig {
+        listen: opts.listen,
+        me: me.unwrap_or(u16::MAX),
+        secret_seed,
+        validators: keys.iter().map(|k| k.ed25519).collect(),
+        peers: opts.peers.clone(),
+        max_message: MAX_MESSAGE,
+    })
+    .await
+    .context("starting the network")?;
+    tracing::info!(addr = %net.local_addr(), node = ?me, "listening");
+
+    let metrics = Arc::new(Metrics::new());
+    if let Some(addr) = opts.metrics {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("metrics listener on {addr}"))?;
+        tokio::spawn(super::metrics::serve(listener, metrics.clone()));
+    }
+
+    // The core thread: plugin calls, disk writes, the event log.
+    let (in_tx, in_rx) = std_mpsc::channel::<CoreMsg>();
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Vec<Output>>();
+    let log_path = opts.base_path.join("events.jsonl");
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("opening {}", log_path.display()))?;
+    let core_metrics = metrics.clone();
+    let core_thread = std::thread::Builder::new()
+        .name("diverge-core".into())
+        .spawn(move || -> anyhow::Result<CoreStats> {
+            let mut log = std::io::BufWriter::new(log_file);
+            let mut process =
+                |t: Time, outs: Vec<Output>, core: &NodeCore| -> anyhow::Result<Vec<Output>> {
+                    let mut rest = Vec::new();
+                    for o in outs {
+                        match o {
+                            Output::StoreBlock { hash, bytes } => store.put_block(&hash, &bytes)?,
+                            Output::StoreFinalized {
+                                hash,
+                                justification,
+                                consensus,
+                                exec,
+                            } => store.put_finalized(&hash, &justification, &consensus, &exec)?,
+                            Output::Event(e) => {
+                                let s = core.stats();
+                                core_metrics.on_event(&e, s.best_number, s.finalized_number);
+                                serde_json::to_writer(
+                                    &mut log,
+                                    &LogLine {
+                                        t_us: t,
+                                        node: me,
+                                        event: &e,
+                                    },
+                                )?;
+                                log.write_all(b"\n")?;
+                            }
+                            other => rest.push(other),
+                        }
+                    }
+                    log.flush()?;
+                    Ok(rest)
+                };
+            let t = now_us(genesis_ms);
+            let first = process(t, initial, &core)?;
+            let _ = out_tx.send(first);
+            while let Ok(msg) = in_rx.recv() {
+                match msg {
+                    CoreMsg::Input(t, input) => {
+                        let outs = core.handle(t, input);
+                        let rest = process(t, outs, &core)?;
+                        if !rest.is_empty() && out_tx.send(rest).is_err() {
+                            break;
+                        }
+                    }
+                    CoreMsg::Stop => break,
+                }
+            }
+            Ok(core.stats().clone())
+        })
+        .context("spawning the core thread")?;
+
+    // Host time is microseconds since genesis and never negative: wait for slot 0 to begin.
+    let since_epoch_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    if since_epoch_ms < genesis_ms {
+        tokio::time::sleep(Duration::from_millis(genesis_ms - since_epoch_ms)).await;
+    }
+    let send = |m: CoreMsg| in_tx.send(m).is_ok();
+    send(CoreMsg::Input(now_us(genesis_ms), Input::Start));
+    let slot_us = slot_ms * 1000;
+    let mut next_slot: Slot = (now_us(genesis_ms) / slot_us) as Slot + 1;
+    let mut timers: BTreeMap<Time, Vec<u64>> = BTreeMap::new();
+    let mut last_slot = 0;
+    let deadline = |at: Time| {
+        let now = now_us(genesis_ms);
+        tokio::time::Instant::now() + Duration::from_micros(at.saturating_sub(now))
+    };
+    loop {
+        let tick_at = deadline(Time::from(next_slot) * slot_us);
+        let timer_at = timers.keys().next().map(|t| deadline(*t));
+        tokio::select! {
+            _ = tokio::time::sleep_until(tick_at) => {
+                last_slot = next_slot;
+                if opts.exit_after_slot.is_some_and(|s| next_slot > s) {
+                    break;
+                }
+                if !send(CoreMsg::Input(now_us(genesis_ms), Input::Tick { slot: next_slot })) {
+                    break;
+                }
+                metrics.on_net(&net.stats());
+                next_slot += 1;
+            }
+            _ = async { if let Some(at) = timer_at { tokio::time::sleep_until(at).await } }, if timer_at.is_some() => {
+                let now = now_us(genesis_ms);
+                let due: Vec<Time> = timers.range(..=now).map(|(t, _)| *t).collect();
+                for t in due {
+                    for id in timers.remove(&t).unwrap_or_default() {
+                        send(CoreMsg::Input(now, Input::Timer { id }));
+                    }
+                }
+            }
+            Some(inb) = inbound.recv() => match inb {
+                Inbound::Message { from, kind, bytes } => {
+                    send(CoreMsg::Input(now_us(genesis_ms), Input::Net { from, channel: channel(kind), bytes }));
+                }
+                Inbound::Request { reply, .. } => {
+                    // The pipeline speaks in messages only; answer requests empty.
+                    let _ = reply.send(Vec::new());
+                }
+                Inbound::PeerConnected(p) => {
+                    tracing::info!(peer = p, "peer connected");
+                    send(CoreMsg::Input(now_us(genesis_ms), Input::PeerConnected(p)));
+                }
+                Inbound::PeerDisconnected(p) => tracing::info!(peer = p, "peer disconnected"),
+            },
+            Some(outs) = out_rx.recv() => {
+                for o in outs {
+                    match o {
+                        Output::Send { to, channel, bytes } => net.send(to, kind(channel), bytes),
+                        Output::Broadcast { channel, bytes } => net.broadcast(kind(channel), bytes),
+                        Output::SetTimer { id, at } => timers.entry(at).or_default().push(id),
+                        _ => {}
+                    }
+                }
+            }
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    let _ = in_tx.send(CoreMsg::Stop);
+    let core_stats = match core_thread.join() {
+        Ok(r) => r?,
+        Err(_) => bail!("the core thread panicked"),
+    };
+    let summary = Summary {
+        node: me,
+        core: core_stats,
+        net: net.stats(),
+        last_slot,
+    };
+    net.shutdown().await;
+    let path = opts.base_path.join("summary.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&summary)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(summary)
+}
