@@ -515,3 +515,124 @@ async fn restarted_node_is_reconnected() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_inbound_channel_drops_and_counts() {
+    bounded(async {
+        // Node 0's inbound receiver is held but not read: a stalled node loop.
+        let (net0, mut rx0) = Network::start(config(0, 2, localhost(), vec![]))
+            .await
+            .expect("start");
+        let n1 = start(config(1, 2, localhost(), vec![(0, net0.local_addr())])).await;
+        all_connected(&[&net0, &n1.net], 2).await;
+
+        let extra = 500;
+        let total = diverge::net::INBOUND_CAPACITY + extra;
+        for i in 0..total {
+            n1.net
+                .send(0, Kind::Consensus, (i as u32).to_le_bytes().to_vec());
+        }
+        wait_until("every frame received and accounted", || {
+            net0.stats().kind(Kind::Consensus).messages_in == total as u64
+        })
+        .await;
+        let full = net0.stats().dropped.inbound_full;
+        assert!(full >= extra as u64, "inbound_full = {full}");
+
+        // A request that cannot be delivered is refused promptly, not left hanging.
+        let r = n1
+            .net
+            .request(0, Kind::Sync, b"?".to_vec(), Duration::from_secs(10))
+            .await;
+        assert!(matches!(r, Err(NetError::Refused(0))), "{r:?}");
+
+        let mut messages = 0u64;
+        while let Ok(ev) = rx0.try_recv() {
+            if matches!(ev, Inbound::Message { .. }) {
+                messages += 1;
+            }
+        }
+        assert_eq!(messages + full, total as u64);
+
+        // Drained: traffic flows again, on the same connection.
+        n1.net.send(0, Kind::Block, b"after".to_vec());
+        let ev = tokio::time::timeout(WAIT, rx0.recv())
+            .await
+            .expect("in time")
+            .expect("open");
+        assert!(
+            matches!(ev, Inbound::Message { from: 1, kind: Kind::Block, ref bytes } if bytes == b"after"),
+            "{ev:?}"
+        );
+        assert_eq!(net0.connected(), vec![1]);
+        n1.net.shutdown().await;
+        net0.shutdown().await;
+    })
+    .await;
+}
+
+/// Node 1 runs on its own runtime, which is then dropped: no CONNECTION_CLOSE is sent, as
+/// with a SIGKILL, so node 0 still believes the old connection alive until its idle timeout. The
+/// restarted node's dial must replace it well before that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashed_node_reconnects_before_idle_timeout() {
+    bounded(async {
+        let mut n0 = start(config(0, 2, localhost(), vec![])).await;
+        let a0 = n0.net.local_addr();
+
+        let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+        let (kill_tx, kill_rx) = tokio::sync::oneshot::channel::<()>();
+        let crashed = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let (net, _rx) = Network::start(config(1, 2, localhost(), vec![(0, a0)]))
+                    .await
+                    .expect("start");
+                let _ = addr_tx.send(net.local_addr());
+                let _ = kill_rx.await;
+            });
+            // Dropping the runtime drops every task mid-flight: the crash.
+            drop(rt);
+        });
+        let a1 = addr_rx.await.expect("crashing node started");
+        wait_until("connected", || n0.net.connected() == vec![1]).await;
+        expect_seen(&mut n0, "PeerConnected(1)", |s| *s == Seen::Connected(1)).await;
+        // Age the connection past the simultaneous-dial window.
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+        let established = n0.net.stats().connections_established;
+        let _ = kill_tx.send(());
+        tokio::task::spawn_blocking(move || crashed.join())
+            .await
+            .expect("join")
+            .expect("crashed thread");
+        let t = Instant::now();
+
+        let mut n1 = start_retrying(config(1, 2, a1, vec![(0, a0)])).await;
+        wait_until("replacement connection", || {
+            n0.net.stats().connections_established > established
+        })
+        .await;
+        println!(
+            "crashed node reconnected after {:?} (node 0 still saw the old connection: {})",
+            t.elapsed(),
+            n0.net.connected() == vec![1]
+        );
+        n1.net.send(0, Kind::Block, b"reborn".to_vec());
+        expect_seen(&mut n0, "message from the restarted node", |s| {
+            *s == Seen::Message(1, Kind::Block, b"reborn".to_vec())
+        })
+        .await;
+        n0.net.send(1, Kind::Block, b"welcome".to_vec());
+        expect_seen(&mut n1, "message to the restarted node", |s| {
+            *s == Seen::Message(0, Kind::Block, b"welcome".to_vec())
+        })
+        .await;
+        n1.net.shutdown().await;
+        n0.net.shutdown().await;
+    })
+    .await;
+}

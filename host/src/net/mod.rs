@@ -76,6 +76,11 @@ const BACKOFF_MAX: Duration = Duration::from_secs(3);
 /// connection that wins the tiebreak: duplicates (and the messages lost when one is closed)
 /// become rare rather than the rule.
 const DIAL_GRACE: Duration = Duration::from_millis(800);
+/// Two connections to one peer established within this window are a simultaneous dial, settled
+/// by the tiebreak. Past it, a new connection from a peer means the peer lost the old one (it
+/// only dials when it has none: it crashed and restarted) and replaces it, even if the old one
+/// looks alive here until the idle timeout.
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(3);
 const KEEP_ALIVE: Duration = Duration::from_secs(1);
 /// Milliseconds; a peer silent for this long (killed, partitioned) is disconnected.
 const IDLE_TIMEOUT_MS: u32 = 6_000;
@@ -220,6 +225,7 @@ impl From<rustls::Error> for NetError {
 struct PeerConn {
     conn: Connection,
     outgoing: bool,
+    since: Instant,
 }
 
 struct DialState {
@@ -641,15 +647,19 @@ impl Inner {
         let new = PeerConn {
             conn: conn.clone(),
             outgoing,
+            since: Instant::now(),
         };
         match peers.get(&peer) {
             Some(old) if old.conn.close_reason().is_none() => {
-                if self.preferred(peer, old.outgoing) && !self.preferred(peer, outgoing) {
+                if self.preferred(peer, old.outgoing)
+                    && !self.preferred(peer, outgoing)
+                    && old.since.elapsed() < DUPLICATE_WINDOW
+                {
                     conn.close(CLOSE_DUPLICATE, b"duplicate");
                     return false;
                 }
-                // Either the new one wins the tiebreak, or both were dialed the same way (the
-                // peer restarted before we noticed the old one die): the newer is the live one.
+                // The new one wins the tiebreak, or the old one predates any simultaneous dial
+                // (the peer restarted before we noticed the old one die): the newer is live.
                 if let Some(old) = peers.insert(peer, new) {
                     old.conn.close(CLOSE_DUPLICATE, b"duplicate");
                 }
