@@ -367,6 +367,32 @@ async fn unknown_key_cannot_connect() {
         .await;
         assert!(n0.seen.try_recv().is_err());
         ep.close(0u32.into(), b"");
+
+        // An outsider (index outside the set, key not in it) starts, dials and is refused.
+        let before = n0.net.stats().dropped.unauthenticated;
+        let outsider = start(NetConfig {
+            listen: localhost(),
+            me: u16::MAX,
+            secret_seed: [0x55u8; 32],
+            validators: validators(3),
+            peers: vec![(0, a0)],
+            max_message: MAX,
+        })
+        .await;
+        wait_until("outsider refused", || {
+            n0.net.stats().dropped.unauthenticated > before
+        })
+        .await;
+        assert!(n0.net.connected().is_empty());
+        assert!(n0.seen.try_recv().is_err());
+        // A seed that is not the key of the claimed index is a config error, not a silent failure.
+        let wrong = Network::start(NetConfig {
+            secret_seed: [0x55u8; 32],
+            ..config(1, 3, localhost(), vec![])
+        })
+        .await;
+        assert!(matches!(wrong, Err(NetError::Config(_))), "{wrong:?}");
+        outsider.net.shutdown().await;
         intruder.net.shutdown().await;
         n0.net.shutdown().await;
     })

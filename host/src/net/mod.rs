@@ -136,6 +136,8 @@ impl Kind {
 pub struct NetConfig {
     /// `127.0.0.1:0` picks an ephemeral port; see [`Network::local_addr`].
     pub listen: SocketAddr,
+    /// This node's index in `validators`. An index outside the set (e.g. `u16::MAX`) starts an
+    /// outsider: it runs and dials, but validators refuse its key.
     pub me: ValidatorIndex,
     /// Ed25519 secret key bytes of this node (`ed25519_dalek::SigningKey::from_bytes`).
     pub secret_seed: [u8; 32],
@@ -354,19 +356,16 @@ impl Network {
     /// Bind, start accepting and dialing. Must be called inside a tokio runtime; the returned
     /// receiver is the only source of [`Inbound`] events.
     pub async fn start(cfg: NetConfig) -> Result<(Network, mpsc::Receiver<Inbound>), NetError> {
-        let me_usize = usize::from(cfg.me);
-        let Some(my_key) = cfg.validators.get(me_usize) else {
-            return Err(NetError::Config(format!(
-                "me = {} but only {} validators",
-                cfg.me,
-                cfg.validators.len()
-            )));
-        };
-        if *my_key != public_key(&cfg.secret_seed) {
-            return Err(NetError::Config(format!(
-                "secret_seed is not the key of validator {}",
-                cfg.me
-            )));
+        // `me` outside the set runs the node as an outsider (an observer): it may dial, but every
+        // validator refuses its key, so it sees no validator traffic. Inside the set, the seed
+        // must be that validator's, or every peer would refuse us for a subtler reason.
+        if let Some(my_key) = cfg.validators.get(usize::from(cfg.me)) {
+            if *my_key != public_key(&cfg.secret_seed) {
+                return Err(NetError::Config(format!(
+                    "secret_seed is not the key of validator {}",
+                    cfg.me
+                )));
+            }
         }
         if cfg.validators.len() > usize::from(ValidatorIndex::MAX) + 1 {
             return Err(NetError::Config("more validators than indices".into()));
