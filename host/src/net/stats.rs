@@ -31,9 +31,10 @@ pub struct DropStats {
     pub unauthenticated: u64,
     /// Inbound channel full: the node loop was not keeping up.
     pub inbound_full: u64,
-    /// Outbound messages to a peer that is not connected, or too large to send.
+    /// Outbound messages to a peer that is not connected.
     pub not_connected: u64,
-    /// Outbound messages whose stream failed (connection lost mid-send, backlog full).
+    /// Outbound messages too large to send, whose stream failed or timed out (connection lost
+    /// mid-send), that found the outbound backlog full, or replies too large or unwritable.
     pub send_failed: u64,
 }
 
