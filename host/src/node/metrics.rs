@@ -155,11 +155,7 @@ impl Metrics {
             }
             NodeEvent::Available {
                 verify_shard_us, ..
-            } => {
-                if *verify_shard_us > 0 {
-                    self.call("da.verify_shard", *verify_shard_us);
-                }
-            }
+            } if *verify_shard_us > 0 => self.call("da.verify_shard", *verify_shard_us),
             NodeEvent::Finalized { latency_us, .. } => {
                 self.blocks.with_label_values(&["finalized"]).inc();
                 self.finality.observe(*latency_us as f64 / 1e6);

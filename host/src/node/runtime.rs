@@ -114,8 +114,24 @@ pub fn load_plugins(
             genesis,
         })
     };
+    // Resolve all three first, so one error line names every missing plugin.
+    let mut libs = std::collections::HashMap::new();
+    let mut missing = Vec::new();
+    for axis in [Axis::Consensus, Axis::Da, Axis::Exec] {
+        match registry::open_axis(config, axis) {
+            Ok(lib) => {
+                libs.insert(axis, lib);
+            }
+            Err(e) => missing.push(e.to_string()),
+        }
+    }
+    if !missing.is_empty() {
+        bail!("cannot run: {}", missing.join("; "));
+    }
     let open = |axis: Axis, genesis: Vec<u8>| -> anyhow::Result<Instance> {
-        let lib = registry::open_axis(config, axis)?;
+        let lib = libs
+            .get(&axis)
+            .with_context(|| format!("no {axis} plugin"))?;
         lib.instantiate(&args(axis, genesis)?)
             .with_context(|| format!("instantiating {}", lib.path().display()))
     };

@@ -111,7 +111,12 @@ mod tests {
         assert_eq!(b.payload(5), a5);
         assert_ne!(a.payload(4), a5);
         // Later batches spend earlier notes: nullifiers appear.
-        let n: usize = (6..12).map(|s| a.nullifiers(&a.payload(s))).sum();
+        let n: usize = (6..12)
+            .map(|s| {
+                let p = a.payload(s);
+                a.nullifiers(&p)
+            })
+            .sum();
         assert!(n > 0);
         assert_eq!(count_nullifiers(&[1, 9]), None);
     }

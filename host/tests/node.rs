@@ -1,0 +1,323 @@
+//! Whole chains of `diverge` processes over real QUIC on 127.0.0.1: continuous finality, a node
+//! killed with SIGKILL and restarted, and a peer that sends garbage.
+//!
+//! Slots are 1 s and GRANDPA's T is 200 ms so a run of 20+ blocks takes about half a minute.
+//! The tests take a lock so that only one chain runs at a time on a small machine.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use diverge::chainspec::ChainSpec;
+use diverge::net::{Kind, NetConfig, Network};
+use diverge_plugins::ChainParams;
+
+static ONE_CHAIN_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+const FAST: [&str; 4] = [
+    "--set",
+    "chain.slot_ms=1000",
+    "--set",
+    "consensus.params.gossip_ms=200",
+];
+
+fn exe() -> &'static str {
+    env!("CARGO_BIN_EXE_diverge")
+}
+
+fn config() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/polkadot.toml")
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64
+}
+
+fn free_ports(n: usize) -> Vec<u16> {
+    let socks: Vec<_> = (0..n)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    socks
+        .iter()
+        .map(|s| s.local_addr().expect("addr").port())
+        .collect()
+}
+
+struct Chain {
+    dir: tempfile::TempDir,
+    spec: PathBuf,
+    ports: Vec<u16>,
+    genesis: u64,
+}
+
+impl Chain {
+    fn new(nodes: u16, start_in_ms: u64) -> Chain {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ports = free_ports(usize::from(nodes));
+        let chain = ChainParams {
+            validators: nodes,
+            slot_ms: 1000,
+            preset: "custom".into(),
+            erasure_k: ChainParams::default_erasure_k(nodes),
+            ..ChainParams::tiny()
+        };
+        let genesis = now_ms() + start_in_ms;
+        let mut spec = ChainSpec::dev("test", chain, genesis);
+        for (v, p) in spec.validators.iter_mut().zip(&ports) {
+            v.address = Some(format!("127.0.0.1:{p}"));
+        }
+        let path = dir.path().join("spec.json");
+        spec.save(&path).expect("spec");
+        Chain {
+            dir,
+            spec: path,
+            ports,
+            genesis,
+        }
+    }
+
+    fn node_dir(&self, i: u16) -> PathBuf {
+        self.dir.path().join(format!("node-{i}"))
+    }
+
+    fn start(&self, i: u16, exit_after: u32) -> Child {
+        let dir = self.node_dir(i);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("node.log"))
+            .expect("log");
+        Command::new(exe())
+            .arg("run")
+            .arg("--config")
+            .arg(config())
+            .args(FAST)
+            .args(["--set", &format!("chain.validators={}", self.ports.len())])
+            .arg("--chain")
+            .arg(&self.spec)
+            .args(["--validator-index", &i.to_string(), "--dev-key"])
+            .arg("--base-path")
+            .arg(&dir)
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{}", self.ports[usize::from(i)]),
+            ])
+            .args(["--exit-after-slot", &exit_after.to_string(), "--txs", "16"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn diverge run")
+    }
+
+    /// Waits until `slot` has started.
+    fn wait_slot(&self, slot: u64) {
+        let at = self.genesis + slot * 1000;
+        let now = now_ms();
+        if at > now {
+            std::thread::sleep(Duration::from_millis(at - now));
+        }
+    }
+
+    fn events(&self, i: u16) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.node_dir(i).join("events.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// (slot, hash) of every block node `i` finalized.
+    fn finalized(&self, i: u16) -> Vec<(u64, String)> {
+        self.events(i)
+            .iter()
+            .filter(|e| e["event"] == "finalized")
+            .map(|e| {
+                (
+                    e["number"].as_u64().unwrap_or(0),
+                    e["hash"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn log(&self, i: u16) -> String {
+        std::fs::read_to_string(self.node_dir(i).join("node.log")).unwrap_or_default()
+    }
+}
+
+fn wait_all(children: Vec<Child>, limit: Duration, chain: &Chain) {
+    let deadline = Instant::now() + limit;
+    for (i, mut c) in children.into_iter().enumerate() {
+        loop {
+            match c.try_wait().expect("wait") {
+                Some(status) => {
+                    assert!(
+                        status.success(),
+                        "node {i} failed:\n{}",
+                        chain.log(i as u16)
+                    );
+                    break;
+                }
+                None if Instant::now() > deadline => {
+                    let _ = c.kill();
+                    panic!("node {i} did not stop:\n{}", chain.log(i as u16));
+                }
+                None => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+}
+
+/// Checks every node finalized the same blocks at the same heights.
+fn assert_agree(chain: &Chain, nodes: &[u16]) {
+    let mut by_number = std::collections::HashMap::new();
+    for &i in nodes {
+        for (n, h) in chain.finalized(i) {
+            let prev = by_number.entry(n).or_insert_with(|| h.clone());
+            assert_eq!(*prev, h, "node {i} finalized another block at height {n}");
+        }
+    }
+}
+
+#[test]
+fn four_nodes_finalize_twenty_blocks_over_quic() {
+    let _one = ONE_CHAIN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let chain = Chain::new(4, 4000);
+    let children: Vec<Child> = (0..4).map(|i| chain.start(i, 26)).collect();
+    wait_all(children, Duration::from_secs(90), &chain);
+    assert_agree(&chain, &[0, 1, 2, 3]);
+    for i in 0..4 {
+        let fin = chain.finalized(i);
+        assert!(
+            fin.len() >= 20,
+            "node {i} finalized {}:\n{}",
+            fin.len(),
+            chain.log(i)
+        );
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(chain.node_dir(i).join("summary.json")).expect("summary"),
+        )
+        .expect("json");
+        assert_eq!(summary["net"]["dropped"]["malformed"], 0);
+    }
+}
+
+#[test]
+fn a_node_killed_with_sigkill_restarts_from_disk_and_catches_up() {
+    let _one = ONE_CHAIN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let chain = Chain::new(4, 4000);
+    let mut children: Vec<Child> = (0..4).map(|i| chain.start(i, 30)).collect();
+    chain.wait_slot(10);
+    let mut victim = children.pop().expect("node 3");
+    victim.kill().expect("SIGKILL"); // Child::kill is SIGKILL on Unix
+    let _ = victim.wait();
+    let before = chain.finalized(3);
+    assert!(
+        !before.is_empty(),
+        "node 3 finalized nothing before the kill"
+    );
+    chain.wait_slot(14);
+    children.push(chain.start(3, 30));
+    wait_all(children, Duration::from_secs(90), &chain);
+    let log = chain.log(3);
+    assert!(log.contains("restored from disk"), "{log}");
+    assert_agree(&chain, &[0, 1, 2, 3]);
+    let after = chain.finalized(3);
+    // Nothing finalized before the kill was lost or contradicted, and it kept finalizing.
+    for b in &before {
+        assert!(after.contains(b));
+    }
+    let top = after.iter().map(|f| f.0).max().unwrap_or(0);
+    assert!(
+        top >= 22,
+        "node 3 reached finalized height {top} only:\n{log}"
+    );
+}
+
+#[test]
+fn garbage_from_a_validator_key_is_dropped_and_counted_while_the_rest_finalize() {
+    let _one = ONE_CHAIN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let chain = Chain::new(4, 4000);
+    // Nodes 0-2 are honest processes (3 of 4 is the supermajority); the test holds node 3's
+    // key and speaks garbage with it.
+    let children: Vec<Child> = (0..3).map(|i| chain.start(i, 20)).collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let keys: Vec<[u8; 32]> = (0..4)
+            .map(|i| diverge_keys::public_keys(&diverge_keys::dev_seed(i)).ed25519)
+            .collect();
+        let (net, _inbound) = Network::start(NetConfig {
+            listen: format!("127.0.0.1:{}", chain.ports[3])
+                .parse()
+                .expect("addr"),
+            me: 3,
+            secret_seed: diverge_keys::ed25519_seed(&diverge_keys::dev_seed(3)),
+            validators: keys,
+            peers: (0..3)
+                .map(|i| {
+                    (
+                        i,
+                        format!("127.0.0.1:{}", chain.ports[usize::from(i)])
+                            .parse()
+                            .expect("addr"),
+                    )
+                })
+                .collect(),
+            max_message: 1 << 20,
+        })
+        .await
+        .expect("garbage peer network");
+        let end = chain.genesis + 20 * 1000;
+        let mut n = 0u64;
+        while now_ms() < end {
+            n += 1;
+            let junk: Vec<u8> = (0..(n % 700) as usize)
+                .map(|i| (i as u64 * n) as u8)
+                .collect();
+            for kind in [
+                Kind::Block,
+                Kind::Consensus,
+                Kind::Shard,
+                Kind::Sync,
+                Kind::Availability,
+            ] {
+                net.broadcast(kind, junk.clone());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        net.shutdown().await;
+    });
+    wait_all(children, Duration::from_secs(60), &chain);
+    assert_agree(&chain, &[0, 1, 2]);
+    for i in 0..3 {
+        let fin = chain.finalized(i);
+        assert!(
+            fin.len() >= 12,
+            "node {i} finalized {}:\n{}",
+            fin.len(),
+            chain.log(i)
+        );
+        let rejected = chain
+            .events(i)
+            .iter()
+            .filter(|e| e["event"] == "rejected")
+            .count();
+        assert!(rejected > 50, "node {i} counted {rejected} rejections");
+    }
+}
