@@ -24,14 +24,17 @@ use crate::grandpa::messages::{Justification, Message as GrandpaMessage};
 use crate::grandpa::voter::{Output as VoterOutput, Voter, VoterConfig};
 use crate::keys::{secrets, ValidatorSecrets};
 use crate::safrole::ring::RingContext;
-use crate::safrole::seal::{self, SealKind};
-use crate::safrole::sequence::{fallback_keys, outside_in};
-use crate::safrole::stf::{transition, Spec};
+use crate::safrole::seal::SealKind;
+use crate::safrole::sequence::fallback_keys;
+use crate::safrole::stf::Spec;
 use crate::safrole::tickets::make_ticket;
-use crate::safrole::types::{
-    Bytes, Input, SealKeys, State, TicketBody, TicketEnvelope, ValidatorData, B32,
+use crate::safrole::types::{Bytes, SealKeys, State, ValidatorData, B32};
+use crate::wire::{SealEquivocation, Wire, WireTicket};
+use diverge_safrole::sealing::{self, HeaderError, Rule};
+// Moved to `diverge-safrole` (shared with consensus-ssf); re-exported at their old paths.
+pub use diverge_safrole::sealing::{
+    lottery_input, lottery_wins, slot_context, Sealer, Sealing, SlotContext,
 };
-use crate::wire::{Digest, SealEquivocation, Wire, WireTicket};
 
 /// The timer id of the GRANDPA voter (the only timer this plugin sets).
 const GRANDPA_TIMER: u64 = 1;
@@ -51,18 +54,6 @@ struct TicketJob {
 const POOL_FACTOR: usize = 2;
 /// Finalized headers kept for light-client checks of recent justifications.
 const FINALIZED_HISTORY: usize = 4096;
-
-/// How slots are assigned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Sealing {
-    /// Safrole: one sealer per slot, by ticket or fallback key (GP 6).
-    #[default]
-    Safrole,
-    /// BABE-style lottery: every validator whose VRF output falls below a threshold may seal,
-    /// so a slot has none, one or several authors (the baseline that shows accidental forks).
-    Lottery,
-}
 
 /// `[consensus.params]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -98,93 +89,6 @@ impl Default for Params {
             genesis_entropy: None,
         }
     }
-}
-
-/// Who may seal a slot, as the posterior state says.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Sealer {
-    /// The holder of this ticket (anonymous until it seals).
-    Ticket(TicketBody),
-    /// This Bandersnatch key.
-    Key(B32),
-}
-
-/// The posterior facts a seal for `slot` on a parent state is checked against. None depends
-/// on the block being sealed, so the author and every checker compute them before the seal.
-#[derive(Clone, Debug)]
-pub struct SlotContext {
-    /// The slot is the first of a new epoch.
-    pub new_epoch: bool,
-    /// gamma'_s entry for the slot.
-    pub sealer: Option<Sealer>,
-    /// eta'_2: ticket and lottery entropy.
-    pub eta2: B32,
-    /// eta'_3: seal entropy.
-    pub eta3: B32,
-    /// kappa': the validators who seal the epoch.
-    pub kappa: Vec<ValidatorData>,
-}
-
-/// gamma'_s, eta'_2, eta'_3 and kappa' for a block in `slot` on `pre` (GP 6.13, 6.23, 6.24),
-/// without the ring commitment the full transition also computes.
-pub fn slot_context(spec: &Spec, pre: &State, slot: Slot) -> SlotContext {
-    let e = spec.epoch_len;
-    let (epoch, phase) = (pre.tau / e, pre.tau % e);
-    let epoch2 = slot / e;
-    let new_epoch = epoch2 > epoch;
-    let (eta2, eta3, kappa, sealers) = if new_epoch {
-        let kappa = pre.gamma_k.clone();
-        let sealers =
-            if epoch2 == epoch + 1 && phase >= spec.ticket_end && pre.gamma_a.len() == e as usize {
-                SealKeys::Tickets(outside_in(&pre.gamma_a))
-            } else {
-                let keys: Vec<[u8; 32]> = kappa.iter().map(|k| k.bandersnatch.0).collect();
-                SealKeys::Keys(
-                    fallback_keys(&Hash(pre.eta[1].0), &keys, e)
-                        .into_iter()
-                        .map(Bytes)
-                        .collect(),
-                )
-            };
-        (pre.eta[1], pre.eta[2], kappa, sealers)
-    } else {
-        (
-            pre.eta[2],
-            pre.eta[3],
-            pre.kappa.clone(),
-            pre.gamma_s.clone(),
-        )
-    };
-    let i = (slot % e) as usize;
-    let sealer = match &sealers {
-        SealKeys::Tickets(t) => t.get(i).copied().map(Sealer::Ticket),
-        SealKeys::Keys(k) => k.get(i).copied().map(Sealer::Key),
-    };
-    SlotContext {
-        new_epoch,
-        sealer,
-        eta2,
-        eta3,
-        kappa,
-    }
-}
-
-/// The lottery's VRF input for `slot`: `"diverge_lottery" ++ eta'_2 ++ slot` (LE).
-pub fn lottery_input(eta2: &B32, slot: Slot) -> Vec<u8> {
-    let mut v = b"diverge_lottery".to_vec();
-    v.extend_from_slice(&eta2.0);
-    v.extend_from_slice(&slot.to_le_bytes());
-    v
-}
-
-/// Whether a lottery VRF output wins: each of V validators wins with p = 1 - (1 - c)^(1/V), so
-/// a slot has at least one author with probability c (BABE's rule).
-pub fn lottery_wins(output: &[u8; 32], c: f64, validators: usize) -> bool {
-    let p = 1.0 - (1.0 - c).powf(1.0 / validators.max(1) as f64);
-    let mut x = [0u8; 8];
-    x.copy_from_slice(&output[..8]);
-    let draw = u64::from_le_bytes(x) as f64 / (u64::MAX as f64 + 1.0);
-    draw < p
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -293,6 +197,13 @@ fn to_data(k: &ValidatorKeys) -> ValidatorData {
 
 fn rejected(what: impl std::fmt::Display) -> PluginError {
     PluginError::rejected(what.to_string())
+}
+
+fn header_error(e: HeaderError) -> PluginError {
+    match e {
+        HeaderError::Malformed(m) => PluginError::invalid_input(m),
+        HeaderError::Rejected(m) => PluginError::rejected(m),
+    }
 }
 
 impl SafroleConsensus {
@@ -507,37 +418,28 @@ impl SafroleConsensus {
         }
     }
 
+    fn rule(&self) -> Rule {
+        Rule {
+            sealing: self.params.sealing,
+            lottery_c: self.params.lottery_c,
+            validators: self.keys.len(),
+        }
+    }
+
     /// Whether this node may seal `slot` on `parent`, and how.
     fn my_seal_kind(&self, parent: &State, slot: Slot) -> Option<(SealKind, SlotContext)> {
         let (index, secret) = self.me.as_ref()?;
-        let ctx = slot_context(&self.spec, parent, slot);
-        let my = ctx.kappa.get(usize::from(*index))?.bandersnatch;
-        if my != Bytes(secret.bandersnatch.public()) {
-            // An offender's zeroed key: it may not seal this epoch.
-            return None;
-        }
-        match self.params.sealing {
-            Sealing::Safrole => match &ctx.sealer {
-                Some(Sealer::Key(k)) if *k == my => Some((SealKind::Fallback, ctx)),
-                Some(Sealer::Ticket(t)) => {
-                    // Ticket ids are VRF outputs, unique across contexts: look in all of ours.
-                    let held = self.mine.values().find_map(|m| m.get(&t.id));
-                    match held {
-                        Some(a) if *a == t.attempt => {
-                            Some((SealKind::Ticket { attempt: t.attempt }, ctx))
-                        }
-                        _ => None,
-                    }
-                }
-                _ => None,
-            },
-            Sealing::Lottery => {
-                let input = lottery_input(&ctx.eta2, slot);
-                let out = vrf_output(&secret.bandersnatch, &input)?;
-                lottery_wins(&out, self.params.lottery_c, self.keys.len())
-                    .then_some((SealKind::Fallback, ctx))
-            }
-        }
+        // Ticket ids are VRF outputs, unique across contexts: look in all of ours.
+        let held = |id: &B32| self.mine.values().find_map(|m| m.get(id).copied());
+        sealing::my_seal_kind(
+            &self.spec,
+            &self.rule(),
+            parent,
+            slot,
+            *index,
+            &secret.bandersnatch,
+            held,
+        )
     }
 
     /// Checks `header` against its parent's state; returns the seal facts and post-state.
@@ -546,95 +448,15 @@ impl SafroleConsensus {
             .blocks
             .get(&header.parent)
             .ok_or_else(|| rejected(format!("unknown parent {}", header.parent)))?;
-        if header.slot <= parent.header.slot {
-            return Err(rejected(format!(
-                "slot {} is not after the parent's {}",
-                header.slot, parent.header.slot
-            )));
-        }
-        let digest: Digest = decode_exact(&header.digest)
-            .map_err(|e| PluginError::invalid_input(format!("digest: {e}")))?;
-        let seal: [u8; 96] = header.seal.as_slice().try_into().map_err(|_| {
-            PluginError::invalid_input(format!("seal of {} bytes, expected 96", header.seal.len()))
-        })?;
-        let ctx = slot_context(&self.spec, &parent.state, header.slot);
-        let author = ctx
-            .kappa
-            .get(usize::from(header.author))
-            .ok_or_else(|| rejected(format!("author {} is not a validator", header.author)))?
-            .bandersnatch;
-        let unsealed = header.unsealed_bytes();
-        let (seal_out, ticketed) = match self.params.sealing {
-            Sealing::Safrole => match &ctx.sealer {
-                Some(Sealer::Ticket(t)) => {
-                    let kind = SealKind::Ticket { attempt: t.attempt };
-                    let y = seal::verify_seal(&author.0, kind, &ctx.eta3.0, &unsealed, &seal)
-                        .map_err(|e| rejected(format!("ticket seal: {e}")))?;
-                    if y != t.id.0 {
-                        return Err(rejected(format!(
-                            "seal output is not the slot's ticket id (slot {})",
-                            header.slot
-                        )));
-                    }
-                    (y, true)
-                }
-                Some(Sealer::Key(k)) => {
-                    if *k != author {
-                        return Err(rejected(format!(
-                            "validator {} is not the fallback sealer of slot {}",
-                            header.author, header.slot
-                        )));
-                    }
-                    let y = seal::verify_seal(
-                        &author.0,
-                        SealKind::Fallback,
-                        &ctx.eta3.0,
-                        &unsealed,
-                        &seal,
-                    )
-                    .map_err(|e| rejected(format!("fallback seal: {e}")))?;
-                    (y, false)
-                }
-                None => return Err(rejected("no sealer for the slot")),
-            },
-            Sealing::Lottery => {
-                let input = lottery_input(&ctx.eta2, header.slot);
-                let y = seal::vrf_verify(&author.0, &input, &unsealed, &seal)
-                    .map_err(|e| rejected(format!("lottery seal: {e}")))?;
-                if !lottery_wins(&y, self.params.lottery_c, self.keys.len()) {
-                    return Err(rejected(format!(
-                        "validator {} did not win slot {}",
-                        header.author, header.slot
-                    )));
-                }
-                (y, false)
-            }
-        };
-        let entropy = seal::verify_entropy(&author.0, &seal_out, &digest.entropy_vrf)
-            .map_err(|e| rejected(format!("entropy VRF: {e}")))?;
-        if self.params.sealing == Sealing::Lottery && !digest.tickets.is_empty() {
-            return Err(rejected("tickets in a lottery-sealed block"));
-        }
-        let input = Input {
-            slot: header.slot,
-            entropy: Bytes(entropy),
-            extrinsic: digest.tickets.iter().map(TicketEnvelope::from).collect(),
-        };
-        let (post, out) = transition(&self.spec, &self.ring, &parent.state, &input)
-            .map_err(|e| rejected(format!("safrole: {e}")))?;
-        let (epoch_mark, tickets_mark) = Digest::markers(&out);
-        if digest.epoch_mark != epoch_mark || digest.tickets_mark != tickets_mark {
-            return Err(rejected(
-                "header markers differ from the state transition's",
-            ));
-        }
-        Ok((
-            SealInfo {
-                author: header.author,
-                ticketed,
-            },
-            post,
-        ))
+        sealing::check_header(
+            &self.spec,
+            &self.ring,
+            &self.rule(),
+            &parent.state,
+            parent.header.slot,
+            header,
+        )
+        .map_err(header_error)
     }
 
     /// Tickets from the pool for a block in `slot` on `parent`: verified for its context, not
@@ -987,12 +809,6 @@ fn telemetry(name: &str, fields: serde_json::Value) -> Action {
     }
 }
 
-/// Y of an IETF VRF evaluation without an aux message.
-fn vrf_output(secret: &seal::SealSecret, input: &[u8]) -> Option<[u8; 32]> {
-    // The output point depends on the secret and input only, so any aux gives the same Y.
-    seal::vrf_output(&seal::vrf_sign(secret, input, b"")).ok()
-}
-
 impl Consensus for SafroleConsensus {
     fn on_event(&mut self, now: Time, event: Event) -> Result<Vec<Action>, PluginError> {
         let mut out = Vec::new();
@@ -1081,7 +897,7 @@ impl Consensus for SafroleConsensus {
         result.map(|()| out)
     }
 
-    fn seal(&mut self, now: Time, mut header: Header) -> Result<Header, PluginError> {
+    fn seal(&mut self, now: Time, header: Header) -> Result<Header, PluginError> {
         let _ = now;
         let (index, _) = self
             .me
@@ -1108,67 +924,24 @@ impl Consensus for SafroleConsensus {
         let Some((_, secrets)) = self.me.as_ref() else {
             return Err(PluginError::internal("identity vanished"));
         };
-        let secret = &secrets.bandersnatch;
-        let seal_input = match self.params.sealing {
-            Sealing::Safrole => seal::seal_input(kind, &ctx.eta3.0),
-            Sealing::Lottery => lottery_input(&ctx.eta2, header.slot),
-        };
-        let y_seal = vrf_output(secret, &seal_input)
-            .ok_or_else(|| PluginError::internal("own VRF output does not verify"))?;
-        let entropy_vrf = seal::sign_entropy(secret, &y_seal);
-        let entropy = seal::verify_entropy(&secret.public(), &y_seal, &entropy_vrf)
-            .map_err(|e| PluginError::internal(format!("own entropy VRF: {e}")))?;
-        let mut tickets = match self.params.sealing {
+        let tickets = match self.params.sealing {
             Sealing::Safrole => self.tickets_for(&state, &ctx, header.slot),
             Sealing::Lottery => Vec::new(),
         };
-        let run = |tickets: &[WireTicket]| {
-            transition(
-                &self.spec,
-                &self.ring,
-                &state,
-                &Input {
-                    slot: header.slot,
-                    entropy: Bytes(entropy),
-                    extrinsic: tickets.iter().map(TicketEnvelope::from).collect(),
-                },
-            )
-        };
-        let (post, out) = match run(&tickets) {
-            Ok(r) => r,
-            Err(_) => {
-                // A pooled ticket the transition refuses must not cost the slot.
-                tickets.clear();
-                run(&tickets).map_err(|e| PluginError::internal(format!("safrole: {e}")))?
-            }
-        };
-        let (epoch_mark, tickets_mark) = Digest::markers(&out);
-        header.author = index;
-        header.digest = Digest {
-            entropy_vrf,
+        let (header, post, info) = sealing::seal_header(
+            &self.spec,
+            &self.ring,
+            &self.rule(),
+            &state,
+            index,
+            &secrets.bandersnatch,
+            (kind, ctx),
             tickets,
-            epoch_mark,
-            tickets_mark,
-        }
-        .encode();
-        header.seal.clear();
-        let unsealed = header.unsealed_bytes();
-        header.seal = match self.params.sealing {
-            Sealing::Safrole => seal::sign_seal(secret, kind, &ctx.eta3.0, &unsealed).to_vec(),
-            Sealing::Lottery => seal::vrf_sign(secret, &seal_input, &unsealed).to_vec(),
-        };
+            header,
+        )
+        .map_err(|e| PluginError::internal(format!("sealing: {e}")))?;
         self.counters.authored += 1;
-        self.checked.insert(
-            header.hash(),
-            (
-                Arc::new(post),
-                SealInfo {
-                    author: index,
-                    ticketed: matches!(kind, SealKind::Ticket { .. })
-                        && self.params.sealing == Sealing::Safrole,
-                },
-            ),
-        );
+        self.checked.insert(header.hash(), (Arc::new(post), info));
         Ok(header)
     }
 

@@ -12,10 +12,16 @@ pub mod conformance;
 pub mod engine;
 pub mod fork_choice;
 pub mod grandpa;
-pub mod keys;
-pub mod safrole;
-pub mod srs;
 pub mod wire;
+
+// Safrole itself lives in the `diverge-safrole` library (shared with consensus-ssf, since one
+// plugin crate cannot link another); these keep the old paths, e.g.
+// `consensus_safrole::safrole::stf`.
+pub use diverge_safrole::{keys, srs};
+/// Safrole (Gray Paper section 6): re-exported from `diverge-safrole`.
+pub mod safrole {
+    pub use diverge_safrole::{codec, ring, seal, sequence, stf, tickets, trace, types};
+}
 
 use diverge_plugins::ffi::Plugin;
 use diverge_plugins::{Axis, CaseFormat, CaseOutcome, InitArgs, Instance, PluginError};

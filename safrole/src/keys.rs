@@ -4,7 +4,7 @@
 
 use ed25519_dalek::SigningKey;
 
-use crate::safrole::seal::SealSecret;
+use crate::seal::SealSecret;
 
 /// One validator's secrets.
 pub struct ValidatorSecrets {

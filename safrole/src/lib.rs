@@ -1,4 +1,7 @@
-//! Safrole (Gray Paper section 6): who may seal each slot, decided by anonymous tickets.
+//! `diverge-safrole`: Safrole (Gray Paper section 6), who may seal each slot, decided by
+//! anonymous tickets, as a library shared by the consensus plugins that seal with it
+//! (`consensus-safrole`, `consensus-ssf`). A plugin crate cannot link another plugin crate (both
+//! would export the plugin root module), hence this crate.
 //!
 //! - [`types`]: state, input, output and error codes in the JAM vectors' shape.
 //! - [`ring`]: the Bandersnatch ring VRF for tickets (ark-vrf 0.1.0, Zcash SRS).
@@ -8,11 +11,18 @@
 //! - [`seal`]: block seals and the entropy VRF (IETF VRF, eqs. 6.15-6.17).
 //! - [`tickets`]: ticket generation (the ring VRF prover).
 //! - [`trace`]: the JAM block-import traces: decoding and Safrole replay.
+//! - [`digest`]: the header digest (entropy VRF, tickets, markers) in wire form.
+//! - [`sealing`]: slot contexts, sealing and checking a header on its parent's state.
+//! - [`keys`], [`srs`]: a node's secrets from its seed, the embedded SRS.
 
 pub mod codec;
+pub mod digest;
+pub mod keys;
 pub mod ring;
 pub mod seal;
+pub mod sealing;
 pub mod sequence;
+pub mod srs;
 pub mod stf;
 pub mod tickets;
 pub mod trace;

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::safrole::ring::{RingContext, RingError};
+use crate::ring::{RingContext, RingError};
 
 /// The SRS file's bytes.
 pub const ZCASH_SRS: &[u8] = include_bytes!("../data/zcash-srs-2-11-uncompressed.bin");
