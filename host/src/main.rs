@@ -81,6 +81,9 @@ enum Command {
         /// Serve Prometheus metrics on this address (GET /metrics).
         #[arg(long)]
         metrics: Option<std::net::SocketAddr>,
+        /// Serve JSON-RPC (HTTP and WebSocket) on this address.
+        #[arg(long)]
+        rpc: Option<std::net::SocketAddr>,
         /// Stop after this slot.
         #[arg(long)]
         exit_after_slot: Option<u32>,
@@ -307,6 +310,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             listen,
             peers,
             metrics,
+            rpc,
             exit_after_slot,
             txs,
             workload_seed,
@@ -320,6 +324,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 listen,
                 peers,
                 metrics,
+                rpc,
                 exit_after_slot,
                 txs,
                 workload_seed,

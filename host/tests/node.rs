@@ -85,6 +85,10 @@ impl Chain {
     }
 
     fn start(&self, i: u16, exit_after: u32) -> Child {
+        self.start_with(i, exit_after, &[])
+    }
+
+    fn start_with(&self, i: u16, exit_after: u32, extra: &[String]) -> Child {
         let dir = self.node_dir(i);
         std::fs::create_dir_all(&dir).expect("dir");
         let log = std::fs::OpenOptions::new()
@@ -108,6 +112,7 @@ impl Chain {
                 &format!("127.0.0.1:{}", self.ports[usize::from(i)]),
             ])
             .args(["--exit-after-slot", &exit_after.to_string(), "--txs", "16"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -185,13 +190,87 @@ fn assert_agree(chain: &Chain, nodes: &[u16]) {
     }
 }
 
+/// One HTTP/1.1 request to 127.0.0.1:`port`; returns the body.
+fn http(port: u16, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    s.write_all(request.as_bytes()).expect("write");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or(out)
+}
+
+fn rpc(port: u16, method: &str, params: serde_json::Value) -> serde_json::Value {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        .to_string();
+    let req = format!(
+        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let text = http(port, &req);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method}: {e}: {text}"))
+}
+
 #[test]
 fn four_nodes_finalize_twenty_blocks_over_quic() {
     let _one = ONE_CHAIN_AT_A_TIME
         .lock()
         .unwrap_or_else(|p| p.into_inner());
     let chain = Chain::new(4, 4000);
-    let children: Vec<Child> = (0..4).map(|i| chain.start(i, 26)).collect();
+    let ports = free_ports(2);
+    let (rpc_port, metrics_port) = (ports[0], ports[1]);
+    let node0 = [
+        "--rpc".to_string(),
+        format!("127.0.0.1:{rpc_port}"),
+        "--metrics".to_string(),
+        format!("127.0.0.1:{metrics_port}"),
+    ];
+    let mut children: Vec<Child> = vec![chain.start_with(0, 26, &node0)];
+    children.extend((1..4).map(|i| chain.start(i, 26)));
+    chain.wait_slot(16);
+    // While it runs: JSON-RPC and Prometheus answer with live numbers.
+    let fin = rpc(rpc_port, "chain_getFinalizedHead", serde_json::json!([]));
+    let fin_hash = fin["result"].as_str().expect("finalized head").to_string();
+    let header = rpc(rpc_port, "chain_getHeader", serde_json::json!([fin_hash]));
+    let number = u64::from_str_radix(
+        header["result"]["number"]
+            .as_str()
+            .expect("number")
+            .trim_start_matches("0x"),
+        16,
+    )
+    .expect("hex");
+    assert!(
+        number >= 5,
+        "finalized height {number} at slot 16: {header}"
+    );
+    let by_number = rpc(rpc_port, "chain_getBlockHash", serde_json::json!([number]));
+    assert_eq!(by_number["result"], fin_hash);
+    let status = rpc(rpc_port, "diverge_status", serde_json::json!([]));
+    assert_eq!(
+        status["result"]["plugins"][0]["plugin"], "consensus-safrole",
+        "{status}"
+    );
+    assert_eq!(status["result"]["peers"], 3, "{status}");
+    let health = rpc(rpc_port, "system_health", serde_json::json!([]));
+    assert_eq!(health["result"]["peers"], 3, "{health}");
+    let metrics = http(
+        metrics_port,
+        "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        metrics.contains("substrate_block_height{status=\"finalized\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("diverge_finality_latency_seconds_bucket"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("diverge_plugin_call_seconds"), "{metrics}");
     wait_all(children, Duration::from_secs(90), &chain);
     assert_agree(&chain, &[0, 1, 2, 3]);
     for i in 0..4 {

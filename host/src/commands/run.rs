@@ -30,6 +30,8 @@ pub struct RunArgs {
     pub peers: Vec<String>,
     /// Prometheus address.
     pub metrics: Option<SocketAddr>,
+    /// JSON-RPC address.
+    pub rpc: Option<SocketAddr>,
     /// Stop after this slot.
     pub exit_after_slot: Option<u32>,
     /// Transactions per block.
@@ -110,6 +112,7 @@ pub fn run(config: &Loaded, args: &RunArgs) -> anyhow::Result<Summary> {
         peers,
         base_path: args.base_path.clone(),
         metrics: args.metrics,
+        rpc: args.rpc,
         exit_after_slot: args.exit_after_slot,
         txs_per_block: args.txs,
     };

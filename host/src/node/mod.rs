@@ -3,6 +3,7 @@
 
 pub mod core;
 pub mod metrics;
+pub mod rpc;
 pub mod runtime;
 pub mod wire;
 pub mod workload;

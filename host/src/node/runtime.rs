@@ -47,6 +47,8 @@ pub struct NodeOptions {
     pub base_path: PathBuf,
     /// Prometheus listen address.
     pub metrics: Option<SocketAddr>,
+    /// JSON-RPC listen address (HTTP and WebSocket).
+    pub rpc: Option<SocketAddr>,
     /// Stop after this slot (for testnets and experiments).
     pub exit_after_slot: Option<Slot>,
     /// Transactions per block the workload generator makes.
@@ -171,6 +173,26 @@ struct LogLine<'a> {
     event: &'a NodeEvent,
 }
 
+fn update_view(shared: &super::rpc::Shared, core: &NodeCore, e: &NodeEvent) {
+    let mut v = shared.view.write().unwrap_or_else(|p| p.into_inner());
+    match e {
+        NodeEvent::Imported { hash, number, .. } => {
+            if let Some(h) = core.header(hash) {
+                v.add_header(h.clone(), *number);
+            }
+        }
+        NodeEvent::Best { hash } => v.best = (*hash, core.number(hash).unwrap_or(0)),
+        NodeEvent::Finalized { hash, number, .. } => {
+            v.finalized = (*hash, *number);
+            if let Some(h) = core.header(hash) {
+                // No subscriber is not an error.
+                let _ = shared.finalized.send(super::rpc::header_json(h, *number));
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Runs a node until `exit_after_slot` passes or Ctrl-C.
 pub async fn run(opts: NodeOptions, workload: Box<dyn Workload>) -> anyhow::Result<Summary> {
     std::fs::create_dir_all(&opts.base_path)
@@ -233,6 +255,32 @@ pub async fn run(opts: NodeOptions, workload: Box<dyn Workload>) -> anyhow::Resu
         tokio::spawn(super::metrics::serve(listener, metrics.clone()));
     }
 
+    let shared = super::rpc::Shared::new();
+    {
+        let mut v = shared.view.write().unwrap_or_else(|p| p.into_inner());
+        v.node = me;
+        v.plugins = [Axis::Consensus, Axis::Da, Axis::Exec]
+            .iter()
+            .map(|a| (a.to_string(), opts.config.section(*a).plugin.clone()))
+            .collect();
+        v.best = (core.best(), core.number(&core.best()).unwrap_or(0));
+        v.finalized = (
+            core.finalized(),
+            core.number(&core.finalized()).unwrap_or(0),
+        );
+    }
+    let _rpc = match opts.rpc {
+        Some(addr) => {
+            let (local, handle) = super::rpc::serve(addr, shared.clone())
+                .await
+                .with_context(|| format!("JSON-RPC on {addr}"))?;
+            tracing::info!(%local, "JSON-RPC listening");
+            Some(handle)
+        }
+        None => None,
+    };
+    let core_shared = shared.clone();
+
     // The core thread: plugin calls, disk writes, the event log.
     let (in_tx, in_rx) = std_mpsc::channel::<CoreMsg>();
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Vec<Output>>();
@@ -262,6 +310,7 @@ pub async fn run(opts: NodeOptions, workload: Box<dyn Workload>) -> anyhow::Resu
                             Output::Event(e) => {
                                 let s = core.stats();
                                 core_metrics.on_event(&e, s.best_number, s.finalized_number);
+                                update_view(&core_shared, core, &e);
                                 serde_json::to_writer(
                                     &mut log,
                                     &LogLine {
@@ -284,6 +333,13 @@ pub async fn run(opts: NodeOptions, workload: Box<dyn Workload>) -> anyhow::Resu
             while let Ok(msg) = in_rx.recv() {
                 match msg {
                     CoreMsg::Input(t, input) => {
+                        if let Input::Tick { slot } = input {
+                            core_shared
+                                .view
+                                .write()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .slot = slot;
+                        }
                         let outs = core.handle(t, input);
                         let rest = process(t, outs, &core)?;
                         if !rest.is_empty() && out_tx.send(rest).is_err() {
@@ -327,7 +383,9 @@ pub async fn run(opts: NodeOptions, workload: Box<dyn Workload>) -> anyhow::Resu
                 if !send(CoreMsg::Input(now_us(genesis_ms), Input::Tick { slot: next_slot })) {
                     break;
                 }
-                metrics.on_net(&net.stats());
+                let stats = net.stats();
+                metrics.on_net(&stats);
+                shared.view.write().unwrap_or_else(|p| p.into_inner()).peers = stats.peers_connected;
                 next_slot += 1;
             }
             _ = async { if let Some(at) = timer_at { tokio::time::sleep_until(at).await } }, if timer_at.is_some() => {
