@@ -68,6 +68,8 @@ pub struct NetLog {
     pub ticketed: Vec<Slot>,
     /// Telemetry event names, counted.
     pub telemetry: HashMap<String, usize>,
+    /// The first justification each finalized block came with.
+    pub justifications: HashMap<Hash, Vec<u8>>,
 }
 
 /// The network.
@@ -93,6 +95,8 @@ pub struct SimNet {
     /// The record.
     pub log: NetLog,
     next_slot: Slot,
+    /// A partition: node i reaches node j only if both have the same group.
+    groups: Option<Vec<usize>>,
 }
 
 impl std::fmt::Debug for SimNet {
@@ -120,6 +124,7 @@ impl SimNet {
             pending: vec![Vec::new(); n],
             log: NetLog::default(),
             next_slot: 1,
+            groups: None,
         }
     }
 
@@ -153,8 +158,34 @@ impl SimNet {
         }
     }
 
+    /// Splits the network: `groups[i]` is node i's side, and messages and headers only cross
+    /// between nodes of one side (messages already in flight still arrive). `None` heals it,
+    /// and every header a node lacks is delivered to it in authoring order, as on a return.
+    pub fn set_groups(&mut self, groups: Option<Vec<usize>>, now: Time) {
+        let heal = groups.is_none();
+        self.groups = groups;
+        if heal {
+            for j in 0..self.nodes.len() {
+                if !self.online[j] {
+                    continue;
+                }
+                for h in self.order.clone() {
+                    if !self.imported[j].contains(&h) {
+                        if let Some(header) = self.headers.get(&h).cloned() {
+                            self.push(now, j, Ev::Header(header));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     fn reaches(&self, from: usize, to: usize) -> bool {
-        self.online[from] && self.online[to]
+        let same_side = match &self.groups {
+            Some(g) => g.get(from) == g.get(to),
+            None => true,
+        };
+        self.online[from] && self.online[to] && same_side
     }
 
     /// Runs every event up to time `until`.
@@ -309,8 +340,13 @@ impl SimNet {
                 }
                 Action::Author { slot, parent } => self.author(now, i, slot, parent),
                 Action::BestBlock { .. } => {}
-                Action::Finalize { hash, slot, .. } => {
+                Action::Finalize {
+                    hash,
+                    slot,
+                    justification,
+                } => {
                     self.log.finalized.push((now, i, hash, slot));
+                    self.log.justifications.entry(hash).or_insert(justification);
                 }
                 Action::SetTimer { id, at } => self.push(at.max(now), i, Ev::Timer(id)),
                 Action::Misbehaviour { offender, kind, .. } => {

@@ -1,0 +1,1066 @@
+//! The state machine: the rules of the crate docs over the host's events.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use curve25519_dalek::scalar::Scalar;
+use diverge_plugins::codec::{decode_exact, Decode, Encode};
+use diverge_plugins::consensus::Time;
+use diverge_plugins::{
+    blake2b_256, Action, Consensus, Event, Hash, Header, InitArgs, PluginError, SealInfo, Slot,
+    ValidatorIndex,
+};
+use diverge_safrole::keys::{secrets, ValidatorSecrets};
+use diverge_safrole::ring::RingContext;
+use diverge_safrole::sealing::{self, HeaderError, Rule, Sealing};
+use diverge_safrole::sequence::fallback_keys;
+use diverge_safrole::stf::Spec;
+use diverge_safrole::types::{Bytes, SealKeys, State, ValidatorData, B32};
+use serde::{Deserialize, Serialize};
+
+use crate::keys::{key_set, KeySet};
+use crate::vote::{
+    sign, verify_certificate, verify_vote, Certificate, Subject, Vote, FINALIZE, NOTARIZE, SKIP,
+};
+
+/// Timer: re-send votes and certificates while finality lags.
+const REBROADCAST_TIMER: u64 = 1;
+/// Timer ids `(slot << 8) | SKIP_TIMER` fire the SKIP deadline of a slot.
+const SKIP_TIMER: u64 = 2;
+
+/// `[consensus.params]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    /// Δ, the assumed bound on one network hop after GST, in ms.
+    #[serde(default = "default_delta_ms")]
+    pub delta_ms: u64,
+    /// SKIP deadline after the slot start in ms; default slot_ms - 2Δ (at least Δ).
+    #[serde(default)]
+    pub skip_ms: Option<u64>,
+    /// How often a node whose finality lags re-sends its votes and certificates, in ms
+    /// (default: one slot).
+    #[serde(default)]
+    pub rebroadcast_ms: Option<u64>,
+    /// RESEARCH SHORTCUT, NOT SECURE: the trusted dealer's seed (hex) every node derives all
+    /// OSST shares from. Default: Blake2b-256 of "diverge-ssf/insecure-dealer" ++ genesis hash.
+    #[serde(default)]
+    pub dealer_seed: Option<String>,
+    /// Genesis entropy eta_0..3 as hex; default Blake2b-256 of the genesis header hash.
+    #[serde(default)]
+    pub genesis_entropy: Option<String>,
+}
+
+fn default_delta_ms() -> u64 {
+    100
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            delta_ms: default_delta_ms(),
+            skip_ms: None,
+            rebroadcast_ms: None,
+            dealer_seed: None,
+            genesis_entropy: None,
+        }
+    }
+}
+
+/// Gossip of this plugin.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum Wire {
+    /// Own votes (one, or a batch of catch-up SKIPs / a rebroadcast).
+    Votes(Vec<Vote>),
+    /// A certificate (formed here or forwarded once).
+    Cert(Certificate),
+    /// "My final slot is this": peers holding more answer with their certificates.
+    Status(Slot),
+}
+
+/// Evidence that one index signed two conflicting subjects; both votes verify against y_i.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct VoteEquivocation {
+    /// The first vote seen.
+    pub first: Vote,
+    /// The conflicting one.
+    pub second: Vote,
+}
+
+/// Counters a researcher reads from telemetry and tests.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Counters {
+    /// Blocks sealed here.
+    pub authored: u64,
+    /// Votes received that verified.
+    pub votes_ok: u64,
+    /// Votes received that did not verify.
+    pub votes_invalid: u64,
+    /// Certificates received that did not verify.
+    pub certs_invalid: u64,
+    /// Certificates formed or accepted, by kind (notarize, finalize, skip).
+    pub certs: [u64; 3],
+}
+
+#[derive(Clone, Debug)]
+struct Block {
+    header: Header,
+    state: Arc<State>,
+    available: bool,
+    valid: Option<bool>,
+}
+
+/// The SSF engine of one node.
+pub struct SsfConsensus {
+    spec: Spec,
+    rule: Rule,
+    ring: Arc<RingContext>,
+    params: Params,
+    me: Option<(ValidatorIndex, ValidatorSecrets, Scalar)>,
+    keys: KeySet,
+    genesis: Hash,
+    slot_us: Time,
+    blocks: HashMap<Hash, Block>,
+    checked: HashMap<Hash, (Arc<State>, SealInfo)>,
+    /// Valid votes by subject: index -> contribution.
+    tally: HashMap<Subject, BTreeMap<u32, [u8; 68]>>,
+    /// First valid vote per (class, slot, index): class 0 NOTARIZE, 1 FINALIZE or SKIP.
+    first: HashMap<(u8, Slot, u32), Vote>,
+    notarized: BTreeMap<Slot, Certificate>,
+    finals: BTreeMap<Slot, Certificate>,
+    skips: BTreeMap<Slot, Certificate>,
+    voted: HashSet<(u8, Slot)>,
+    my_votes: BTreeMap<Slot, Vec<Vote>>,
+    authored: HashSet<Slot>,
+    /// Own blocks' first seen time per slot, for telemetry.
+    seen_at: HashMap<Hash, Time>,
+    finalized: Hash,
+    finalized_slot: Slot,
+    current: Slot,
+    best: Hash,
+    rebroadcast_armed: bool,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for SsfConsensus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SsfConsensus")
+            .field("me", &self.me.as_ref().map(|m| m.0))
+            .field("keys", &self.keys)
+            .field("finalized_slot", &self.finalized_slot)
+            .finish()
+    }
+}
+
+fn to_data(k: &diverge_plugins::ValidatorKeys) -> ValidatorData {
+    ValidatorData {
+        bandersnatch: Bytes(k.bandersnatch),
+        ed25519: Bytes(k.ed25519),
+        bls: Bytes(k.bls),
+        metadata: Bytes(k.metadata),
+    }
+}
+
+fn telemetry(name: &str, fields: serde_json::Value) -> Action {
+    Action::Telemetry {
+        name: name.to_string(),
+        fields_json: fields.to_string(),
+    }
+}
+
+fn kind_name(kind: u8) -> &'static str {
+    match kind {
+        NOTARIZE => "notarize",
+        FINALIZE => "finalize",
+        _ => "skip",
+    }
+}
+
+impl SsfConsensus {
+    /// An engine from the host's init arguments (as consensus-safrole's: `genesis` is the
+    /// encoded genesis header or empty, `identity` this node's seed).
+    pub fn new(args: &InitArgs) -> Result<SsfConsensus, PluginError> {
+        let params: Params = if args.params_json.trim().is_empty() {
+            Params::default()
+        } else {
+            serde_json::from_str(&args.params_json)
+                .map_err(|e| PluginError::config(format!("[consensus.params]: {e}")))?
+        };
+        let chain = args.chain.clone();
+        let v = usize::from(chain.validators);
+        if args.validators.len() != v || v == 0 {
+            return Err(PluginError::config(format!(
+                "chain has {v} validators but the genesis set lists {}",
+                args.validators.len()
+            )));
+        }
+        if chain.ticket_end > chain.epoch_len || chain.epoch_len == 0 || chain.slot_ms == 0 {
+            return Err(PluginError::config(format!(
+                "need 0 < Y <= E and slot_ms > 0, got Y={} E={} slot_ms={}",
+                chain.ticket_end, chain.epoch_len, chain.slot_ms
+            )));
+        }
+        if params.delta_ms == 0 || params.skip_ms == Some(0) || params.rebroadcast_ms == Some(0) {
+            return Err(PluginError::config(
+                "[consensus.params] delta_ms, skip_ms and rebroadcast_ms must be > 0",
+            ));
+        }
+        let spec = Spec::from(&chain);
+        let ring = diverge_safrole::srs::ring_context(v)
+            .map_err(|e| PluginError::config(format!("ring of {v}: {e}")))?;
+        let genesis_header: Header = if args.genesis.is_empty() {
+            Header::default()
+        } else {
+            decode_exact(&args.genesis)
+                .map_err(|e| PluginError::config(format!("genesis header: {e}")))?
+        };
+        let genesis = genesis_header.hash();
+        let seed = match &params.dealer_seed {
+            Some(h) => {
+                hex::decode(h).map_err(|e| PluginError::config(format!("dealer_seed: {e}")))?
+            }
+            None => {
+                let mut v = b"diverge-ssf/insecure-dealer".to_vec();
+                v.extend_from_slice(&genesis.0);
+                blake2b_256(&v).0.to_vec()
+            }
+        };
+        let me_index = args.identity.as_ref().map(|id| usize::from(id.index));
+        let (keys, share) = key_set(&seed, v, me_index);
+        let me = match (&args.identity, share) {
+            (Some(id), Some(x)) => {
+                let s = secrets(&id.seed);
+                let k = &args.validators[usize::from(id.index)];
+                if s.bandersnatch.public() != k.bandersnatch {
+                    return Err(PluginError::config(format!(
+                        "identity seed does not derive validator {}'s keys",
+                        id.index
+                    )));
+                }
+                Some((id.index, s, x))
+            }
+            (Some(id), None) => {
+                return Err(PluginError::config(format!(
+                    "identity index {} out of range",
+                    id.index
+                )))
+            }
+            _ => None,
+        };
+        let eta = match &params.genesis_entropy {
+            Some(h) => Bytes(
+                Hash::from_hex(h)
+                    .map_err(|e| PluginError::config(format!("genesis_entropy: {e}")))?
+                    .0,
+            ),
+            None => Bytes(blake2b_256(&genesis.0).0),
+        };
+        let set: Vec<ValidatorData> = args.validators.iter().map(to_data).collect();
+        let keys_b: Vec<B32> = set.iter().map(|k| k.bandersnatch).collect();
+        let gamma_z = ring
+            .commitment(&keys_b)
+            .map_err(|e| PluginError::internal(format!("genesis ring commitment: {e}")))?;
+        let fallback: Vec<B32> = fallback_keys(
+            &Hash(eta.0),
+            &keys_b.iter().map(|k| k.0).collect::<Vec<_>>(),
+            spec.epoch_len,
+        )
+        .into_iter()
+        .map(Bytes)
+        .collect();
+        let state = State {
+            tau: genesis_header.slot,
+            eta: [eta; 4],
+            lambda: set.clone(),
+            kappa: set.clone(),
+            gamma_k: set.clone(),
+            iota: set,
+            gamma_a: Vec::new(),
+            gamma_s: SealKeys::Keys(fallback),
+            gamma_z,
+            post_offenders: Vec::new(),
+        };
+        let finalized_slot = genesis_header.slot;
+        let mut blocks = HashMap::new();
+        blocks.insert(
+            genesis,
+            Block {
+                header: genesis_header,
+                state: Arc::new(state),
+                available: true,
+                valid: Some(true),
+            },
+        );
+        Ok(SsfConsensus {
+            spec,
+            rule: Rule {
+                sealing: Sealing::Safrole,
+                lottery_c: 0.5,
+                validators: v,
+            },
+            ring,
+            params,
+            me,
+            keys,
+            genesis,
+            slot_us: chain.slot_ms * 1000,
+            blocks,
+            checked: HashMap::new(),
+            tally: HashMap::new(),
+            first: HashMap::new(),
+            notarized: BTreeMap::new(),
+            finals: BTreeMap::new(),
+            skips: BTreeMap::new(),
+            voted: HashSet::new(),
+            my_votes: BTreeMap::new(),
+            authored: HashSet::new(),
+            seen_at: HashMap::new(),
+            finalized: genesis,
+            finalized_slot,
+            current: 0,
+            best: genesis,
+            rebroadcast_armed: false,
+            counters: Counters::default(),
+        })
+    }
+
+    /// The public key set (group key, verification shares, t).
+    pub fn keys(&self) -> &KeySet {
+        &self.keys
+    }
+
+    /// The genesis hash.
+    pub fn genesis(&self) -> Hash {
+        self.genesis
+    }
+
+    /// Counters so far.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The last finalized block and its slot.
+    pub fn finalized(&self) -> (Hash, Slot) {
+        (self.finalized, self.finalized_slot)
+    }
+
+    fn skip_offset(&self) -> Time {
+        let delta = self.params.delta_ms * 1000;
+        match self.params.skip_ms {
+            Some(ms) => ms * 1000,
+            None => self.slot_us.saturating_sub(2 * delta).max(delta),
+        }
+    }
+
+    fn rebroadcast_every(&self) -> Time {
+        self.params
+            .rebroadcast_ms
+            .map_or(self.slot_us, |ms| ms * 1000)
+    }
+
+    /// The block `h` if it is genesis, final, or notarized.
+    fn certified(&self, h: &Hash) -> Option<&Block> {
+        let b = self.blocks.get(h)?;
+        let s = b.header.slot;
+        let ok = *h == self.genesis
+            || *h == self.finalized
+            || self.notarized.get(&s).is_some_and(|c| c.subject.hash == *h)
+            || self.finals.get(&s).is_some_and(|c| c.subject.hash == *h);
+        ok.then_some(b)
+    }
+
+    /// Every slot strictly between `from` and `to` has K.
+    fn skipped_between(&self, from: Slot, to: Slot) -> bool {
+        (from.saturating_add(1)..to).all(|j| self.skips.contains_key(&j))
+    }
+
+    /// Rule 1: the block at `slot` on `parent` is acceptable.
+    fn acceptable(&self, parent: &Hash, slot: Slot) -> bool {
+        match self.certified(parent) {
+            Some(p) => p.header.slot < slot && self.skipped_between(p.header.slot, slot),
+            None => false,
+        }
+    }
+
+    /// Rule 2: the acceptable parent with the highest slot for a block in `slot`.
+    fn parent_for(&self, slot: Slot) -> Option<Hash> {
+        let mut candidates: Vec<(Slot, Hash)> = vec![(self.finalized_slot, self.finalized)];
+        for c in self.notarized.values().chain(self.finals.values()) {
+            if c.subject.slot < slot {
+                candidates.push((c.subject.slot, c.subject.hash));
+            }
+        }
+        candidates.sort();
+        candidates
+            .into_iter()
+            .rev()
+            .find(|(_, h)| self.acceptable(h, slot))
+            .map(|(_, h)| h)
+    }
+
+    fn header_error(e: HeaderError) -> PluginError {
+        match e {
+            HeaderError::Malformed(m) => PluginError::invalid_input(m),
+            HeaderError::Rejected(m) => PluginError::rejected(m),
+        }
+    }
+
+    fn check(&self, header: &Header) -> Result<(SealInfo, State), PluginError> {
+        let parent = self
+            .blocks
+            .get(&header.parent)
+            .ok_or_else(|| PluginError::rejected(format!("unknown parent {}", header.parent)))?;
+        sealing::check_header(
+            &self.spec,
+            &self.ring,
+            &self.rule,
+            &parent.state,
+            parent.header.slot,
+            header,
+        )
+        .map_err(Self::header_error)
+    }
+
+    /// Casts an own vote: records it (the journal a snapshot keeps), counts it, sends it.
+    fn cast(&mut self, now: Time, subject: Subject, batch: &mut Vec<Vote>, out: &mut Vec<Action>) {
+        let Some((index, _, x)) = &self.me else {
+            return;
+        };
+        let class = if subject.kind == NOTARIZE {
+            NOTARIZE
+        } else {
+            FINALIZE
+        };
+        // The honest invariants, enforced at the one place votes are made.
+        let blocked = match subject.kind {
+            NOTARIZE => {
+                self.voted.contains(&(NOTARIZE, subject.slot))
+                    || self.voted.contains(&(SKIP, subject.slot))
+            }
+            _ => {
+                self.voted.contains(&(class, subject.slot))
+                    || self.voted.contains(&(SKIP, subject.slot))
+            }
+        };
+        if blocked {
+            return;
+        }
+        let vote = sign(subject, u32::from(*index) + 1, x, &self.genesis, &self.keys);
+        self.voted.insert((subject.kind, subject.slot));
+        if subject.kind != NOTARIZE {
+            // FINALIZE and SKIP exclude each other.
+            self.voted.insert((FINALIZE, subject.slot));
+            self.voted.insert((SKIP, subject.slot));
+        }
+        self.my_votes
+            .entry(subject.slot)
+            .or_default()
+            .push(vote.clone());
+        batch.push(vote.clone());
+        self.accept_vote(now, vote, out);
+    }
+
+    fn flush(batch: Vec<Vote>, out: &mut Vec<Action>) {
+        if !batch.is_empty() {
+            out.push(Action::Broadcast {
+                bytes: Wire::Votes(batch).encode(),
+            });
+        }
+    }
+
+    /// A verified vote: equivocation check, tally, certificate at t.
+    fn accept_vote(&mut self, now: Time, vote: Vote, out: &mut Vec<Action>) {
+        let s = vote.subject;
+        let idx = vote.index();
+        let class = if s.kind == NOTARIZE { 0 } else { 1 };
+        match self.first.get(&(class, s.slot, idx)) {
+            Some(prev) if prev.subject != s => {
+                out.push(Action::Misbehaviour {
+                    offender: (idx - 1) as ValidatorIndex,
+                    kind: "ssf.vote.equivocation".into(),
+                    evidence: VoteEquivocation {
+                        first: prev.clone(),
+                        second: vote.clone(),
+                    }
+                    .encode(),
+                });
+                // Still counted below: a certificate needs t distinct indices either way, and
+                // quorum intersection already accounts for double-voters.
+            }
+            Some(_) => {}
+            None => {
+                self.first.insert((class, s.slot, idx), vote.clone());
+            }
+        }
+        let t = self.keys.threshold;
+        let votes = self.tally.entry(s).or_default();
+        votes.insert(idx, vote.contribution);
+        let contributions: Vec<[u8; 68]> = votes.values().take(t).copied().collect();
+        if contributions.len() >= t && !self.has_cert(&s) {
+            let cert = Certificate {
+                subject: s,
+                contributions,
+            };
+            // Individually valid contributions always aggregate validly (ssf.md 2.8), so a
+            // certificate formed here needs no aggregate check.
+            self.apply_cert(now, cert, out);
+        }
+    }
+
+    fn has_cert(&self, s: &Subject) -> bool {
+        match s.kind {
+            NOTARIZE => self.notarized.contains_key(&s.slot),
+            FINALIZE => self.finals.contains_key(&s.slot),
+            _ => self.skips.contains_key(&s.slot),
+        }
+    }
+
+    fn apply_cert(&mut self, now: Time, cert: Certificate, out: &mut Vec<Action>) {
+        let s = cert.subject;
+        if self.has_cert(&s) {
+            return;
+        }
+        out.push(Action::Broadcast {
+            bytes: Wire::Cert(cert.clone()).encode(),
+        });
+        let slot_start = Time::from(s.slot) * self.slot_us;
+        out.push(telemetry(
+            "consensus.ssf.certificate",
+            serde_json::json!({"kind": kind_name(s.kind), "slot": s.slot,
+                "hash": s.hash.to_hex(), "since_slot_start_us": now.saturating_sub(slot_start)}),
+        ));
+        self.counters.certs[usize::from(s.kind.min(2))] += 1;
+        match s.kind {
+            NOTARIZE => {
+                self.notarized.insert(s.slot, cert);
+            }
+            FINALIZE => {
+                self.finals.insert(s.slot, cert);
+            }
+            _ => {
+                self.skips.insert(s.slot, cert);
+            }
+        }
+    }
+
+    /// Re-evaluates every rule until nothing changes: author, NOTARIZE, FINALIZE, finality.
+    fn progress(&mut self, now: Time, out: &mut Vec<Action>) {
+        let mut batch = Vec::new();
+        // FINALIZE on every notarized slot above the final one (rule 4).
+        let pending: Vec<Subject> = self
+            .notarized
+            .range(self.finalized_slot.saturating_add(1)..)
+            .map(|(_, c)| c.subject)
+            .collect();
+        for s in pending {
+            let validated = self
+                .blocks
+                .get(&s.hash)
+                .is_some_and(|b| b.available && b.valid == Some(true));
+            if validated {
+                let f = Subject {
+                    kind: FINALIZE,
+                    ..s
+                };
+                self.cast(now, f, &mut batch, out);
+            }
+        }
+        // NOTARIZE (rule 3): blocks above the final slot, in slot order.
+        let mut cands: Vec<(Slot, Hash)> = self
+            .blocks
+            .iter()
+            .filter(|(_, b)| {
+                b.header.slot > self.finalized_slot && b.available && b.valid == Some(true)
+            })
+            .map(|(h, b)| (b.header.slot, *h))
+            .collect();
+        cands.sort();
+        for (slot, h) in cands {
+            if self.voted.contains(&(NOTARIZE, slot)) || self.voted.contains(&(SKIP, slot)) {
+                continue;
+            }
+            let Some(b) = self.blocks.get(&h) else {
+                continue;
+            };
+            if !self.acceptable(&b.header.parent, slot) {
+                continue;
+            }
+            let subject = Subject {
+                kind: NOTARIZE,
+                slot,
+                hash: h,
+                root: b.header.post_state_root,
+            };
+            self.cast(now, subject, &mut batch, out);
+        }
+        // FINALIZE may have become possible from the NOTARIZE just counted.
+        let pending: Vec<Subject> = self
+            .notarized
+            .range(self.finalized_slot.saturating_add(1)..)
+            .map(|(_, c)| c.subject)
+            .collect();
+        for s in pending {
+            if self
+                .blocks
+                .get(&s.hash)
+                .is_some_and(|b| b.available && b.valid == Some(true))
+            {
+                self.cast(
+                    now,
+                    Subject {
+                        kind: FINALIZE,
+                        ..s
+                    },
+                    &mut batch,
+                    out,
+                );
+            }
+        }
+        Self::flush(batch, out);
+        self.apply_finality(now, out);
+        // Author (rule 2) in the current slot, once.
+        if self.current > self.finalized_slot && !self.authored.contains(&self.current) {
+            if let Some(parent) = self.parent_for(self.current) {
+                if self.may_seal(&parent, self.current) {
+                    self.authored.insert(self.current);
+                    out.push(Action::Author {
+                        slot: self.current,
+                        parent,
+                    });
+                }
+            }
+        }
+        // Best: the highest certified block (what the next author extends).
+        if let Some(best) = self.parent_for(self.current.saturating_add(1)) {
+            if best != self.best {
+                self.best = best;
+                out.push(Action::BestBlock { hash: best });
+            }
+        }
+    }
+
+    fn may_seal(&self, parent: &Hash, slot: Slot) -> bool {
+        let (Some((index, secret, _)), Some(p)) = (&self.me, self.blocks.get(parent)) else {
+            return false;
+        };
+        sealing::my_seal_kind(
+            &self.spec,
+            &self.rule,
+            &p.state,
+            slot,
+            *index,
+            &secret.bandersnatch,
+            |_| None,
+        )
+        .is_some()
+    }
+
+    /// Rule 6: the highest F whose block is known becomes final.
+    fn apply_finality(&mut self, now: Time, out: &mut Vec<Action>) {
+        let target = self
+            .finals
+            .range(self.finalized_slot.saturating_add(1)..)
+            .rev()
+            .find(|(_, c)| self.blocks.contains_key(&c.subject.hash))
+            .map(|(s, c)| (*s, c.clone()));
+        let Some((slot, cert)) = target else { return };
+        let hash = cert.subject.hash;
+        self.finalized = hash;
+        self.finalized_slot = slot;
+        let slot_start = Time::from(slot) * self.slot_us;
+        out.push(telemetry(
+            "consensus.ssf.finalized",
+            serde_json::json!({"slot": slot, "hash": hash.to_hex(),
+                "latency_from_slot_start_us": now.saturating_sub(slot_start),
+                "latency_from_arrival_us": self.seen_at.get(&hash).map(|t| now.saturating_sub(*t))}),
+        ));
+        out.push(Action::Finalize {
+            hash,
+            slot,
+            justification: cert.encode(),
+        });
+        self.prune();
+    }
+
+    /// Forgets what finality made irrelevant: blocks not descending from the final one, votes
+    /// and certificates at or below the final slot (the final certificate itself stays).
+    fn prune(&mut self) {
+        let fs = self.finalized_slot;
+        let fin = self.finalized;
+        let mut keep: HashSet<Hash> = HashSet::from([fin, self.genesis]);
+        let mut by_slot: Vec<(Slot, Hash, Hash)> = self
+            .blocks
+            .iter()
+            .filter(|(_, b)| b.header.slot > fs)
+            .map(|(h, b)| (b.header.slot, *h, b.header.parent))
+            .collect();
+        by_slot.sort();
+        for (_, h, p) in by_slot {
+            if keep.contains(&p) {
+                keep.insert(h);
+            }
+        }
+        self.blocks.retain(|h, _| keep.contains(h));
+        self.checked.retain(|_, (s, _)| s.tau > fs);
+        self.tally.retain(|s, _| s.slot > fs);
+        self.first.retain(|(_, s, _), _| *s > fs);
+        self.notarized.retain(|s, _| *s > fs);
+        self.skips.retain(|s, _| *s > fs);
+        self.finals.retain(|s, _| *s >= fs);
+        self.voted.retain(|(_, s)| *s > fs);
+        self.my_votes.retain(|s, _| *s > fs);
+        self.authored.retain(|s| *s > fs);
+        self.seen_at.retain(|h, _| keep.contains(h));
+    }
+
+    fn on_wire(&mut self, now: Time, from: ValidatorIndex, w: Wire, out: &mut Vec<Action>) {
+        match w {
+            Wire::Votes(votes) => {
+                for vote in votes {
+                    if vote.subject.slot <= self.finalized_slot {
+                        continue;
+                    }
+                    // Votes travel only from their owner, so the authenticated sender is the
+                    // one to blame for a bad one.
+                    let owner = vote.index() == u32::from(from) + 1;
+                    let checked = if owner {
+                        verify_vote(&vote, &self.genesis, &self.keys)
+                    } else {
+                        Err(crate::vote::VoteError::Index(vote.index()))
+                    };
+                    match checked {
+                        Ok(()) => {
+                            self.counters.votes_ok += 1;
+                            if self
+                                .tally
+                                .get(&vote.subject)
+                                .is_some_and(|m| m.contains_key(&vote.index()))
+                            {
+                                continue;
+                            }
+                            self.accept_vote(now, vote, out);
+                        }
+                        Err(e) => {
+                            self.counters.votes_invalid += 1;
+                            out.push(Action::Misbehaviour {
+                                offender: from,
+                                kind: "ssf.vote.invalid".into(),
+                                evidence: vote.encode(),
+                            });
+                            out.push(telemetry(
+                                "consensus.ssf.vote_invalid",
+                                serde_json::json!({"from": from, "error": e.to_string()}),
+                            ));
+                        }
+                    }
+                }
+            }
+            Wire::Cert(cert) => {
+                let s = cert.subject;
+                if self.has_cert(&s) || (s.slot <= self.finalized_slot && s.kind != FINALIZE) {
+                    return;
+                }
+                if s.kind == FINALIZE && s.slot <= self.finalized_slot {
+                    return;
+                }
+                match verify_certificate(&cert, &self.genesis, &self.keys) {
+                    Ok(()) => self.apply_cert(now, cert, out),
+                    Err(e) => {
+                        self.counters.certs_invalid += 1;
+                        out.push(Action::Misbehaviour {
+                            offender: from,
+                            kind: "ssf.certificate.invalid".into(),
+                            evidence: cert.encode(),
+                        });
+                        out.push(telemetry(
+                            "consensus.ssf.certificate_invalid",
+                            serde_json::json!({"from": from, "error": e.to_string()}),
+                        ));
+                    }
+                }
+            }
+            Wire::Status(their_final) => {
+                if their_final < self.finalized_slot {
+                    for bytes in self.catch_up_bundle() {
+                        out.push(Action::Send { to: from, bytes });
+                    }
+                }
+            }
+        }
+    }
+
+    /// The latest F and every N and K above the final slot, as messages.
+    fn catch_up_bundle(&self) -> Vec<Vec<u8>> {
+        self.finals
+            .values()
+            .rev()
+            .take(1)
+            .chain(self.notarized.values())
+            .chain(self.skips.values())
+            .filter(|c| c.subject.slot >= self.finalized_slot)
+            .map(|c| Wire::Cert(c.clone()).encode())
+            .collect()
+    }
+
+    fn on_tick(&mut self, now: Time, slot: Slot, out: &mut Vec<Action>) {
+        self.current = self.current.max(slot);
+        // Rule 5's timer for this slot.
+        out.push(Action::SetTimer {
+            id: (u64::from(slot) << 8) | SKIP_TIMER,
+            at: Time::from(slot) * self.slot_us + self.skip_offset(),
+        });
+        // Rule 7: SKIP every elapsed slot with neither N nor K, in one message.
+        let mut batch = Vec::new();
+        for j in self.finalized_slot.saturating_add(1)..slot {
+            if !self.notarized.contains_key(&j) && !self.skips.contains_key(&j) {
+                self.cast(now, Subject::skip(j), &mut batch, out);
+            }
+        }
+        Self::flush(batch, out);
+        if !self.rebroadcast_armed {
+            self.rebroadcast_armed = true;
+            out.push(Action::SetTimer {
+                id: REBROADCAST_TIMER,
+                at: now + self.rebroadcast_every(),
+            });
+        }
+    }
+
+    fn on_timer(&mut self, now: Time, id: u64, out: &mut Vec<Action>) {
+        if id == REBROADCAST_TIMER {
+            out.push(Action::SetTimer {
+                id: REBROADCAST_TIMER,
+                at: now + self.rebroadcast_every(),
+            });
+            // Finality behind the clock by more than a slot: re-send what may have been lost.
+            if self.current > self.finalized_slot.saturating_add(1) {
+                let votes: Vec<Vote> = self.my_votes.values().flatten().cloned().collect();
+                Self::flush(votes, out);
+                for bytes in self.catch_up_bundle() {
+                    out.push(Action::Broadcast { bytes });
+                }
+                out.push(Action::Broadcast {
+                    bytes: Wire::Status(self.finalized_slot).encode(),
+                });
+            }
+            return;
+        }
+        if id & 0xff == SKIP_TIMER {
+            let Ok(slot) = Slot::try_from(id >> 8) else {
+                return;
+            };
+            if slot > self.finalized_slot && !self.notarized.contains_key(&slot) {
+                let mut batch = Vec::new();
+                self.cast(now, Subject::skip(slot), &mut batch, out);
+                Self::flush(batch, out);
+            }
+        }
+    }
+
+    fn import(&mut self, now: Time, header: Header) -> Result<(), PluginError> {
+        let hash = header.hash();
+        if self.blocks.contains_key(&hash) {
+            return Ok(());
+        }
+        let state = match self.checked.remove(&hash) {
+            Some((s, _)) => s,
+            None => Arc::new(self.check(&header)?.1),
+        };
+        self.seen_at.entry(hash).or_insert(now);
+        self.blocks.insert(
+            hash,
+            Block {
+                header,
+                state,
+                available: false,
+                valid: None,
+            },
+        );
+        Ok(())
+    }
+}
+
+impl Consensus for SsfConsensus {
+    fn on_event(&mut self, now: Time, event: Event) -> Result<Vec<Action>, PluginError> {
+        let mut out = Vec::new();
+        let result = match event {
+            Event::Tick { slot } => {
+                self.on_tick(now, slot, &mut out);
+                Ok(())
+            }
+            Event::Timer { id } => {
+                self.on_timer(now, id, &mut out);
+                Ok(())
+            }
+            Event::Message { from, bytes } => match decode_exact::<Wire>(&bytes) {
+                Ok(w) => {
+                    self.on_wire(now, from, w, &mut out);
+                    Ok(())
+                }
+                Err(e) => Err(PluginError::invalid_input(format!(
+                    "message from {from}: {e}"
+                ))),
+            },
+            Event::BlockImported { header } => self.import(now, header),
+            Event::BlockAvailable { hash } => {
+                if let Some(b) = self.blocks.get_mut(&hash) {
+                    b.available = true;
+                }
+                Ok(())
+            }
+            Event::BlockValidated { hash, valid } => {
+                if let Some(b) = self.blocks.get_mut(&hash) {
+                    b.valid = Some(valid);
+                }
+                Ok(())
+            }
+            Event::Justification { hash, bytes } => {
+                let cert: Certificate = decode_exact(&bytes)
+                    .map_err(|e| PluginError::invalid_input(format!("justification: {e}")))?;
+                if cert.subject.hash != hash || cert.subject.kind != FINALIZE {
+                    return Err(PluginError::rejected(
+                        "justification is not a FINALIZE certificate for this block",
+                    ));
+                }
+                if cert.subject.slot > self.finalized_slot {
+                    verify_certificate(&cert, &self.genesis, &self.keys)
+                        .map_err(|e| PluginError::rejected(e.to_string()))?;
+                    self.apply_cert(now, cert, &mut out);
+                }
+                Ok(())
+            }
+        };
+        self.progress(now, &mut out);
+        result.map(|()| out)
+    }
+
+    fn seal(&mut self, _now: Time, header: Header) -> Result<Header, PluginError> {
+        let (index, secret, _) = self
+            .me
+            .as_ref()
+            .ok_or_else(|| PluginError::unsupported("this node has no validator identity"))?;
+        let parent = self
+            .blocks
+            .get(&header.parent)
+            .ok_or_else(|| PluginError::rejected(format!("unknown parent {}", header.parent)))?;
+        if header.slot <= parent.header.slot {
+            return Err(PluginError::rejected(format!(
+                "slot {} is not after the parent's {}",
+                header.slot, parent.header.slot
+            )));
+        }
+        let state = parent.state.clone();
+        let kind = sealing::my_seal_kind(
+            &self.spec,
+            &self.rule,
+            &state,
+            header.slot,
+            *index,
+            &secret.bandersnatch,
+            |_| None,
+        )
+        .ok_or_else(|| {
+            PluginError::rejected(format!(
+                "validator {index} may not seal slot {}",
+                header.slot
+            ))
+        })?;
+        let (header, post, info) = sealing::seal_header(
+            &self.spec,
+            &self.ring,
+            &self.rule,
+            &state,
+            *index,
+            &secret.bandersnatch,
+            kind,
+            Vec::new(),
+            header,
+        )
+        .map_err(|e| PluginError::internal(format!("sealing: {e}")))?;
+        self.counters.authored += 1;
+        self.checked.insert(header.hash(), (Arc::new(post), info));
+        Ok(header)
+    }
+
+    fn verify_seal(&mut self, header: &Header) -> Result<SealInfo, PluginError> {
+        let hash = header.hash();
+        if let Some(b) = self.blocks.get(&hash) {
+            return Ok(SealInfo {
+                author: b.header.author,
+                ticketed: false,
+            });
+        }
+        if let Some((_, info)) = self.checked.get(&hash) {
+            return Ok(*info);
+        }
+        let (info, post) = self.check(header)?;
+        self.checked.insert(hash, (Arc::new(post), info));
+        Ok(info)
+    }
+
+    fn verify_justification(
+        &mut self,
+        hash: &Hash,
+        justification: &[u8],
+    ) -> Result<(), PluginError> {
+        let cert: Certificate = decode_exact(justification)
+            .map_err(|e| PluginError::invalid_input(format!("justification: {e}")))?;
+        if cert.subject.hash != *hash || cert.subject.kind != FINALIZE {
+            return Err(PluginError::rejected(
+                "justification is not a FINALIZE certificate for this block",
+            ));
+        }
+        if let Some(b) = self.blocks.get(hash) {
+            if b.header.post_state_root != cert.subject.root || b.header.slot != cert.subject.slot {
+                return Err(PluginError::rejected(
+                    "certificate's slot or state root differs from the header's",
+                ));
+            }
+        }
+        verify_certificate(&cert, &self.genesis, &self.keys)
+            .map_err(|e| PluginError::rejected(e.to_string()))
+    }
+
+    fn snapshot(&self) -> Result<Vec<u8>, PluginError> {
+        // The vote journal (what this node signed) is what must survive a restart (invariant
+        // I5); blocks and certificates come back from peers and sync.
+        let votes: Vec<String> = self
+            .my_votes
+            .values()
+            .flatten()
+            .map(|v| hex::encode(v.encode()))
+            .collect();
+        serde_json::to_vec(&serde_json::json!({
+            "genesis": self.genesis.to_hex(),
+            "votes": votes,
+        }))
+        .map_err(|e| PluginError::internal(format!("snapshot: {e}")))
+    }
+
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), PluginError> {
+        #[derive(Deserialize)]
+        struct Snap {
+            genesis: String,
+            votes: Vec<String>,
+        }
+        let s: Snap = serde_json::from_slice(snapshot)
+            .map_err(|e| PluginError::invalid_input(format!("snapshot: {e}")))?;
+        if s.genesis != self.genesis.to_hex() {
+            return Err(PluginError::invalid_input("snapshot of another chain"));
+        }
+        for v in s.votes {
+            let bytes = hex::decode(v)
+                .map_err(|e| PluginError::invalid_input(format!("snapshot vote: {e}")))?;
+            let vote: Vote = decode_exact(&bytes)
+                .map_err(|e| PluginError::invalid_input(format!("snapshot vote: {e}")))?;
+            let sl = vote.subject.slot;
+            self.voted.insert((vote.subject.kind, sl));
+            if vote.subject.kind != NOTARIZE {
+                self.voted.insert((FINALIZE, sl));
+                self.voted.insert((SKIP, sl));
+            }
+            self.my_votes.entry(sl).or_default().push(vote);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,214 @@
+//! Votes (one OSST contribution each), their payloads and certificates.
+
+use curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE;
+use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
+use curve25519_dalek::scalar::Scalar;
+use diverge_plugins::codec::{Decode, Encode};
+use diverge_plugins::{blake2b_256, Hash, Slot};
+use osst::Contribution;
+use sha2::{Digest as _, Sha512};
+
+use crate::keys::KeySet;
+
+/// NOTARIZE: the proposal for the slot checked (seal, parent rule, shard, execution).
+pub const NOTARIZE: u8 = 0;
+/// FINALIZE: the slot's block is notarized and this node has not skipped the slot.
+pub const FINALIZE: u8 = 1;
+/// SKIP: the slot timed out without a notarization here.
+pub const SKIP: u8 = 2;
+
+/// What a vote is on. SKIP names no block: hash and root are zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Encode, Decode)]
+pub struct Subject {
+    /// NOTARIZE, FINALIZE or SKIP.
+    pub kind: u8,
+    /// The slot.
+    pub slot: Slot,
+    /// The block (zero for SKIP).
+    pub hash: Hash,
+    /// Its post-state root (binds execution, as JAM's GRANDPA votes do; zero for SKIP).
+    pub root: Hash,
+}
+
+impl Subject {
+    /// A SKIP subject.
+    pub fn skip(slot: Slot) -> Subject {
+        Subject {
+            kind: SKIP,
+            slot,
+            hash: Hash::default(),
+            root: Hash::default(),
+        }
+    }
+
+    /// Whether the fields are consistent (a known kind; SKIP names no block).
+    pub fn well_formed(&self) -> bool {
+        match self.kind {
+            NOTARIZE | FINALIZE => true,
+            SKIP => self.hash == Hash::default() && self.root == Hash::default(),
+            _ => false,
+        }
+    }
+
+    /// The signed payload. OSST's challenge H(u_i || payload) hashes neither the key nor the
+    /// index, so every bit of domain separation (chain, key set, kind, slot) is in here.
+    pub fn payload(&self, genesis: &Hash, group: &RistrettoPoint) -> [u8; 32] {
+        let mut v = b"diverge-ssf/v1".to_vec();
+        v.extend_from_slice(&genesis.0);
+        v.extend_from_slice(group.compress().as_bytes());
+        v.push(self.kind);
+        v.extend_from_slice(&self.slot.to_le_bytes());
+        v.extend_from_slice(&self.hash.0);
+        v.extend_from_slice(&self.root.0);
+        blake2b_256(&v).0
+    }
+}
+
+/// One validator's vote: the subject and its 68-byte OSST contribution (u32 LE index ‖ u ‖ s).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Vote {
+    /// What it is on.
+    pub subject: Subject,
+    /// The contribution bytes.
+    pub contribution: [u8; 68],
+}
+
+impl Vote {
+    /// The OSST index (1-based) the contribution claims.
+    pub fn index(&self) -> u32 {
+        let mut i = [0u8; 4];
+        i.copy_from_slice(&self.contribution[..4]);
+        u32::from_le_bytes(i)
+    }
+}
+
+/// t contributions on one subject: verified against the group key alone.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Certificate {
+    /// What it certifies.
+    pub subject: Subject,
+    /// At least t contributions with distinct indices.
+    pub contributions: Vec<[u8; 68]>,
+}
+
+/// Why a vote or certificate does not verify.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VoteError {
+    /// Unknown kind, or a SKIP naming a block.
+    #[error("malformed subject")]
+    Subject,
+    /// The index is not 1..=V.
+    #[error("index {0} is not a validator")]
+    Index(u32),
+    /// Point or scalar bytes do not decode.
+    #[error("contribution does not decode")]
+    Encoding,
+    /// The Schnorr equation g^s = u * y_i^c fails.
+    #[error("contribution {0} does not verify against its verification share")]
+    Invalid(u32),
+    /// Fewer than t distinct contributions.
+    #[error("{got} distinct contributions, need {need}")]
+    TooFew {
+        /// Distinct contributions.
+        got: usize,
+        /// t.
+        need: usize,
+    },
+    /// The aggregate OSST equation fails.
+    #[error("certificate does not verify against the group key")]
+    Aggregate,
+}
+
+fn nonce(secret: &Scalar, payload: &[u8]) -> Scalar {
+    // Deterministic nonce r = H(x ‖ payload): the crate draws r from an RNG, but a plugin has
+    // none that replays; r depends on the secret and the whole payload, so two payloads never
+    // share a nonce (a reused r across payloads would leak x).
+    let mut h = Sha512::new();
+    h.update(b"diverge-ssf/nonce");
+    h.update(secret.as_bytes());
+    h.update(payload);
+    Scalar::from_bytes_mod_order_wide(&h.finalize().into())
+}
+
+/// This node's vote on `subject` (index is 1-based).
+pub fn sign(subject: Subject, index: u32, secret: &Scalar, genesis: &Hash, keys: &KeySet) -> Vote {
+    let payload = subject.payload(genesis, &keys.group);
+    let r = nonce(secret, &payload);
+    let u = &r * RISTRETTO_BASEPOINT_TABLE;
+    let c: Scalar = osst::hash_to_challenge(&u, &payload);
+    let c = Contribution::new(index, u, r + c * secret);
+    Vote {
+        subject,
+        contribution: c.to_bytes(),
+    }
+}
+
+/// Decodes a contribution; the index must be a validator's.
+pub fn decode(
+    bytes: &[u8; 68],
+    validators: usize,
+) -> Result<Contribution<RistrettoPoint>, VoteError> {
+    let c = Contribution::<RistrettoPoint>::from_bytes(bytes).map_err(|_| VoteError::Encoding)?;
+    if c.index == 0 || c.index as usize > validators {
+        return Err(VoteError::Index(c.index));
+    }
+    Ok(c)
+}
+
+/// Checks one vote against its verification share: g^s = u * y_i^c, an ordinary Schnorr proof
+/// (research/ssf.md 2.8), so a failure names the culprit, unlike the aggregate check.
+pub fn verify_vote(vote: &Vote, genesis: &Hash, keys: &KeySet) -> Result<(), VoteError> {
+    if !vote.subject.well_formed() {
+        return Err(VoteError::Subject);
+    }
+    let c = decode(&vote.contribution, keys.shares.len())?;
+    let y = keys
+        .shares
+        .get(c.index as usize - 1)
+        .ok_or(VoteError::Index(c.index))?;
+    let payload = vote.subject.payload(genesis, &keys.group);
+    // The challenge hashes the received point bytes, as osst::hash_to_challenge does after
+    // recompressing (the encoding is canonical, so both agree).
+    let mut h = Sha512::new();
+    h.update(&vote.contribution[4..36]);
+    h.update(payload);
+    let ch = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
+    // u == g^s - y^c, variable time: every input is public.
+    let rhs = RistrettoPoint::vartime_double_scalar_mul_basepoint(&-ch, y, &c.response);
+    if rhs.compress() == CompressedRistretto(c.commitment.compress().to_bytes()) {
+        Ok(())
+    } else {
+        Err(VoteError::Invalid(c.index))
+    }
+}
+
+/// Checks a certificate: at least t distinct validator indices and the aggregate OSST equation
+/// against the group key (osst::verify). Needs no votes and no validator state beyond the keys.
+pub fn verify_certificate(
+    cert: &Certificate,
+    genesis: &Hash,
+    keys: &KeySet,
+) -> Result<(), VoteError> {
+    if !cert.subject.well_formed() {
+        return Err(VoteError::Subject);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut cs = Vec::with_capacity(cert.contributions.len());
+    for b in &cert.contributions {
+        let c = decode(b, keys.shares.len())?;
+        if seen.insert(c.index) {
+            cs.push(c);
+        }
+    }
+    if cs.len() < keys.threshold || cs.len() != cert.contributions.len() {
+        return Err(VoteError::TooFew {
+            got: cs.len(),
+            need: keys.threshold,
+        });
+    }
+    let payload = cert.subject.payload(genesis, &keys.group);
+    match osst::verify(&keys.group, &cs, keys.threshold as u32, &payload) {
+        Ok(true) => Ok(()),
+        _ => Err(VoteError::Aggregate),
+    }
+}

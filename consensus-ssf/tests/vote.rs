@@ -1,0 +1,116 @@
+//! Votes and certificates: the individual Schnorr check, the aggregate check (against the
+//! plain osst crate), and the refusals.
+
+use consensus_ssf::keys::{dealer_shares, key_set, threshold};
+use consensus_ssf::vote::{
+    decode, sign, verify_certificate, verify_vote, Certificate, Subject, VoteError, NOTARIZE,
+};
+use diverge_plugins::Hash;
+
+fn subject(slot: u32) -> Subject {
+    Subject {
+        kind: NOTARIZE,
+        slot,
+        hash: Hash([slot as u8; 32]),
+        root: Hash([9; 32]),
+    }
+}
+
+#[test]
+fn thresholds() {
+    assert_eq!(threshold(6), 5);
+    assert_eq!(threshold(7), 5);
+    assert_eq!(threshold(1023), 683);
+}
+
+#[test]
+fn votes_verify_individually_and_aggregate_like_the_crate() {
+    let g = Hash([1; 32]);
+    let (keys, _) = key_set(b"seed", 10, None);
+    let (xs, _) = dealer_shares(b"seed", 10);
+    let s = subject(3);
+    let votes: Vec<_> = (0..10)
+        .map(|i| sign(s, i as u32 + 1, &xs[i], &g, &keys))
+        .collect();
+    for v in &votes {
+        verify_vote(v, &g, &keys).expect("valid vote");
+    }
+    // Same subject, same secret: the same (deterministic-nonce) vote.
+    assert_eq!(votes[0], sign(s, 1, &xs[0], &g, &keys));
+    let t = keys.threshold;
+    let cert = Certificate {
+        subject: s,
+        contributions: votes
+            .iter()
+            .skip(2)
+            .take(t)
+            .map(|v| v.contribution)
+            .collect(),
+    };
+    verify_certificate(&cert, &g, &keys).expect("valid certificate");
+    let cs: Vec<_> = cert
+        .contributions
+        .iter()
+        .map(|b| decode(b, 10).expect("decodes"))
+        .collect();
+    let payload = s.payload(&g, &keys.group);
+    assert_eq!(
+        osst::verify(&keys.group, &cs, t as u32, &payload).ok(),
+        Some(true)
+    );
+    // Another slot's payload, another chain, too few, duplicates: refused.
+    let other = Certificate {
+        subject: subject(4),
+        ..cert.clone()
+    };
+    assert_eq!(
+        verify_certificate(&other, &g, &keys),
+        Err(VoteError::Aggregate)
+    );
+    assert_eq!(
+        verify_certificate(&cert, &Hash([2; 32]), &keys),
+        Err(VoteError::Aggregate)
+    );
+    let few = Certificate {
+        contributions: cert.contributions[..t - 1].to_vec(),
+        ..cert.clone()
+    };
+    assert!(matches!(
+        verify_certificate(&few, &g, &keys),
+        Err(VoteError::TooFew { .. })
+    ));
+    let mut dup = cert.clone();
+    dup.contributions[1] = dup.contributions[0];
+    assert!(verify_certificate(&dup, &g, &keys).is_err());
+}
+
+#[test]
+fn bad_votes_are_refused_and_name_their_index() {
+    let g = Hash([1; 32]);
+    let (keys, _) = key_set(b"seed", 6, None);
+    let (xs, _) = dealer_shares(b"seed", 6);
+    let v = sign(subject(1), 2, &xs[1], &g, &keys);
+    // Wrong share for the claimed index.
+    let forged = sign(subject(1), 3, &xs[1], &g, &keys);
+    assert_eq!(verify_vote(&forged, &g, &keys), Err(VoteError::Invalid(3)));
+    // Flipped response bit.
+    let mut bad = v.clone();
+    bad.contribution[36] ^= 1;
+    assert_eq!(verify_vote(&bad, &g, &keys), Err(VoteError::Invalid(2)));
+    // Moved to another subject.
+    let mut moved = v.clone();
+    moved.subject = subject(2);
+    assert!(verify_vote(&moved, &g, &keys).is_err());
+    // Index 0 and out of range; garbage point; SKIP naming a block.
+    for i in [0u32, 7, u32::MAX] {
+        let mut w = v.clone();
+        w.contribution[..4].copy_from_slice(&i.to_le_bytes());
+        assert_eq!(verify_vote(&w, &g, &keys), Err(VoteError::Index(i)));
+    }
+    let mut w = v.clone();
+    w.contribution[4..36].copy_from_slice(&[0xff; 32]);
+    assert_eq!(verify_vote(&w, &g, &keys), Err(VoteError::Encoding));
+    let mut w = v;
+    w.subject.kind = consensus_ssf::vote::SKIP;
+    assert_eq!(verify_vote(&w, &g, &keys), Err(VoteError::Subject));
+}
