@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use diverge::commands::{conformance, da, exec, inspect, keys, run, testnet};
+use diverge::commands::{compare, conformance, da, exec, inspect, keys, run, testnet};
 use diverge::config::Loaded;
 use diverge::registry;
 use diverge_plugins::loader::PluginLibrary;
@@ -111,6 +111,25 @@ enum Command {
         #[arg(long, default_value_t = 32)]
         txs: usize,
         /// No progress bar (for logs and scripts).
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Run two (or more) variant configs under one scenario; write report.md, CSV and an SVG
+    /// plot, and print the side-by-side table.
+    Compare {
+        /// The variant configs, e.g. configs/polkadot.toml configs/kusama.toml.
+        #[arg(required = true, num_args = 2..)]
+        configs: Vec<PathBuf>,
+        /// Scenario file (validators, slots, slot length, faults).
+        #[arg(long, default_value = "configs/scenarios/baseline.toml")]
+        scenario: PathBuf,
+        /// Override a key in every variant: --set chain.slot_ms=2000.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// Report directory.
+        #[arg(long, default_value = "reports/compare")]
+        out: PathBuf,
+        /// No progress bars.
         #[arg(long)]
         quiet: bool,
     },
@@ -357,6 +376,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 base_path,
                 txs,
                 progress: !quiet,
+                crashes: Vec::new(),
             };
             let s = testnet::testnet(&loaded, &config.overrides, &args, &mut out)?;
             Ok(if s.finalized == 0 || !s.failed_nodes.is_empty() {
@@ -364,6 +384,30 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Command::Compare {
+            configs,
+            scenario,
+            overrides,
+            out: dir,
+            quiet,
+        } => {
+            let scenario = compare::Scenario::load(&scenario)?;
+            let loaded = configs
+                .iter()
+                .map(|c| Ok((c.clone(), Loaded::load(c, &overrides)?)))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let reports = compare::compare(&loaded, &scenario, &overrides, &dir, !quiet, &mut out)?;
+            Ok(
+                if reports
+                    .iter()
+                    .any(|r| r.finalized_blocks == 0 || !r.failed_nodes.is_empty())
+                {
+                    ExitCode::FAILURE
+                } else {
+                    ExitCode::SUCCESS
+                },
+            )
         }
         Command::Key { op } => match op {
             KeyOp::Generate { out: path } => {

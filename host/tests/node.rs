@@ -400,3 +400,49 @@ fn garbage_from_a_validator_key_is_dropped_and_counted_while_the_rest_finalize()
         assert!(rejected > 50, "node {i} counted {rejected} rejections");
     }
 }
+
+#[test]
+fn compare_writes_a_side_by_side_report_of_two_variants() {
+    let _one = ONE_CHAIN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenario = dir.path().join("s.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"t\"\nnodes = 4\nslots = 10\nslot_ms = 1000\ntxs = 8\n",
+    )
+    .expect("scenario");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = dir.path().join("report");
+    let o = Command::new(exe())
+        .current_dir(&root)
+        .args([
+            "compare",
+            "configs/polkadot.toml",
+            "configs/polkadot-lottery.toml",
+        ])
+        .arg("--scenario")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .arg("--quiet")
+        .output()
+        .expect("compare");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        stdout.contains("| metric | polkadot | polkadot-lottery |"),
+        "{stdout}"
+    );
+    let md = std::fs::read_to_string(out.join("report.md")).expect("report.md");
+    assert!(md.contains("finality latency p50 ms"), "{md}");
+    let csv = std::fs::read_to_string(out.join("finality.csv")).expect("csv");
+    assert!(csv.lines().any(|l| l.starts_with("polkadot,")), "{csv}");
+    let svg = std::fs::read_to_string(out.join("finality_cdf.svg")).expect("svg");
+    assert_eq!(svg.matches("<polyline").count(), 2);
+}

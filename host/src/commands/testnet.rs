@@ -26,6 +26,9 @@ pub struct TestnetArgs {
     pub txs: usize,
     /// Show a progress bar.
     pub progress: bool,
+    /// Crash faults: node, the slot it is killed with SIGKILL at, and the slot it restarts
+    /// from its disk at (never, if none).
+    pub crashes: Vec<(u16, u32, Option<u32>)>,
 }
 
 /// The run's numbers.
@@ -153,11 +156,13 @@ pub fn testnet(
     )?;
     let exe = std::env::current_exe().context("locating the diverge binary")?;
     let config_path = std::fs::canonicalize(&config.file).unwrap_or(config.file.clone());
-    let mut children: Vec<(u16, Child)> = Vec::new();
-    for i in 0..args.nodes {
+    let spawn = |i: u16| -> anyhow::Result<Child> {
         let dir = node_dir(&base, i);
         std::fs::create_dir_all(&dir)?;
-        let log = std::fs::File::create(dir.join("node.log"))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("node.log"))?;
         let mut cmd = Command::new(&exe);
         cmd.arg("--log").arg("info").arg("run");
         cmd.arg("--config").arg(&config_path);
@@ -180,10 +185,18 @@ pub fn testnet(
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("starting node {i} ({})", exe.display()))?;
-        children.push((i, child));
+        cmd.spawn()
+            .with_context(|| format!("starting node {i} ({})", exe.display()))
+    };
+    let mut children: Vec<(u16, Child)> = Vec::new();
+    for i in 0..args.nodes {
+        children.push((i, spawn(i)?));
+    }
+    let mut crashes = args.crashes.clone();
+    for (node, at, restart) in &crashes {
+        if *node >= args.nodes || restart.is_some_and(|r| r <= *at) {
+            bail!("crash fault node {node} at slot {at} restart {restart:?}: bad node or order");
+        }
     }
 
     let total = Duration::from_millis(
@@ -212,6 +225,23 @@ pub fn testnet(
                 "finalized at node 0: {}",
                 count_finalized(&node_dir(&base, 0).join("events.jsonl"))
             ));
+        }
+        // Faults due by now: SIGKILL (Child::kill) and restart from the node's own disk.
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
+        let slot_now = (now_ms.saturating_sub(genesis) / chain.slot_ms) as u32;
+        for (node, at, restart) in crashes.iter_mut() {
+            if *at <= slot_now && *at != u32::MAX {
+                if let Some((_, c)) = children.iter_mut().find(|(i, _)| i == node) {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+                children.retain(|(i, _)| i != node);
+                *at = u32::MAX;
+            }
+            if *at == u32::MAX && restart.is_some_and(|r| r <= slot_now) {
+                children.push((*node, spawn(*node)?));
+                *restart = None;
+            }
         }
         let mut still = Vec::new();
         for (i, mut c) in children {
