@@ -228,6 +228,37 @@ fn print_bytes_table() {
         }
     }
     println!();
+    print_light_client_table();
+}
+
+/// Bytes a light client downloads with `sample`: whole shards (each checked like a validator's),
+/// so the count is ⌈bits / log2(V/(k−1))⌉ and the bytes are that many shards.
+fn print_light_client_table() {
+    println!("## Light client: bytes for `sample` (mode B, whole shards)\n");
+    println!("| B | V | bits | shards | bytes |");
+    println!("|---|---|---|---|---|");
+    for len in [1usize << 20, 14_000_000] {
+        let d = data(len, 12);
+        for v in [100u16, 1023] {
+            let k = committee(v);
+            for bits in [40.0, 80.0, 128.0] {
+                let z = Zoda2d::new(
+                    v,
+                    k,
+                    Params {
+                        sample_bits: bits,
+                        ..Params::certificate()
+                    },
+                )
+                .expect("bench setup");
+                let enc = z.encode(&d).expect("bench setup");
+                let picked = z.sample(&enc.commitment, &[7; 32]).expect("bench setup");
+                let bytes: usize = picked.iter().map(|&i| enc.shards[i as usize].len()).sum();
+                println!("| {len} | {v} | {bits} | {} | {bytes} |", picked.len());
+            }
+        }
+    }
+    println!();
 }
 
 fn config<'a>(
