@@ -23,6 +23,8 @@ pub struct KeySet {
     pub shares: Vec<RistrettoPoint>,
     /// t = floor(2V/3) + 1.
     pub threshold: usize,
+    /// Lagrange tables for the fast certificate check.
+    pub tables: crate::fastverify::Tables,
 }
 
 impl std::fmt::Debug for KeySet {
@@ -68,6 +70,7 @@ pub fn key_set(seed: &[u8], validators: usize, me: Option<usize>) -> (KeySet, Op
             group: &secret * RISTRETTO_BASEPOINT_TABLE,
             shares,
             threshold: threshold(validators),
+            tables: crate::fastverify::Tables::new(validators as u32),
         },
         mine,
     )

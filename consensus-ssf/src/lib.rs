@@ -70,6 +70,7 @@
 //! - Certificates carry t full contributions (68 B each), not the compact form.
 
 pub mod engine;
+pub mod fastverify;
 pub mod keys;
 pub mod vote;
 

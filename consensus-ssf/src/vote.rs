@@ -183,32 +183,70 @@ pub fn verify_vote(vote: &Vote, genesis: &Hash, keys: &KeySet) -> Result<(), Vot
 }
 
 /// Checks a certificate: at least t distinct validator indices and the aggregate OSST equation
-/// against the group key (osst::verify). Needs no votes and no validator state beyond the keys.
+/// against the group key, with [`crate::fastverify`] (the same equation as `osst::verify`,
+/// near-linear). Needs no votes and no validator state beyond the keys.
 pub fn verify_certificate(
     cert: &Certificate,
     genesis: &Hash,
     keys: &KeySet,
 ) -> Result<(), VoteError> {
-    if !cert.subject.well_formed() {
-        return Err(VoteError::Subject);
+    let (cs, payload) = parse_certificate(cert, genesis, keys)?;
+    let parsed: Vec<_> = cs
+        .iter()
+        .map(|b| crate::fastverify::parse(b).ok_or(VoteError::Encoding))
+        .collect::<Result<_, _>>()?;
+    if crate::fastverify::verify(&keys.group, &parsed, keys.threshold, &payload, &keys.tables) {
+        Ok(())
+    } else {
+        Err(VoteError::Aggregate)
     }
-    let mut seen = std::collections::BTreeSet::new();
-    let mut cs = Vec::with_capacity(cert.contributions.len());
-    for b in &cert.contributions {
-        let c = decode(b, keys.shares.len())?;
-        if seen.insert(c.index) {
-            cs.push(c);
-        }
-    }
-    if cs.len() < keys.threshold || cs.len() != cert.contributions.len() {
-        return Err(VoteError::TooFew {
-            got: cs.len(),
-            need: keys.threshold,
-        });
-    }
-    let payload = cert.subject.payload(genesis, &keys.group);
+}
+
+/// [`verify_certificate`] with the plain crate's `osst::verify` (the baseline the benchmark
+/// and tests compare against).
+pub fn verify_certificate_plain(
+    cert: &Certificate,
+    genesis: &Hash,
+    keys: &KeySet,
+) -> Result<(), VoteError> {
+    let (cs, payload) = parse_certificate(cert, genesis, keys)?;
+    let cs: Vec<_> = cs
+        .iter()
+        .map(|b| decode(b, keys.shares.len()))
+        .collect::<Result<_, _>>()?;
     match osst::verify(&keys.group, &cs, keys.threshold as u32, &payload) {
         Ok(true) => Ok(()),
         _ => Err(VoteError::Aggregate),
     }
+}
+
+/// The structural checks: subject, indices in range and distinct, at least t; the payload.
+fn parse_certificate<'a>(
+    cert: &'a Certificate,
+    genesis: &Hash,
+    keys: &KeySet,
+) -> Result<(&'a [[u8; 68]], [u8; 32]), VoteError> {
+    if !cert.subject.well_formed() {
+        return Err(VoteError::Subject);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for b in &cert.contributions {
+        let mut i = [0u8; 4];
+        i.copy_from_slice(&b[..4]);
+        let i = u32::from_le_bytes(i);
+        if i == 0 || i as usize > keys.shares.len() {
+            return Err(VoteError::Index(i));
+        }
+        seen.insert(i);
+    }
+    if seen.len() < keys.threshold || seen.len() != cert.contributions.len() {
+        return Err(VoteError::TooFew {
+            got: seen.len(),
+            need: keys.threshold,
+        });
+    }
+    Ok((
+        &cert.contributions,
+        cert.subject.payload(genesis, &keys.group),
+    ))
 }

@@ -3,7 +3,8 @@
 
 use consensus_ssf::keys::{dealer_shares, key_set, threshold};
 use consensus_ssf::vote::{
-    decode, sign, verify_certificate, verify_vote, Certificate, Subject, VoteError, NOTARIZE,
+    decode, sign, verify_certificate, verify_certificate_plain, verify_vote, Certificate, Subject,
+    VoteError, NOTARIZE,
 };
 use diverge_plugins::Hash;
 
@@ -48,6 +49,31 @@ fn votes_verify_individually_and_aggregate_like_the_crate() {
             .collect(),
     };
     verify_certificate(&cert, &g, &keys).expect("valid certificate");
+    verify_certificate_plain(&cert, &g, &keys).expect("valid for the plain crate");
+    // Every subset size and position: the fast check agrees with the crate's.
+    for skip in 0..=(10 - t) {
+        for len in t..=(10 - skip) {
+            let c = Certificate {
+                subject: s,
+                contributions: votes
+                    .iter()
+                    .skip(skip)
+                    .take(len)
+                    .map(|v| v.contribution)
+                    .collect(),
+            };
+            assert_eq!(
+                verify_certificate(&c, &g, &keys),
+                Ok(()),
+                "skip {skip} len {len}"
+            );
+            let mut bad = c.clone();
+            bad.contributions[len - 1][40] ^= 1;
+            let fast = verify_certificate(&bad, &g, &keys).is_ok();
+            let plain = verify_certificate_plain(&bad, &g, &keys).is_ok();
+            assert!(!fast && !plain, "skip {skip} len {len}");
+        }
+    }
     let cs: Vec<_> = cert
         .contributions
         .iter()
@@ -113,4 +139,42 @@ fn bad_votes_are_refused_and_name_their_index() {
     let mut w = v;
     w.subject.kind = consensus_ssf::vote::SKIP;
     assert_eq!(verify_vote(&w, &g, &keys), Err(VoteError::Subject));
+}
+
+#[test]
+fn fast_check_agrees_with_the_crate_on_scattered_signer_sets() {
+    let g = Hash([3; 32]);
+    let n = 100;
+    let (keys, _) = key_set(b"scatter", n, None);
+    let (xs, _) = dealer_shares(b"scatter", n);
+    let s = subject(5);
+    let t = keys.threshold;
+    for step in [1usize, 3, 7] {
+        // Indices spread over 1..=n by a stride, so the missing set is scattered.
+        let mut idx: Vec<usize> = (0..n).map(|k| (k * step) % n).collect();
+        idx.dedup();
+        let chosen: Vec<usize> = idx.into_iter().take(t + step % 3).collect();
+        let cert = Certificate {
+            subject: s,
+            contributions: chosen
+                .iter()
+                .map(|&i| sign(s, i as u32 + 1, &xs[i], &g, &keys).contribution)
+                .collect(),
+        };
+        assert_eq!(
+            verify_certificate(&cert, &g, &keys),
+            Ok(()),
+            "stride {step}"
+        );
+        assert_eq!(
+            verify_certificate_plain(&cert, &g, &keys),
+            Ok(()),
+            "stride {step}"
+        );
+        let mut bad = cert.clone();
+        bad.contributions.swap(0, 1);
+        bad.contributions[0][..4].copy_from_slice(&(chosen[0] as u32 + 1).to_le_bytes());
+        assert!(verify_certificate(&bad, &g, &keys).is_err());
+        assert!(verify_certificate_plain(&bad, &g, &keys).is_err());
+    }
 }
