@@ -729,9 +729,19 @@ impl DataAvailability for Zoda2d {
         }
         let perm = permutation(&c.c1, shape.rows);
         let s_len = shape.rows_per_shard as usize;
+        // A CheckedShard records that it passed *some* commitment; its checksum hashing to this
+        // c1 ties it to this one (c1 binds c0, hence the root its rows were checked against),
+        // so shards of two blocks, or of an equivocating leader's two versions, never mix.
+        let c0 = self.c0(&c, &shape);
         let parsed: Vec<(u32, Shard)> = shards
-            .iter()
-            .map(|s| Ok((s.index(), self.parse_shard(s.index(), &shape, s.bytes())?)))
+            .par_iter()
+            .map(|s| {
+                let parsed = self.parse_shard(s.index(), &shape, s.bytes())?;
+                if c1_of(&c0, &parsed.checksum) != c.c1 {
+                    return Err(ZodaError::ChecksumMismatch { index: s.index() });
+                }
+                Ok((s.index(), parsed))
+            })
             .collect::<Result<_, ZodaError>>()?;
         let mut rows: Vec<(usize, &[u8])> = parsed
             .iter()

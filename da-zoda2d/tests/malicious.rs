@@ -264,3 +264,30 @@ fn a_valid_shard_presented_with_the_wrong_rows_order_is_rejected() {
         .expect_err("swapped rows");
     assert!(err.message.contains("multiproof"), "{err}");
 }
+
+#[test]
+fn decode_refuses_shards_checked_against_another_commitment() {
+    // An equivocating leader's two versions of one block: each shard checks under its own
+    // commitment, but decode under the first refuses a shard of the second.
+    let da = Zoda2d::new(6, 2, Params::certificate()).expect("B");
+    let len = 5000;
+    let shape = da.shape_for(len).expect("shape");
+    let rows = Zoda2d::encode_rows(&shape, &bytes(len, 8)).expect("rows");
+    let one = da.assemble(&shape, len as u32, &rows).expect("one");
+    let mut other_rows = rows.clone();
+    other_rows[0][0] ^= 1;
+    let other_rows = {
+        // A consistent second encoding of slightly different data.
+        let data: Vec<u8> = other_rows[..shape.data_rows as usize].concat();
+        Zoda2d::encode_rows(&shape, &data[..len]).expect("rows")
+    };
+    let two = da.assemble(&shape, len as u32, &other_rows).expect("two");
+    let a = da
+        .check(&one.commitment, 0, one.shards[0].clone())
+        .expect("check one");
+    let b = da
+        .check(&two.commitment, 1, two.shards[1].clone())
+        .expect("check two");
+    let err = da.decode(&one.commitment, &[a, b]).expect_err("mixed");
+    assert!(err.message.contains("shard 1"), "{err}");
+}
