@@ -161,24 +161,39 @@ pub fn verify_vote(vote: &Vote, genesis: &Hash, keys: &KeySet) -> Result<(), Vot
     if !vote.subject.well_formed() {
         return Err(VoteError::Subject);
     }
-    let c = decode(&vote.contribution, keys.shares.len())?;
+    let index = vote.index();
+    if index == 0 || index as usize > keys.shares.len() {
+        return Err(VoteError::Index(index));
+    }
     let y = keys
         .shares
-        .get(c.index as usize - 1)
-        .ok_or(VoteError::Index(c.index))?;
+        .get(index as usize - 1)
+        .ok_or(VoteError::Index(index))?;
+    let mut s_bytes = [0u8; 32];
+    s_bytes.copy_from_slice(&vote.contribution[36..68]);
+    let response =
+        Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)).ok_or(VoteError::Encoding)?;
     let payload = vote.subject.payload(genesis, &keys.group);
     // The challenge hashes the received point bytes, as osst::hash_to_challenge does after
-    // recompressing (the encoding is canonical, so both agree).
+    // recompressing (ristretto encodings are canonical, so both agree).
     let mut h = Sha512::new();
     h.update(&vote.contribution[4..36]);
     h.update(payload);
     let ch = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
-    // u == g^s - y^c, variable time: every input is public.
-    let rhs = RistrettoPoint::vartime_double_scalar_mul_basepoint(&-ch, y, &c.response);
-    if rhs.compress() == CompressedRistretto(c.commitment.compress().to_bytes()) {
+    // g^s - y^c must encode to exactly the received u bytes (variable time: all inputs are
+    // public). Comparing encodings skips decompressing u; a non-canonical or invalid u can
+    // never equal a canonical encoding, so it is refused here too.
+    let rhs = RistrettoPoint::vartime_double_scalar_mul_basepoint(&-ch, y, &response);
+    if rhs.compress().as_bytes()[..] == vote.contribution[4..36] {
         Ok(())
+    } else if CompressedRistretto::from_slice(&vote.contribution[4..36])
+        .ok()
+        .and_then(|c| c.decompress())
+        .is_none()
+    {
+        Err(VoteError::Encoding)
     } else {
-        Err(VoteError::Invalid(c.index))
+        Err(VoteError::Invalid(index))
     }
 }
 
