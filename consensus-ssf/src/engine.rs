@@ -132,8 +132,10 @@ pub struct SsfConsensus {
     voted: HashSet<(u8, Slot)>,
     my_votes: BTreeMap<Slot, Vec<Vote>>,
     authored: HashSet<Slot>,
-    /// Own blocks' first seen time per slot, for telemetry.
+    /// When each block was first seen here, for telemetry.
     seen_at: HashMap<Hash, Time>,
+    /// The first header per (slot, author): a second one is seal equivocation.
+    by_slot: HashMap<(Slot, ValidatorIndex), Header>,
     finalized: Hash,
     finalized_slot: Slot,
     current: Slot,
@@ -315,6 +317,7 @@ impl SsfConsensus {
             my_votes: BTreeMap::new(),
             authored: HashSet::new(),
             seen_at: HashMap::new(),
+            by_slot: HashMap::new(),
             finalized: genesis,
             finalized_slot,
             current: 0,
@@ -711,6 +714,7 @@ impl SsfConsensus {
         self.my_votes.retain(|s, _| *s > fs);
         self.authored.retain(|s| *s > fs);
         self.seen_at.retain(|h, _| keep.contains(h));
+        self.by_slot.retain(|(s, _), _| *s > fs);
     }
 
     fn on_wire(&mut self, now: Time, from: ValidatorIndex, w: Wire, out: &mut Vec<Action>) {
@@ -857,7 +861,12 @@ impl SsfConsensus {
         }
     }
 
-    fn import(&mut self, now: Time, header: Header) -> Result<(), PluginError> {
+    fn import(
+        &mut self,
+        now: Time,
+        header: Header,
+        out: &mut Vec<Action>,
+    ) -> Result<(), PluginError> {
         let hash = header.hash();
         if self.blocks.contains_key(&hash) {
             return Ok(());
@@ -866,6 +875,20 @@ impl SsfConsensus {
             Some((s, _)) => s,
             None => Arc::new(self.check(&header)?.1),
         };
+        match self.by_slot.get(&(header.slot, header.author)) {
+            // Two validly sealed headers for one slot: both seals are the evidence. Rule 3
+            // still lets this node NOTARIZE only the first.
+            Some(first) if first.hash() != hash => out.push(Action::Misbehaviour {
+                offender: header.author,
+                kind: "safrole.seal.equivocation".into(),
+                evidence: (first.clone(), header.clone()).encode(),
+            }),
+            Some(_) => {}
+            None => {
+                self.by_slot
+                    .insert((header.slot, header.author), header.clone());
+            }
+        }
         self.seen_at.entry(hash).or_insert(now);
         self.blocks.insert(
             hash,
@@ -901,7 +924,7 @@ impl Consensus for SsfConsensus {
                     "message from {from}: {e}"
                 ))),
             },
-            Event::BlockImported { header } => self.import(now, header),
+            Event::BlockImported { header } => self.import(now, header, &mut out),
             Event::BlockAvailable { hash } => {
                 if let Some(b) = self.blocks.get_mut(&hash) {
                     b.available = true;

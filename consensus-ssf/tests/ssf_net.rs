@@ -264,3 +264,67 @@ fn justifications_verify_with_headers_only_and_garbage_is_refused() {
         .iter()
         .any(|a| matches!(a, Action::Finalize { hash: h, .. } if *h == hash)));
 }
+
+#[test]
+fn an_invalid_block_is_never_finalized_and_its_slot_is_skipped() {
+    let mut net = net();
+    net.invalid_slots.insert(3);
+    net.run_until(8 * SEC - 1);
+    net.assert_safe();
+    let bad: Vec<_> = net
+        .log
+        .authored
+        .iter()
+        .filter(|a| a.0 == 3)
+        .map(|a| a.2)
+        .collect();
+    assert_eq!(bad.len(), 1);
+    assert!(net.log.finalized.iter().all(|f| f.2 != bad[0] && f.3 != 3));
+    for i in 0..6 {
+        assert!(
+            net.finalized_slot(i) >= 7,
+            "node {i}: {:?}",
+            finals(&net, i)
+        );
+        // Slot 4's block skips over slot 3 (K(3)) and is final within its slot.
+        assert!(finals(&net, i).iter().any(|(s, lag)| *s == 4 && *lag < SEC));
+    }
+}
+
+#[test]
+fn an_equivocating_author_is_reported_and_one_block_at_most_is_final() {
+    let mut net = net();
+    net.equivocators.insert(2);
+    net.run_until(13 * SEC - 1);
+    net.assert_safe();
+    let slots: Vec<u32> = net
+        .log
+        .authored
+        .iter()
+        .filter(|a| a.1 == 2)
+        .map(|a| a.0)
+        .collect();
+    assert!(!slots.is_empty(), "node 2 authored nothing in 12 slots");
+    assert!(net
+        .log
+        .misbehaviour
+        .iter()
+        .any(|m| m.1 == 2 && m.2 == "safrole.seal.equivocation"));
+    for s in slots {
+        let finals_at_s: std::collections::HashSet<_> = net
+            .log
+            .finalized
+            .iter()
+            .filter(|f| f.3 == s)
+            .map(|f| f.2)
+            .collect();
+        assert!(finals_at_s.len() <= 1, "slot {s}: {finals_at_s:?}");
+    }
+    for i in 0..6 {
+        assert!(
+            net.finalized_slot(i) >= 11,
+            "node {i}: {:?}",
+            finals(&net, i)
+        );
+    }
+}
