@@ -55,14 +55,26 @@ fn plugins_lists_what_loads_and_what_is_missing() {
     assert!(out.contains("abi 1"), "{out}");
     let strict = diverge(&["plugins", "--config", "configs/polkadot.toml", "--strict"]);
     assert!(strict.status.success(), "{}", stderr(&strict));
+    let o = diverge(&["plugins", "--config", "configs/kusama.toml", "--strict"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for lib in ["libconsensus_ssf.so", "libda_zoda2d.so"] {
+        assert!(stdout(&o).contains(lib), "{}", stdout(&o));
+    }
     // Plugins of later issues are reported, not faked.
-    let o = diverge(&["plugins", "--config", "configs/kusama.toml"]);
+    let args = [
+        "plugins",
+        "--config",
+        "configs/kusama.toml",
+        "--set",
+        "exec.plugin=exec-proof",
+    ];
+    let o = diverge(&args);
     assert!(
-        stdout(&o).contains("MISSING  consensus plugin \"consensus-ssf\""),
+        stdout(&o).contains("MISSING  exec plugin \"exec-proof\""),
         "{}",
         stdout(&o)
     );
-    let strict = diverge(&["plugins", "--config", "configs/kusama.toml", "--strict"]);
+    let strict = diverge(&[&args[..], &["--strict"]].concat());
     assert!(!strict.status.success());
 }
 
@@ -242,6 +254,10 @@ fn run_says_what_is_missing() {
         "run",
         "--config",
         "configs/kusama.toml",
+        "--set",
+        "exec.plugin=exec-proof",
+        "--set",
+        "da.plugin=da-missing",
         "--chain",
         spec.to_str().expect("utf8"),
         "--validator-index",
@@ -251,5 +267,11 @@ fn run_says_what_is_missing() {
         dir.path().join("n").to_str().expect("utf8"),
     ]);
     assert!(!o.status.success());
-    assert!(error_line(&o).contains("consensus-ssf"), "{}", stderr(&o));
+    // One line names every missing plugin.
+    let line = error_line(&o);
+    assert!(
+        line.contains("exec-proof") && line.contains("da-missing"),
+        "{}",
+        stderr(&o)
+    );
 }
