@@ -25,10 +25,9 @@ use crate::grandpa::voter::{Output as VoterOutput, Voter, VoterConfig};
 use crate::keys::{secrets, ValidatorSecrets};
 use crate::safrole::ring::RingContext;
 use crate::safrole::seal::SealKind;
-use crate::safrole::sequence::fallback_keys;
 use crate::safrole::stf::Spec;
 use crate::safrole::tickets::make_ticket;
-use crate::safrole::types::{Bytes, SealKeys, State, ValidatorData, B32};
+use crate::safrole::types::{Bytes, State, B32};
 use crate::wire::{SealEquivocation, Wire, WireTicket};
 use diverge_safrole::sealing::{self, HeaderError, Rule};
 // Moved to `diverge-safrole` (shared with consensus-ssf); re-exported at their old paths.
@@ -186,15 +185,6 @@ impl std::fmt::Debug for SafroleConsensus {
     }
 }
 
-fn to_data(k: &ValidatorKeys) -> ValidatorData {
-    ValidatorData {
-        bandersnatch: Bytes(k.bandersnatch),
-        ed25519: Bytes(k.ed25519),
-        bls: Bytes(k.bls),
-        metadata: Bytes(k.metadata),
-    }
-}
-
 fn rejected(what: impl std::fmt::Display) -> PluginError {
     PluginError::rejected(what.to_string())
 }
@@ -279,39 +269,14 @@ impl SafroleConsensus {
                 .map_err(|e| PluginError::config(format!("genesis header: {e}")))?
         };
         let genesis = genesis_header.hash();
-        let eta = match &params.genesis_entropy {
-            Some(h) => Bytes(
-                Hash::from_hex(h)
-                    .map_err(|e| PluginError::config(format!("genesis_entropy: {e}")))?
-                    .0,
-            ),
-            None => Bytes(blake2b_256(&genesis.0).0),
-        };
-        let set: Vec<ValidatorData> = args.validators.iter().map(to_data).collect();
-        let keys_b: Vec<B32> = set.iter().map(|k| k.bandersnatch).collect();
-        let gamma_z = ring
-            .commitment(&keys_b)
-            .map_err(|e| PluginError::internal(format!("genesis ring commitment: {e}")))?;
-        let fallback: Vec<B32> = fallback_keys(
-            &Hash(eta.0),
-            &keys_b.iter().map(|k| k.0).collect::<Vec<_>>(),
-            spec.epoch_len,
+        let state = diverge_safrole::sealing::genesis_state(
+            &spec,
+            &ring,
+            &args.validators,
+            &genesis_header,
+            params.genesis_entropy.as_deref(),
         )
-        .into_iter()
-        .map(Bytes)
-        .collect();
-        let state = State {
-            tau: genesis_header.slot,
-            eta: [eta; 4],
-            lambda: set.clone(),
-            kappa: set.clone(),
-            gamma_k: set.clone(),
-            iota: set,
-            gamma_a: Vec::new(),
-            gamma_s: SealKeys::Keys(fallback),
-            gamma_z,
-            post_offenders: Vec::new(),
-        };
+        .map_err(PluginError::config)?;
         let mut blocks = HashMap::new();
         blocks.insert(
             genesis,

@@ -13,9 +13,8 @@ use diverge_plugins::{
 use diverge_safrole::keys::{secrets, ValidatorSecrets};
 use diverge_safrole::ring::RingContext;
 use diverge_safrole::sealing::{self, HeaderError, Rule, Sealing};
-use diverge_safrole::sequence::fallback_keys;
 use diverge_safrole::stf::Spec;
-use diverge_safrole::types::{Bytes, SealKeys, State, ValidatorData, B32};
+use diverge_safrole::types::State;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{key_set, KeySet};
@@ -154,15 +153,6 @@ impl std::fmt::Debug for SsfConsensus {
     }
 }
 
-fn to_data(k: &diverge_plugins::ValidatorKeys) -> ValidatorData {
-    ValidatorData {
-        bandersnatch: Bytes(k.bandersnatch),
-        ed25519: Bytes(k.ed25519),
-        bls: Bytes(k.bls),
-        metadata: Bytes(k.metadata),
-    }
-}
-
 fn telemetry(name: &str, fields: serde_json::Value) -> Action {
     Action::Telemetry {
         name: name.to_string(),
@@ -249,39 +239,14 @@ impl SsfConsensus {
             }
             _ => None,
         };
-        let eta = match &params.genesis_entropy {
-            Some(h) => Bytes(
-                Hash::from_hex(h)
-                    .map_err(|e| PluginError::config(format!("genesis_entropy: {e}")))?
-                    .0,
-            ),
-            None => Bytes(blake2b_256(&genesis.0).0),
-        };
-        let set: Vec<ValidatorData> = args.validators.iter().map(to_data).collect();
-        let keys_b: Vec<B32> = set.iter().map(|k| k.bandersnatch).collect();
-        let gamma_z = ring
-            .commitment(&keys_b)
-            .map_err(|e| PluginError::internal(format!("genesis ring commitment: {e}")))?;
-        let fallback: Vec<B32> = fallback_keys(
-            &Hash(eta.0),
-            &keys_b.iter().map(|k| k.0).collect::<Vec<_>>(),
-            spec.epoch_len,
+        let state = diverge_safrole::sealing::genesis_state(
+            &spec,
+            &ring,
+            &args.validators,
+            &genesis_header,
+            params.genesis_entropy.as_deref(),
         )
-        .into_iter()
-        .map(Bytes)
-        .collect();
-        let state = State {
-            tau: genesis_header.slot,
-            eta: [eta; 4],
-            lambda: set.clone(),
-            kappa: set.clone(),
-            gamma_k: set.clone(),
-            iota: set,
-            gamma_a: Vec::new(),
-            gamma_s: SealKeys::Keys(fallback),
-            gamma_z,
-            post_offenders: Vec::new(),
-        };
+        .map_err(PluginError::config)?;
         let finalized_slot = genesis_header.slot;
         let mut blocks = HashMap::new();
         blocks.insert(

@@ -342,3 +342,54 @@ pub fn seal_header(
     };
     Ok((header, post, info))
 }
+
+/// The Safrole state of a chain's genesis: every key set is the genesis validator set, entropy
+/// is `genesis_entropy` (hex) or Blake2b-256 of the genesis hash, the ring root commits to the
+/// set, and epoch 0 is sealed by fallback keys. Every consensus plugin that seals with Safrole
+/// starts here, so two variants of one chain agree on who seals each slot of epoch 0.
+pub fn genesis_state(
+    spec: &Spec,
+    ring: &RingContext,
+    validators: &[diverge_plugins::ValidatorKeys],
+    genesis: &Header,
+    genesis_entropy: Option<&str>,
+) -> Result<State, String> {
+    let eta = match genesis_entropy {
+        Some(h) => Bytes(
+            Hash::from_hex(h)
+                .map_err(|e| format!("genesis_entropy: {e}"))?
+                .0,
+        ),
+        None => Bytes(diverge_plugins::blake2b_256(&genesis.hash().0).0),
+    };
+    let set: Vec<ValidatorData> = validators
+        .iter()
+        .map(|k| ValidatorData {
+            bandersnatch: Bytes(k.bandersnatch),
+            ed25519: Bytes(k.ed25519),
+            bls: Bytes(k.bls),
+            metadata: Bytes(k.metadata),
+        })
+        .collect();
+    let keys: Vec<[u8; 32]> = set.iter().map(|k| k.bandersnatch.0).collect();
+    let ring_keys: Vec<B32> = keys.iter().copied().map(Bytes).collect();
+    let gamma_z = ring
+        .commitment(&ring_keys)
+        .map_err(|e| format!("genesis ring commitment: {e}"))?;
+    let fallback = fallback_keys(&Hash(eta.0), &keys, spec.epoch_len)
+        .into_iter()
+        .map(Bytes)
+        .collect();
+    Ok(State {
+        tau: genesis.slot,
+        eta: [eta; 4],
+        lambda: set.clone(),
+        kappa: set.clone(),
+        gamma_k: set.clone(),
+        iota: set,
+        gamma_a: Vec::new(),
+        gamma_s: SealKeys::Keys(fallback),
+        gamma_z,
+        post_offenders: Vec::new(),
+    })
+}
