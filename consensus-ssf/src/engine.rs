@@ -101,8 +101,9 @@ pub struct Counters {
     pub certs: [u64; 3],
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Block {
+    #[serde(with = "diverge_safrole::sealing::header_hex")]
     header: Header,
     state: Arc<State>,
     available: bool,
@@ -1010,8 +1011,13 @@ impl Consensus for SsfConsensus {
     }
 
     fn snapshot(&self) -> Result<Vec<u8>, PluginError> {
-        // The vote journal (what this node signed) is what must survive a restart (invariant
-        // I5); blocks and certificates come back from peers and sync.
+        // The vote journal (what this node signed) must survive a restart (invariant I5). The
+        // final block and its descendants (all that pruning keeps) come too, with their
+        // Safrole states: the host restores its finalized chain from its own disk without
+        // replaying it through the plugin, so a restarted node must be able to check the next
+        // block's seal on top of them. Certificates come back from peers and sync.
+        let mut blocks: Vec<&Block> = self.blocks.values().collect();
+        blocks.sort_by_key(|b| (b.header.slot, b.header.author));
         let votes: Vec<String> = self
             .my_votes
             .values()
@@ -1021,6 +1027,9 @@ impl Consensus for SsfConsensus {
         serde_json::to_vec(&serde_json::json!({
             "genesis": self.genesis.to_hex(),
             "votes": votes,
+            "finalized": self.finalized.to_hex(),
+            "finalized_slot": self.finalized_slot,
+            "blocks": blocks,
         }))
         .map_err(|e| PluginError::internal(format!("snapshot: {e}")))
     }
@@ -1030,6 +1039,12 @@ impl Consensus for SsfConsensus {
         struct Snap {
             genesis: String,
             votes: Vec<String>,
+            #[serde(default)]
+            finalized: Option<Hash>,
+            #[serde(default)]
+            finalized_slot: Slot,
+            #[serde(default)]
+            blocks: Vec<Block>,
         }
         let s: Snap = serde_json::from_slice(snapshot)
             .map_err(|e| PluginError::invalid_input(format!("snapshot: {e}")))?;
@@ -1048,6 +1063,19 @@ impl Consensus for SsfConsensus {
                 self.voted.insert((SKIP, sl));
             }
             self.my_votes.entry(sl).or_default().push(vote);
+        }
+        for b in s.blocks {
+            self.blocks.insert(b.header.hash(), b);
+        }
+        if let Some(fin) = s.finalized {
+            if !self.blocks.contains_key(&fin) {
+                return Err(PluginError::invalid_input(
+                    "snapshot lacks its finalized block",
+                ));
+            }
+            self.finalized = fin;
+            self.finalized_slot = s.finalized_slot;
+            self.best = fin;
         }
         Ok(())
     }

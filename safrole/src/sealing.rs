@@ -393,3 +393,22 @@ pub fn genesis_state(
         post_offenders: Vec::new(),
     })
 }
+
+/// Serde for a [`Header`] as hex of its codec bytes, for the plugins' JSON snapshots.
+pub mod header_hex {
+    use diverge_plugins::codec::{decode_exact, Encode};
+    use diverge_plugins::Header;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Hex of the encoded header.
+    pub fn serialize<S: Serializer>(h: &Header, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(h.encode()))
+    }
+
+    /// The header back from its hex.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Header, D::Error> {
+        let s = String::deserialize(d)?;
+        let bytes = hex::decode(s).map_err(serde::de::Error::custom)?;
+        decode_exact(&bytes).map_err(|e| serde::de::Error::custom(e.to_string()))
+    }
+}

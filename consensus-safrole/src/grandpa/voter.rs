@@ -122,6 +122,7 @@ pub struct Voter {
     me: Option<(ValidatorIndex, SigningKey)>,
     tree: BlockTree,
     info: HashMap<Hash, BlockInfo>,
+    preferred: Option<Hash>,
     finalized: (Hash, u32),
     last_estimate: Hash,
     current: u64,
@@ -171,6 +172,7 @@ impl Voter {
             me,
             tree: BlockTree::new(genesis, finalized.1),
             info,
+            preferred: None,
             finalized,
             last_estimate: genesis,
             current: 0,
@@ -379,9 +381,41 @@ impl Voter {
         self.import_vote(vote);
     }
 
-    /// The deepest validated block reachable from `from` through validated blocks (ties by
-    /// hash): the chain this voter is willing to vote for.
+    /// The fork-choice head (GRANDPA votes for the best chain containing the estimate).
+    pub fn set_preferred(&mut self, best: Hash) {
+        self.preferred = Some(best);
+    }
+
+    /// The chain this voter is willing to vote for: the fork-choice head's chain as far up as
+    /// it is validated, when it contains `from`; otherwise the deepest validated block
+    /// reachable from `from` (ties by hash). Following fork choice first is what the GRANDPA
+    /// paper asks ("the best chain containing the estimate"), and it keeps the vote
+    /// independent of hash values, which carry ring-proof randomness here.
     fn best_validated_from(&self, from: Hash) -> Hash {
+        if let Some(p) = self
+            .preferred
+            .filter(|p| self.tree.is_ancestor_or_equal(&from, p))
+        {
+            let mut path = vec![p];
+            let mut cur = p;
+            while cur != from {
+                match self.tree.parent(&cur) {
+                    Some(q) => {
+                        path.push(q);
+                        cur = q;
+                    }
+                    None => break,
+                }
+            }
+            let mut best = from;
+            for b in path.iter().rev().skip(1) {
+                if !self.info.get(b).is_some_and(|i| i.validated) {
+                    break;
+                }
+                best = *b;
+            }
+            return best;
+        }
         let mut best = (self.tree.number(&from).unwrap_or(0), from);
         let mut stack = vec![from];
         while let Some(b) = stack.pop() {
@@ -461,6 +495,13 @@ impl Voter {
                     if let Some(r) = self.rounds.get_mut(&self.current) {
                         r.precommitted = true;
                     }
+                    // g is the prevote-GHOST: a supermajority prevoted for it or a descendant.
+                    // Reports use it to tell a block that had a vote majority when it was
+                    // orphaned from one that had nothing.
+                    self.out.push(Output::Telemetry(
+                        "consensus.grandpa.precommit",
+                        serde_json::json!({"round": self.current, "target": g.to_hex()}),
+                    ));
                     self.cast(VoteKind::Precommit, g);
                 }
             }
