@@ -22,6 +22,7 @@ use diverge_plugins::{
 };
 use serde::Serialize;
 
+use super::cost::{Call, CostModel};
 use super::wire::{AvailabilityMsg, BlockMsg, ShardMsg, SyncMsg};
 
 /// Which logical channel a message travels on (the network maps each to a frame kind with its
@@ -146,6 +147,8 @@ pub enum NodeEvent {
         number: u32,
         /// Author.
         author: ValidatorIndex,
+        /// Its parent (reports rebuild the block tree from these).
+        parent: Hash,
         /// `verify_seal` time.
         verify_seal_us: u64,
     },
@@ -315,6 +318,10 @@ pub struct NodeCore {
     last_import_slot: Slot,
     slot: Slot,
     stats: CoreStats,
+    /// Prices for plugin calls (the simulator); `None`: report measured wall time.
+    costs: Option<CostModel>,
+    /// Charged since the last [`NodeCore::take_charged_us`].
+    charged_us: u64,
 }
 
 impl std::fmt::Debug for NodeCore {
@@ -378,6 +385,38 @@ impl NodeCore {
             last_import_slot: 0,
             slot: 0,
             stats: CoreStats::default(),
+            costs: None,
+            charged_us: 0,
+        }
+    }
+
+    /// Price plugin calls by `model` instead of timing them: the event log then carries the
+    /// modelled times, and [`NodeCore::take_charged_us`] says how long the node was busy.
+    pub fn set_cost_model(&mut self, model: CostModel) {
+        self.costs = Some(model);
+    }
+
+    /// The modelled CPU time charged since the last call (0 without a cost model).
+    pub fn take_charged_us(&mut self) -> u64 {
+        std::mem::take(&mut self.charged_us)
+    }
+
+    /// The duration to report for a call that started at `t`: measured, or the model's price.
+    fn charge(&mut self, call: Call, units: u64, t: Instant) -> u64 {
+        match &self.costs {
+            None => micros(t),
+            Some(m) => {
+                let us = m.cost(call, units);
+                self.charged_us += us;
+                us
+            }
+        }
+    }
+
+    /// Charges a call the core does not time (consensus events); free without a model.
+    fn charge_only(&mut self, call: Call, units: u64) {
+        if let Some(m) = &self.costs {
+            self.charged_us += m.cost(call, units);
         }
     }
 
@@ -651,6 +690,10 @@ impl NodeCore {
     }
 
     fn consensus(&mut self, now: Time, event: Event, out: &mut Vec<Output>) {
+        match &event {
+            Event::Message { bytes, .. } => self.charge_only(Call::Message, bytes.len() as u64),
+            _ => self.charge_only(Call::Event, 0),
+        }
         let mut queue = VecDeque::new();
         match self.plugins.consensus.on_event(now, event.clone()) {
             Ok(actions) => queue.extend(actions),
@@ -694,6 +737,9 @@ impl NodeCore {
                 out.push(Output::Event(NodeEvent::Misbehaviour { offender, kind }))
             }
             Action::Telemetry { name, fields_json } => {
+                if let Some(call) = Call::of_telemetry(&name) {
+                    self.charge_only(call, 0);
+                }
                 let fields = serde_json::from_str(&fields_json)
                     .unwrap_or(serde_json::Value::String(fields_json));
                 out.push(Output::Event(NodeEvent::Telemetry { name, fields }));
@@ -729,13 +775,13 @@ impl NodeCore {
             Ok(e) => e,
             Err(e) => return self.plugin_error("exec.execute", e, out),
         };
-        let execute_us = micros(t);
+        let execute_us = self.charge(Call::Execute, payload.len() as u64, t);
         let t = Instant::now();
         let encoded = match self.plugins.da.encode(&payload) {
             Ok(e) => e,
             Err(e) => return self.plugin_error("da.encode", e, out),
         };
-        let encode_us = micros(t);
+        let encode_us = self.charge(Call::Encode, payload.len() as u64, t);
         let header = Header {
             parent,
             slot,
@@ -751,7 +797,7 @@ impl NodeCore {
             Ok(h) => h,
             Err(e) => return self.plugin_error("consensus.seal", e, out),
         };
-        let seal_us = micros(t);
+        let seal_us = self.charge(Call::Seal, 0, t);
         let hash = header.hash();
         let msg = BlockMsg {
             header,
@@ -860,13 +906,14 @@ impl NodeCore {
             self.reject(None, Channel::Block, format!("block {hash}: {e}"), out);
             return Vec::new();
         }
-        let verify_seal_us = micros(t);
+        let verify_seal_us = self.charge(Call::VerifySeal, msg.header.digest.len() as u64, t);
         let Some(parent) = self.blocks.get(&msg.header.parent) else {
             return Vec::new();
         };
         let number = parent.number + 1;
         let pre_state_root = parent.msg.header.post_state_root;
         let mut actions = Vec::new();
+        self.charge_only(Call::Event, 0);
         match self.plugins.consensus.on_event(
             now,
             Event::BlockImported {
@@ -891,6 +938,7 @@ impl NodeCore {
             hash,
             number,
             author,
+            parent: msg.header.parent,
             verify_seal_us,
         }));
         let (valid, code, validate_us) = match valid {
@@ -904,7 +952,7 @@ impl NodeCore {
                     receipt: msg.receipt.clone(),
                     proof: msg.proof.clone(),
                 });
-                let us = micros(t);
+                let us = self.charge(Call::Validate, msg.payload.len() as u64, t);
                 match verdict {
                     Ok(Verdict::Valid) => (true, String::new(), us),
                     Ok(Verdict::Invalid { code, .. }) => (false, code, us),
@@ -930,6 +978,7 @@ impl NodeCore {
                 available: false,
             },
         );
+        self.charge_only(Call::Event, 0);
         match self
             .plugins
             .consensus
@@ -1006,7 +1055,7 @@ impl NodeCore {
             .verify_shard(&r.msg.header.da_commitment, msg.index, &msg.shard)
         {
             Ok(()) => {
-                let us = micros(t);
+                let us = self.charge(Call::VerifyShard, msg.shard.len() as u64, t);
                 out.push(Output::Broadcast {
                     channel: Channel::Availability,
                     bytes: AvailabilityMsg {
@@ -1045,6 +1094,7 @@ impl NodeCore {
             hash,
             verify_shard_us: us,
         }));
+        self.charge_only(Call::Event, 0);
         match self
             .plugins
             .consensus
@@ -1098,20 +1148,26 @@ impl NodeCore {
         self.stats.finalized_number = fin_number;
         // Everything not descending from the final block, and not on the final chain, is dead.
         let mut live: HashSet<Hash> = [hash].into_iter().collect();
-        let mut order: Vec<(u32, Hash, Hash)> = self
+        // Height, then slot and author before the hash: the orphans are reported in an order
+        // that does not depend on hash values (ring proofs are blinded, so a replayed
+        // simulation has other hashes but must log the same events).
+        let mut order: Vec<(u32, Slot, ValidatorIndex, Hash, Hash)> = self
             .blocks
             .iter()
-            .map(|(h, r)| (r.number, *h, r.msg.header.parent))
+            .map(|(h, r)| {
+                let hd = &r.msg.header;
+                (r.number, hd.slot, hd.author, *h, hd.parent)
+            })
             .collect();
         order.sort();
-        for (n, h, p) in &order {
+        for (n, _, _, h, p) in &order {
             if *n > fin_number && live.contains(p) {
                 live.insert(*h);
             }
         }
         let orphaned: Vec<Hash> = order
             .iter()
-            .map(|(_, h, _)| *h)
+            .map(|(_, _, _, h, _)| *h)
             .filter(|h| !live.contains(h) && !self.final_chain.contains(h))
             .collect();
         for h in orphaned {

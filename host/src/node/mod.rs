@@ -2,6 +2,7 @@
 //! process around it ([`runtime`]: clock, QUIC, disk, event log, [`metrics`]).
 
 pub mod core;
+pub mod cost;
 pub mod metrics;
 pub mod rpc;
 pub mod runtime;
