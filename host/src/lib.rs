@@ -11,6 +11,7 @@ pub mod config;
 pub mod net;
 pub mod node;
 pub mod registry;
+pub mod sim;
 pub mod stats;
 pub mod store;
 pub mod workload;

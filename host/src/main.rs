@@ -120,9 +120,12 @@ enum Command {
         /// The variant configs, e.g. configs/polkadot.toml configs/kusama.toml.
         #[arg(required = true, num_args = 2..)]
         configs: Vec<PathBuf>,
-        /// Scenario file (validators, slots, slot length, faults).
-        #[arg(long, default_value = "configs/scenarios/baseline.toml")]
+        /// Scenario file (validators, network, slots, faults, backend).
+        #[arg(long, default_value = "configs/scenarios/netsplit.toml")]
         scenario: PathBuf,
+        /// Where to run it (default: the scenario's `backend`).
+        #[arg(long, value_enum)]
+        backend: Option<compare::Backend>,
         /// Override a key in every variant: --set chain.slot_ms=2000.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         overrides: Vec<String>,
@@ -388,6 +391,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Compare {
             configs,
             scenario,
+            backend,
             overrides,
             out: dir,
             quiet,
@@ -397,7 +401,10 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|c| Ok((c.clone(), Loaded::load(c, &overrides)?)))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let reports = compare::compare(&loaded, &scenario, &overrides, &dir, !quiet, &mut out)?;
+            let backend = backend.unwrap_or(scenario.backend);
+            let reports = compare::compare(
+                &loaded, &scenario, backend, &overrides, &dir, !quiet, &mut out,
+            )?;
             Ok(
                 if reports
                     .iter()

@@ -18,7 +18,66 @@ use serde::Deserialize;
 
 use super::testnet::{self, TestnetArgs};
 use crate::config::Loaded;
+use crate::node::cost::CostFile;
+use crate::sim::links::{LinkModel, RttTable};
+use crate::sim::{SimFault, SimSetup};
 use crate::stats::percentile;
+
+/// Where a scenario runs.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// One `diverge run` process per validator, QUIC on 127.0.0.1, wall-clock time.
+    #[default]
+    Processes,
+    /// Every validator in one process, in virtual time, over modelled links.
+    Sim,
+}
+
+/// The simulated network (sim backend only).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// Regions the validators are spread over, round-robin (validator i in region i mod R),
+    /// named as in the latency table. Empty: one region with `latency_ms`.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Round-trip table (`from,to,rtt_ms`), relative to the scenario file.
+    #[serde(default = "default_latency_table")]
+    pub latency_table: String,
+    /// One-way latency between any two validators when `regions` is empty (ms).
+    #[serde(default = "default_latency_ms")]
+    pub latency_ms: f64,
+    /// Standard deviation of the per-message Normal jitter (ms).
+    #[serde(default)]
+    pub jitter_ms: f64,
+    /// Packet loss probability (QUIC retransmits: a loss delays, never drops, a message).
+    #[serde(default)]
+    pub loss: f64,
+    /// Egress and ingress bandwidth of each validator (Mbit/s); 0: unlimited.
+    #[serde(default)]
+    pub bandwidth_mbit: f64,
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        NetworkSpec {
+            regions: Vec::new(),
+            latency_table: default_latency_table(),
+            latency_ms: default_latency_ms(),
+            jitter_ms: 0.0,
+            loss: 0.0,
+            bandwidth_mbit: 0.0,
+        }
+    }
+}
+
+fn default_latency_table() -> String {
+    "../regions/aws.csv".into()
+}
+fn default_latency_ms() -> f64 {
+    50.0
+}
 
 /// A scenario file.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -27,7 +86,10 @@ pub struct Scenario {
     /// Name for the report.
     #[serde(default = "default_name")]
     pub name: String,
-    /// Validators (one process each).
+    /// Where it runs (`--backend` overrides).
+    #[serde(default)]
+    pub backend: Backend,
+    /// Validators.
     #[serde(default = "default_nodes")]
     pub nodes: u16,
     /// Slots to run.
@@ -39,12 +101,24 @@ pub struct Scenario {
     /// Transactions per block.
     #[serde(default = "default_txs")]
     pub txs: usize,
+    /// Seed of the simulated links (jitter, loss) and of the workload.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Links (sim backend).
+    #[serde(default)]
+    pub network: NetworkSpec,
+    /// CPU cost model for the sim backend, relative to the scenario file.
+    #[serde(default = "default_costs")]
+    pub costs: String,
     /// Extra `--set key=value` overrides applied to both variants.
     #[serde(default)]
     pub set: Vec<String>,
     /// The fault timeline.
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// The directory of the scenario file (paths in it are relative to it).
+    #[serde(skip)]
+    pub dir: PathBuf,
 }
 
 fn default_name() -> String {
@@ -59,12 +133,19 @@ fn default_slots() -> u32 {
 fn default_txs() -> usize {
     32
 }
+fn default_seed() -> u64 {
+    1
+}
+fn default_costs() -> String {
+    "../costs.toml".into()
+}
 
 /// One fault.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Fault {
-    /// Kill a node with SIGKILL at a slot; optionally restart it from its disk later.
+    /// Kill a node (SIGKILL, or drop its memory in the simulator) at a slot; optionally restart
+    /// it from its store later.
     Crash {
         /// Validator index.
         node: u16,
@@ -74,15 +155,35 @@ pub enum Fault {
         #[serde(default)]
         restart_slot: Option<u32>,
     },
-    /// Split the validators in two groups (needs the simulator backend).
+    /// Split the validators in two groups that cannot reach each other, then heal (sim).
     Partition {
-        /// One side.
+        /// One side; the other validators form the other side.
         group: Vec<u16>,
         /// From.
         at_slot: u32,
         /// Heal.
         heal_slot: u32,
     },
+    /// A validator keeps running but reaches nobody (sim).
+    Offline {
+        /// Validator index.
+        node: u16,
+        /// From.
+        from_slot: u32,
+        /// Until.
+        to_slot: u32,
+    },
+}
+
+impl Fault {
+    /// The slot after which the fault is over (`None`: never).
+    pub fn end(&self) -> Option<u32> {
+        match self {
+            Fault::Crash { restart_slot, .. } => *restart_slot,
+            Fault::Partition { heal_slot, .. } => Some(*heal_slot),
+            Fault::Offline { to_slot, .. } => Some(*to_slot),
+        }
+    }
 }
 
 impl Scenario {
@@ -90,7 +191,82 @@ impl Scenario {
     pub fn load(path: &Path) -> anyhow::Result<Scenario> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("scenario {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("scenario {}", path.display()))
+        let mut s: Scenario =
+            toml::from_str(&text).with_context(|| format!("scenario {}", path.display()))?;
+        s.dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(s)
+    }
+
+    /// The simulator's setup for this scenario.
+    pub fn sim_setup(&self, progress: bool) -> anyhow::Result<SimSetup> {
+        let n = usize::from(self.nodes);
+        let net = &self.network;
+        let (region_of, one_way_us) = if net.regions.is_empty() {
+            (
+                vec![0; n],
+                vec![vec![(net.latency_ms * 1000.0).round() as u64]],
+            )
+        } else {
+            let path = self.dir.join(&net.latency_table);
+            let table = RttTable::load(&path)?;
+            let m = table.one_way_us(&net.regions, &path.display().to_string())?;
+            ((0..n).map(|i| i % net.regions.len()).collect(), m)
+        };
+        if !(0.0..1.0).contains(&net.loss) {
+            bail!("scenario {}: loss must be in [0, 1)", self.name);
+        }
+        let costs_path = self.dir.join(&self.costs);
+        let faults = self
+            .faults
+            .iter()
+            .map(|f| match f.clone() {
+                Fault::Crash {
+                    node,
+                    at_slot,
+                    restart_slot,
+                } => SimFault::Crash {
+                    node,
+                    at: at_slot,
+                    restart: restart_slot,
+                },
+                Fault::Partition {
+                    group,
+                    at_slot,
+                    heal_slot,
+                } => SimFault::Partition {
+                    group,
+                    at: at_slot,
+                    heal: heal_slot,
+                },
+                Fault::Offline {
+                    node,
+                    from_slot,
+                    to_slot,
+                } => SimFault::Offline {
+                    node,
+                    from: from_slot,
+                    to: to_slot,
+                },
+            })
+            .collect();
+        Ok(SimSetup {
+            validators: self.nodes,
+            slots: self.slots,
+            txs: self.txs,
+            seed: self.seed,
+            workload_seed: self.seed,
+            links: LinkModel {
+                region_of,
+                one_way_us,
+                jitter_us: net.jitter_ms * 1000.0,
+                loss: net.loss,
+                // Mbit/s to bytes per microsecond.
+                bytes_per_us: net.bandwidth_mbit / 8.0,
+            },
+            faults,
+            costs: CostFile::load(&costs_path)?,
+            progress,
+        })
     }
 }
 
@@ -109,14 +285,47 @@ pub struct VariantReport {
     pub orphaned: usize,
     /// Nullifiers revealed by orphaned blocks.
     pub nullifiers_exposed: usize,
+    /// Of those: in blocks that had a notarization certificate / a vote majority (a
+    /// supermajority prevoted for them or a descendant) / neither, when they were orphaned.
+    pub leak_by_support: [usize; 3],
     /// (node, slot, latency ms) of every finalization.
     pub latencies: Vec<(u16, u64, f64)>,
-    /// Mean bytes per node per slot.
+    /// Per finalized block: latency at the first and at the last node that finalized it (ms).
+    pub first_last: Vec<(f64, f64)>,
+    /// Deepest reorg of any node's best chain (blocks).
+    pub max_reorg: u64,
+    /// Heights where two nodes finalized different blocks, plus finalized blocks later
+    /// reported orphaned: both must be 0.
+    pub safety_violations: usize,
+    /// Blocks of slots after every fault ended that were finalized (did the chain resume?).
+    pub finalized_after_faults: usize,
+    /// Mean bytes per node (in + out) over the run.
     pub bytes_per_node_slot: f64,
     /// Mean plugin call times in ms, by call.
     pub calls_ms: BTreeMap<String, f64>,
     /// Nodes that exited with an error.
     pub failed_nodes: Vec<u16>,
+    /// One row per block: slot, hash, author, status, nullifiers, support, first/last final ms.
+    pub blocks: Vec<BlockRow>,
+}
+
+/// A block in the per-block CSV.
+#[derive(Debug, Clone, Default)]
+pub struct BlockRow {
+    /// Slot.
+    pub slot: u64,
+    /// Hash (canonical in the simulator).
+    pub hash: String,
+    /// Author.
+    pub author: u64,
+    /// `finalized`, `orphaned` or `pending` (neither by the end).
+    pub status: &'static str,
+    /// Nullifiers its payload revealed.
+    pub nullifiers: usize,
+    /// `notarized`, `majority` or `none`.
+    pub support: &'static str,
+    /// First and last finalization latency (ms).
+    pub final_ms: Option<(f64, f64)>,
 }
 
 impl VariantReport {
@@ -124,16 +333,26 @@ impl VariantReport {
         let v: Vec<f64> = self.latencies.iter().map(|l| l.2).collect();
         percentile(&v, p)
     }
+
+    fn max_latency(&self) -> Option<f64> {
+        self.latencies.iter().map(|l| l.2).reduce(f64::max)
+    }
 }
 
-fn read_variant(name: &str, plugins: &str, base: &Path, nodes: u16) -> VariantReport {
+const SUPPORT: [&str; 3] = ["notarized", "majority", "none"];
+
+fn read_variant(
+    name: &str,
+    plugins: &str,
+    base: &Path,
+    nodes: u16,
+    faults_end: Option<u32>,
+) -> VariantReport {
     let mut r = VariantReport {
         name: name.into(),
         plugins: plugins.into(),
         ..VariantReport::default()
     };
-    let mut finalized = std::collections::HashSet::new();
-    let mut orphaned: HashMap<String, usize> = HashMap::new();
     let mut calls: BTreeMap<String, (f64, usize)> = BTreeMap::new();
     let mut add = |call: &str, us: Option<u64>| {
         if let Some(us) = us.filter(|u| *u > 0) {
@@ -142,38 +361,76 @@ fn read_variant(name: &str, plugins: &str, base: &Path, nodes: u16) -> VariantRe
             e.1 += 1;
         }
     };
+    // The block tree as the nodes saw it.
+    let mut parent: HashMap<String, String> = HashMap::new();
+    let mut height: HashMap<String, u64> = HashMap::new();
+    let mut info: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut final_ms: HashMap<String, Vec<f64>> = HashMap::new();
+    let mut final_at: BTreeMap<u64, std::collections::BTreeSet<String>> = BTreeMap::new();
+    let mut orphaned: HashMap<String, usize> = HashMap::new();
+    let mut notarized = std::collections::HashSet::new();
+    let mut precommit_targets = std::collections::HashSet::new();
     let mut bytes = 0u64;
     for i in 0..nodes {
         let dir = base.join(format!("node-{i}"));
         let text = std::fs::read_to_string(dir.join("events.jsonl")).unwrap_or_default();
+        let mut best: Option<String> = None;
         for line in text.lines() {
             let Ok(e) = serde_json::from_str::<serde_json::Value>(line) else {
                 continue;
             };
             let u = |k: &str| e[k].as_u64();
+            let hash = e["hash"].as_str().unwrap_or("").to_string();
             match e["event"].as_str().unwrap_or("") {
                 "proposed" => {
                     r.authored += 1;
                     add("exec.execute", u("execute_us"));
                     add("da.encode", u("encode_us"));
                     add("consensus.seal", u("seal_us"));
+                    height.insert(hash.clone(), u("number").unwrap_or(0));
+                    info.insert(hash, (u("slot").unwrap_or(0), u64::from(i)));
                 }
-                "imported" => add("consensus.verify_seal", u("verify_seal_us")),
+                "imported" => {
+                    add("consensus.verify_seal", u("verify_seal_us"));
+                    if let Some(p) = e["parent"].as_str() {
+                        parent.insert(hash.clone(), p.to_string());
+                    }
+                    height.insert(hash.clone(), u("number").unwrap_or(0));
+                    info.insert(hash, (u("slot").unwrap_or(0), u("author").unwrap_or(0)));
+                }
                 "validated" => add("exec.validate", u("validate_us")),
                 "available" => add("da.verify_shard", u("verify_shard_us")),
                 "finalized" => {
-                    if let Some(h) = e["hash"].as_str() {
-                        finalized.insert(h.to_string());
-                    }
-                    r.latencies.push((
-                        i,
-                        u("slot").unwrap_or(0),
-                        u("latency_us").unwrap_or(0) as f64 / 1e3,
-                    ));
+                    let ms = u("latency_us").unwrap_or(0) as f64 / 1e3;
+                    r.latencies.push((i, u("slot").unwrap_or(0), ms));
+                    final_ms.entry(hash.clone()).or_default().push(ms);
+                    final_at
+                        .entry(u("number").unwrap_or(0))
+                        .or_default()
+                        .insert(hash);
                 }
                 "orphaned" => {
-                    if let Some(h) = e["hash"].as_str() {
-                        orphaned.insert(h.to_string(), u("nullifiers").unwrap_or(0) as usize);
+                    orphaned.insert(hash, u("nullifiers").unwrap_or(0) as usize);
+                }
+                "best" => {
+                    if let Some(old) = best.replace(hash.clone()) {
+                        r.max_reorg = r.max_reorg.max(reorg_depth(&parent, &height, &old, &hash));
+                    }
+                }
+                "telemetry" => {
+                    let f = &e["fields"];
+                    match e["name"].as_str().unwrap_or("") {
+                        "consensus.ssf.certificate" if f["kind"] == "notarize" => {
+                            if let Some(h) = f["hash"].as_str() {
+                                notarized.insert(h.to_string());
+                            }
+                        }
+                        "consensus.grandpa.precommit" => {
+                            if let Some(h) = f["target"].as_str() {
+                                precommit_targets.insert(h.to_string());
+                            }
+                        }
+                        _ => {}
                     }
                 }
                 _ => {}
@@ -190,15 +447,102 @@ fn read_variant(name: &str, plugins: &str, base: &Path, nodes: u16) -> VariantRe
             }
         }
     }
-    r.finalized_blocks = finalized.len();
+    // A precommit target had a supermajority of prevotes for it or a descendant: so did
+    // every ancestor of it.
+    let mut majority = std::collections::HashSet::new();
+    for t in &precommit_targets {
+        let mut cur = Some(t.clone());
+        while let Some(h) = cur {
+            if !majority.insert(h.clone()) {
+                break;
+            }
+            cur = parent.get(&h).cloned();
+        }
+    }
+    r.safety_violations = final_at.values().filter(|s| s.len() > 1).count()
+        + orphaned
+            .keys()
+            .filter(|h| final_ms.contains_key(*h))
+            .count();
+    r.finalized_blocks = final_ms.len();
     r.orphaned = orphaned.len();
     r.nullifiers_exposed = orphaned.values().sum();
+    for (h, (slot, author)) in &info {
+        let support = if notarized.contains(h) {
+            0
+        } else if majority.contains(h) {
+            1
+        } else {
+            2
+        };
+        let fm = final_ms.get(h).map(|v| {
+            (
+                v.iter().copied().fold(f64::INFINITY, f64::min),
+                v.iter().copied().fold(0.0, f64::max),
+            )
+        });
+        if let Some(fl) = fm {
+            r.first_last.push(fl);
+            if faults_end.is_some_and(|end| *slot >= u64::from(end)) {
+                r.finalized_after_faults += 1;
+            }
+        }
+        let nullifiers = orphaned.get(h).copied().unwrap_or(0);
+        let status = if fm.is_some() {
+            "finalized"
+        } else if orphaned.contains_key(h) {
+            r.leak_by_support[support] += nullifiers;
+            "orphaned"
+        } else {
+            "pending"
+        };
+        r.blocks.push(BlockRow {
+            slot: *slot,
+            hash: h.clone(),
+            author: *author,
+            status,
+            nullifiers,
+            support: SUPPORT[support],
+            final_ms: fm,
+        });
+    }
+    r.blocks
+        .sort_by(|a, b| (a.slot, &a.hash).cmp(&(b.slot, &b.hash)));
     r.bytes_per_node_slot = bytes as f64 / f64::from(nodes.max(1));
     r.calls_ms = calls
         .into_iter()
         .map(|(k, (sum, n))| (k, sum / n as f64))
         .collect();
     r
+}
+
+/// Blocks of `old`'s branch abandoned when the head moved to `new` (0 for an extension).
+fn reorg_depth(
+    parent: &HashMap<String, String>,
+    height: &HashMap<String, u64>,
+    old: &str,
+    new: &str,
+) -> u64 {
+    let mut ancestors = std::collections::HashSet::new();
+    let mut cur = Some(new.to_string());
+    while let Some(h) = cur {
+        if !ancestors.insert(h.clone()) {
+            break;
+        }
+        cur = parent.get(&h).cloned();
+    }
+    let mut cur = Some(old.to_string());
+    while let Some(h) = cur {
+        if ancestors.contains(&h) {
+            let (ho, hc) = (
+                height.get(old).copied().unwrap_or(0),
+                height.get(&h).copied().unwrap_or(0),
+            );
+            return ho.saturating_sub(hc);
+        }
+        cur = parent.get(&h).cloned();
+    }
+    0
 }
 
 fn fmt_ms(v: Option<f64>) -> String {
@@ -225,12 +569,35 @@ pub fn table(s: &Scenario, variants: &[VariantReport]) -> String {
     row("blocks authored", &|v| v.authored.to_string());
     row("blocks finalized", &|v| v.finalized_blocks.to_string());
     row("finality latency p50 ms", &|v| fmt_ms(v.pct(50.0)));
-    row("finality latency p95 ms", &|v| fmt_ms(v.pct(95.0)));
+    row("finality latency p90 ms", &|v| fmt_ms(v.pct(90.0)));
     row("finality latency p99 ms", &|v| fmt_ms(v.pct(99.0)));
+    row("finality latency max ms", &|v| fmt_ms(v.max_latency()));
+    row("p50 at first / last node ms", &|v| {
+        let f: Vec<f64> = v.first_last.iter().map(|x| x.0).collect();
+        let l: Vec<f64> = v.first_last.iter().map(|x| x.1).collect();
+        format!(
+            "{} / {}",
+            fmt_ms(percentile(&f, 50.0)),
+            fmt_ms(percentile(&l, 50.0))
+        )
+    });
     row("orphaned blocks", &|v| v.orphaned.to_string());
+    row("max reorg depth", &|v| v.max_reorg.to_string());
     row("nullifiers exposed in orphans", &|v| {
         v.nullifiers_exposed.to_string()
     });
+    row("... in notarized / majority / unsupported", &|v| {
+        format!(
+            "{} / {} / {}",
+            v.leak_by_support[0], v.leak_by_support[1], v.leak_by_support[2]
+        )
+    });
+    if s.faults.iter().any(|f| f.end().is_some()) {
+        row("blocks finalized from after the faults", &|v| {
+            v.finalized_after_faults.to_string()
+        });
+    }
+    row("safety violations", &|v| v.safety_violations.to_string());
     row("bytes per node per slot", &|v| {
         crate::stats::bytes((v.bytes_per_node_slot / f64::from(s.slots.max(1))) as usize)
     });
@@ -325,26 +692,46 @@ pub fn cdf_svg(variants: &[VariantReport]) -> String {
     svg
 }
 
-/// Runs both variants and writes the report into `out_dir`.
+/// The last slot any fault of the scenario is active in, if all of them end.
+fn faults_end(s: &Scenario) -> Option<u32> {
+    let ends: Option<Vec<u32>> = s.faults.iter().map(Fault::end).collect();
+    ends.and_then(|e| e.into_iter().max())
+}
+
+/// Runs every variant under `scenario` on `backend` and writes the report into `out_dir`.
 pub fn compare(
     configs: &[(PathBuf, Loaded)],
     scenario: &Scenario,
+    backend: Backend,
     overrides: &[String],
     out_dir: &Path,
     progress: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<Vec<VariantReport>> {
-    if let Some(Fault::Partition { .. }) = scenario
-        .faults
-        .iter()
-        .find(|f| matches!(f, Fault::Partition { .. }))
-    {
-        bail!(
-            "scenario {}: partitions need the simulator backend (issue #8); the process backend \
-             runs crash and restart faults",
-            scenario.name
-        );
+    if backend == Backend::Processes {
+        if let Some(f) = scenario
+            .faults
+            .iter()
+            .find(|f| !matches!(f, Fault::Crash { .. }))
+        {
+            bail!(
+                "scenario {}: {f:?} needs the simulator (backend = \"sim\" or --backend sim); \
+                 the process backend runs crash and restart faults",
+                scenario.name
+            );
+        }
+        if scenario.network != NetworkSpec::default() {
+            bail!(
+                "scenario {}: [network] (latency, jitter, loss, bandwidth) is modelled by the \
+                 simulator only (--backend sim); the process backend runs on 127.0.0.1 unshaped",
+                scenario.name
+            );
+        }
     }
+    let sim_setup = match backend {
+        Backend::Sim => Some(scenario.sim_setup(progress)?),
+        Backend::Processes => None,
+    };
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let crashes: Vec<(u16, u32, Option<u32>)> = scenario
         .faults
@@ -355,7 +742,7 @@ pub fn compare(
                 at_slot,
                 restart_slot,
             } => Some((*node, *at_slot, *restart_slot)),
-            Fault::Partition { .. } => None,
+            _ => None,
         })
         .collect();
     let mut sets = overrides.to_vec();
@@ -364,6 +751,7 @@ pub fn compare(
         sets.push(format!("chain.slot_ms={ms}"));
     }
     let mut reports = Vec::new();
+    let mut sims = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (path, _) in configs {
         let mut name = path
@@ -380,15 +768,6 @@ pub fn compare(
                 .with_context(|| format!("clearing {}", base.display()))?;
         }
         writeln!(out, "== variant {name} ({})", path.display())?;
-        let args = TestnetArgs {
-            nodes: scenario.nodes,
-            slots: scenario.slots,
-            base_path: Some(base.clone()),
-            txs: scenario.txs,
-            progress,
-            crashes: crashes.clone(),
-        };
-        let summary = testnet::testnet(&loaded, &sets, &args, out)?;
         let plugins = [
             &loaded.config.consensus.plugin,
             &loaded.config.da.plugin,
@@ -396,8 +775,34 @@ pub fn compare(
         ]
         .map(|s| s.as_str())
         .join(" + ");
-        let mut r = read_variant(&name, &plugins, &base, scenario.nodes);
-        r.failed_nodes = summary.failed_nodes;
+        let failed = match &sim_setup {
+            Some(setup) => {
+                let summary = crate::sim::run(&loaded, setup, &base, out)
+                    .with_context(|| format!("simulating {name}"))?;
+                writeln!(
+                    out,
+                    "finalized: {} (slowest node), wall {:.1} s, peak memory {} MiB",
+                    summary.finalized_height.iter().min().copied().unwrap_or(0),
+                    summary.wall_ms as f64 / 1e3,
+                    summary.peak_rss_kib / 1024
+                )?;
+                sims.push((name.clone(), summary));
+                Vec::new()
+            }
+            None => {
+                let args = TestnetArgs {
+                    nodes: scenario.nodes,
+                    slots: scenario.slots,
+                    base_path: Some(base.clone()),
+                    txs: scenario.txs,
+                    progress,
+                    crashes: crashes.clone(),
+                };
+                testnet::testnet(&loaded, &sets, &args, out)?.failed_nodes
+            }
+        };
+        let mut r = read_variant(&name, &plugins, &base, scenario.nodes, faults_end(scenario));
+        r.failed_nodes = failed;
         reports.push(r);
     }
     let tbl = table(scenario, &reports);
@@ -407,44 +812,159 @@ pub fn compare(
             let _ = writeln!(csv, "{},{node},{slot},{ms:.3}", r.name);
         }
     }
+    let mut blocks_csv = String::from(
+        "variant,slot,hash,author,status,nullifiers,support,first_final_ms,last_final_ms\n",
+    );
+    for r in &reports {
+        for b in &r.blocks {
+            let (f, l) = b.final_ms.map_or((String::new(), String::new()), |(f, l)| {
+                (format!("{f:.3}"), format!("{l:.3}"))
+            });
+            let _ = writeln!(
+                blocks_csv,
+                "{},{},{},{},{},{},{},{f},{l}",
+                r.name, b.slot, b.hash, b.author, b.status, b.nullifiers, b.support
+            );
+        }
+    }
     let mut summary_csv = String::from(
-        "variant,authored,finalized,p50_ms,p95_ms,p99_ms,orphaned,nullifiers_exposed,bytes_per_node_slot\n",
+        "variant,authored,finalized,p50_ms,p90_ms,p99_ms,max_ms,orphaned,max_reorg,nullifiers_exposed,exposed_notarized,exposed_majority,exposed_unsupported,safety_violations,bytes_per_node_slot\n",
     );
     for r in &reports {
         let _ = writeln!(
             summary_csv,
-            "{},{},{},{},{},{},{},{},{:.0}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.0}",
             r.name,
             r.authored,
             r.finalized_blocks,
             fmt_ms(r.pct(50.0)),
-            fmt_ms(r.pct(95.0)),
+            fmt_ms(r.pct(90.0)),
             fmt_ms(r.pct(99.0)),
+            fmt_ms(r.max_latency()),
             r.orphaned,
+            r.max_reorg,
             r.nullifiers_exposed,
+            r.leak_by_support[0],
+            r.leak_by_support[1],
+            r.leak_by_support[2],
+            r.safety_violations,
             r.bytes_per_node_slot / f64::from(scenario.slots.max(1))
         );
     }
+    let setup = match (&sim_setup, backend) {
+        (Some(s), _) => format!(
+            "{} validators simulated in one process in virtual time (seed {}), {}, {} slots of {} ms, {} transactions per block; plugin calls run for real and are charged by the cost model `{}`",
+            scenario.nodes,
+            scenario.seed,
+            describe_network(&scenario.network),
+            scenario.slots,
+            configs
+                .first()
+                .and_then(|(p, _)| Loaded::load(p, &sets).ok())
+                .and_then(|l| l.chain_params().ok())
+                .map_or(0, |c| c.slot_ms),
+            scenario.txs,
+            scenario.dir.join(&scenario.costs).display(),
+        ) + &format!("; {} faults", s.faults.len()),
+        (None, _) => format!(
+            "{} validators as {} processes over QUIC on 127.0.0.1, {} slots, {} transactions per block",
+            scenario.nodes, scenario.nodes, scenario.slots, scenario.txs
+        ),
+    };
+    let faults = if scenario.faults.is_empty() {
+        "none".to_string()
+    } else {
+        scenario
+            .faults
+            .iter()
+            .map(describe_fault)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let mut sim_lines = String::new();
+    for (name, s) in &sims {
+        let _ = writeln!(
+            sim_lines,
+            "- {name}: {} events, {} messages delivered, {} dropped by faults, {} retransmitted; wall {:.1} s, peak memory {} MiB; log digest `{}`",
+            s.events,
+            s.delivered,
+            s.dropped,
+            s.retransmitted,
+            s.wall_ms as f64 / 1e3,
+            s.peak_rss_kib / 1024,
+            s.log_digest
+        );
+    }
     let md = format!(
-        "# diverge compare: {}\n\n{} validators as {} processes over QUIC on 127.0.0.1, {} slots, {} transactions per block, faults: {}.\n\nFinality latency is the time a node finalized a block minus the start of the block's slot, over every (block, node). Orphaned blocks are blocks some node imported that ended off the finalized chain; their nullifiers were public and are now dead.\n\n{tbl}\n![finality latency CDF](finality_cdf.svg)\n\nPer-finalization samples: `finality.csv`; this table: `summary.csv`; each node's event log: `<variant>/node-<i>/events.jsonl`.\n",
+        "# diverge compare: {}\n\n{setup}.\n\nFaults: {faults}.\n\n{tbl}\n![finality latency CDF](finality_cdf.svg)\n\n## What the rows mean\n\n- Finality latency: the time a node finalized a block minus the start of the block's slot, over every (block, node); \"first / last node\" takes, per block, the first and the last node that finalized it.\n- Orphaned blocks: blocks some node imported that ended off the finalized chain. Their payloads were gossiped, so their nullifiers are public for ever although the transactions never happened: the privacy leak. It is split by the support the block had: a notarization certificate (single-slot finality's first round), a vote majority (a supermajority of GRANDPA prevotes for it or a descendant), or nothing.\n- Max reorg depth: the most blocks any node's best chain abandoned at once.\n- Safety violations: heights where two nodes finalized different blocks, plus finalized blocks later orphaned. Anything but 0 is a bug.\n- Bytes per node per slot: everything a node sent and received, over the run's slots.\n- Plugin call times: {}.\n\n{}Files: per-finalization samples `finality.csv`; one row per block `blocks.csv`; this table `summary.csv`; each node's event log `<variant>/node-<i>/events.jsonl`.\n",
         scenario.name,
-        scenario.nodes,
-        scenario.nodes,
-        scenario.slots,
-        scenario.txs,
-        if scenario.faults.is_empty() {
-            "none".to_string()
+        if sim_setup.is_some() {
+            "modelled by the cost model (the simulator charges them; they are not measured in this run)"
         } else {
-            format!("{:?}", scenario.faults)
+            "measured wall time in the node processes"
+        },
+        if sims.is_empty() {
+            String::new()
+        } else {
+            format!("## Simulator\n\n{sim_lines}\n")
         },
     );
     std::fs::write(out_dir.join("report.md"), md)?;
     std::fs::write(out_dir.join("finality.csv"), csv)?;
+    std::fs::write(out_dir.join("blocks.csv"), blocks_csv)?;
     std::fs::write(out_dir.join("summary.csv"), summary_csv)?;
     std::fs::write(out_dir.join("finality_cdf.svg"), cdf_svg(&reports))?;
     writeln!(out, "\n{tbl}")?;
     writeln!(out, "report: {}", out_dir.join("report.md").display())?;
     Ok(reports)
+}
+
+fn describe_network(n: &NetworkSpec) -> String {
+    let mut s = if n.regions.is_empty() {
+        format!("{} ms one-way links", n.latency_ms)
+    } else {
+        format!(
+            "validators spread over {} regions ({}; round trips from `{}`)",
+            n.regions.len(),
+            n.regions.join(", "),
+            n.latency_table
+        )
+    };
+    if n.jitter_ms > 0.0 {
+        let _ = write!(s, ", jitter {} ms", n.jitter_ms);
+    }
+    if n.loss > 0.0 {
+        let _ = write!(s, ", packet loss {}", n.loss);
+    }
+    if n.bandwidth_mbit > 0.0 {
+        let _ = write!(s, ", {} Mbit/s per validator", n.bandwidth_mbit);
+    }
+    s
+}
+
+fn describe_fault(f: &Fault) -> String {
+    match f {
+        Fault::Crash {
+            node,
+            at_slot,
+            restart_slot,
+        } => match restart_slot {
+            Some(r) => format!("validator {node} crashes at slot {at_slot}, restarts at {r}"),
+            None => format!("validator {node} crashes at slot {at_slot}"),
+        },
+        Fault::Partition {
+            group,
+            at_slot,
+            heal_slot,
+        } => format!(
+            "validators {group:?} split from the rest at slot {at_slot}, healed at {heal_slot}"
+        ),
+        Fault::Offline {
+            node,
+            from_slot,
+            to_slot,
+        } => format!("validator {node} offline from slot {from_slot} to {to_slot}"),
+    }
 }
 
 #[cfg(test)]
@@ -483,12 +1003,17 @@ mod tests {
         };
         let s = Scenario {
             name: "t".into(),
+            backend: Backend::Sim,
             nodes: 2,
             slots: 4,
             slot_ms: None,
             txs: 1,
+            seed: 1,
+            network: NetworkSpec::default(),
+            costs: default_costs(),
             set: vec![],
             faults: vec![],
+            dir: PathBuf::new(),
         };
         let t = table(&s, &[a.clone(), b.clone()]);
         assert!(t.contains("| finality latency p50 ms | 100 | 900 |"), "{t}");
