@@ -58,8 +58,12 @@ enum Command {
         #[command(flatten)]
         config: ConfigArgs,
         /// Chain spec from `diverge chain-spec build` (or written by `diverge testnet`).
-        #[arg(long)]
-        chain: PathBuf,
+        #[arg(long, required_unless_present = "dev", conflicts_with = "dev")]
+        chain: Option<PathBuf>,
+        /// A one-validator development chain: validator 0 with its development key, fast slots
+        /// (1000 ms unless --set chain.slot_ms), a temp base path unless --base-path is given.
+        #[arg(long, conflicts_with_all = ["validator_index", "key", "dev_key"])]
+        dev: bool,
         /// This node's validator index; without it the node only follows the chain.
         #[arg(long)]
         validator_index: Option<u16>,
@@ -69,12 +73,13 @@ enum Command {
         /// Use the JIP-5 development seed of --validator-index (local testnets only).
         #[arg(long)]
         dev_key: bool,
-        /// Directory for the database, events.jsonl and summary.json.
-        #[arg(long, default_value = "diverge-data")]
-        base_path: PathBuf,
-        /// QUIC listen address.
-        #[arg(long, default_value = "127.0.0.1:30333")]
-        listen: std::net::SocketAddr,
+        /// Directory for the database, events.jsonl and summary.json [default: diverge-data;
+        /// with --dev a temp directory removed when the node stops].
+        #[arg(long)]
+        base_path: Option<PathBuf>,
+        /// QUIC listen address [default: 127.0.0.1:30333; with --dev a free port].
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
         /// Extra peer, INDEX@IP:PORT (repeatable; the chain spec's addresses are used too).
         #[arg(long = "peer")]
         peers: Vec<String>,
@@ -322,6 +327,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Run {
             config,
             chain,
+            dev,
             validator_index,
             key,
             dev_key,
@@ -336,6 +342,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         } => {
             let args = run::RunArgs {
                 chain,
+                dev,
                 validator_index,
                 key,
                 dev_key,
@@ -348,7 +355,12 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 txs,
                 workload_seed,
             };
-            let s = run::run(&config.load()?, &args)?;
+            let loaded = if dev {
+                Loaded::load(&config.config, &run::dev_overrides(&config.overrides))?
+            } else {
+                config.load()?
+            };
+            let s = run::run(&loaded, &args)?;
             writeln!(
                 out,
                 "stopped after slot {}: authored {}, imported {}, finalized {} (height {}), orphaned {}",

@@ -446,3 +446,123 @@ fn compare_writes_a_side_by_side_report_of_two_variants() {
     let svg = std::fs::read_to_string(out.join("finality_cdf.svg")).expect("svg");
     assert_eq!(svg.matches("<polyline").count(), 2);
 }
+
+/// Runs `diverge run --dev ARGS` (always with `--exit-after-slot`, so it stops) from the
+/// repository root; kills it after `limit`. Returns (stdout, stderr).
+fn dev_run(args: &[&str], limit: Duration) -> (String, String) {
+    assert!(
+        args.contains(&"--exit-after-slot"),
+        "a dev node without --exit-after-slot runs forever"
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    let mut child = Command::new(exe())
+        .current_dir(&root)
+        .args(["--log-format", "json", "run", "--dev"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).expect("out"))
+        .stderr(std::fs::File::create(&err).expect("err"))
+        .spawn()
+        .expect("spawn diverge run --dev");
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "diverge run --dev {args:?} did not stop:\n{}",
+                std::fs::read_to_string(&err).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (out, err) = (
+        std::fs::read_to_string(&out).unwrap_or_default(),
+        std::fs::read_to_string(&err).unwrap_or_default(),
+    );
+    assert!(status.success(), "{args:?}: {status}\n{out}\n{err}");
+    (out, err)
+}
+
+/// The `N` of `finalized N (height H)` in the line `diverge run` prints when it stops.
+fn finalized_in(stdout: &str) -> u64 {
+    stdout
+        .split_once("finalized ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no finalized count in {stdout:?}"))
+}
+
+#[test]
+fn dev_chains_of_one_validator_finalize_on_their_own() {
+    let _one = ONE_CHAIN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    // The default config (polkadot.toml: Safrole + GRANDPA with one voter, da-rs1d at k = n = 1)
+    // and the privacy-first one (SSF with t = 1, ZODA at V = 1), each in a temp base path.
+    // A lone GRANDPA voter still waits out its round timers (prevote at 2T, precommit at 4T,
+    // T = 1 s here), so it finalizes in batches at about 5 s and 9 s; SSF finalizes every slot.
+    for (config, least) in [("configs/polkadot.toml", 4), ("configs/kusama.toml", 8)] {
+        let (out, err) = dev_run(
+            &["--config", config, "--exit-after-slot", "10"],
+            Duration::from_secs(60),
+        );
+        let fin = finalized_in(&out);
+        assert!(
+            fin >= least,
+            "{config}: finalized {fin} of 10 slots\n{out}\n{err}"
+        );
+        // The temp base path is gone once the node stops.
+        let base = err
+            .split("\"base_path\":\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_else(|| panic!("no base_path logged:\n{err}"));
+        assert!(base.contains("diverge-dev-"), "{base}");
+        assert!(!Path::new(base).exists(), "{base} left behind");
+    }
+}
+
+#[test]
+fn a_dev_chain_with_a_base_path_continues_after_a_restart() {
+    let _one = ONE_CHAIN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path().join("dev");
+    let base = base.to_str().expect("utf-8 path");
+    let (out, _) = dev_run(
+        &["--base-path", base, "--exit-after-slot", "5"],
+        Duration::from_secs(60),
+    );
+    let first = finalized_in(&out);
+    assert!(first >= 1, "{out}");
+    let spec = std::fs::read_to_string(Path::new(base).join("spec.json")).expect("spec kept");
+    // Same spec (genesis) again, so slot numbers go on from where the first run stopped.
+    let (out, err) = dev_run(
+        &["--base-path", base, "--exit-after-slot", "10"],
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        std::fs::read_to_string(Path::new(base).join("spec.json")).expect("spec"),
+        spec
+    );
+    assert!(err.contains("restored from disk"), "{err}");
+    let heights: Vec<u64> = std::fs::read_to_string(Path::new(base).join("events.jsonl"))
+        .expect("events")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "finalized")
+        .filter_map(|v| v["number"].as_u64())
+        .collect();
+    let top = heights.iter().copied().max().unwrap_or(0);
+    assert!(
+        top > first,
+        "height {top} after the restart, {first} before\n{out}"
+    );
+}
