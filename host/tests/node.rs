@@ -101,7 +101,6 @@ impl Chain {
             .arg("--config")
             .arg(config())
             .args(FAST)
-            .args(["--set", &format!("chain.validators={}", self.ports.len())])
             .arg("--chain")
             .arg(&self.spec)
             .args(["--validator-index", &i.to_string(), "--dev-key"])
