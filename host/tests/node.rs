@@ -506,7 +506,11 @@ fn dev_chains_of_one_validator_finalize_on_their_own() {
     // and the privacy-first one (SSF with t = 1, ZODA at V = 1), each in a temp base path.
     // A lone GRANDPA voter still waits out its round timers (prevote at 2T, precommit at 4T,
     // T = 1 s here), so it finalizes in batches at about 5 s and 9 s; SSF finalizes every slot.
-    for (config, least) in [("configs/polkadot.toml", 4), ("configs/kusama.toml", 8)] {
+    // The consensus telemetry reaches the process's log as `tracing` events of that name.
+    for (config, least, event) in [
+        ("configs/polkadot.toml", 4, "consensus.grandpa.precommit"),
+        ("configs/kusama.toml", 8, "consensus.ssf.certificate"),
+    ] {
         let (out, err) = dev_run(
             &["--config", config, "--exit-after-slot", "10"],
             Duration::from_secs(60),
@@ -515,6 +519,10 @@ fn dev_chains_of_one_validator_finalize_on_their_own() {
         assert!(
             fin >= least,
             "{config}: finalized {fin} of 10 slots\n{out}\n{err}"
+        );
+        assert!(
+            err.contains(&format!("\"target\":\"{event}\"")),
+            "{config}: no {event} event in the log\n{err}"
         );
         // The temp base path is gone once the node stops.
         let base = err

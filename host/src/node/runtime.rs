@@ -150,11 +150,12 @@ pub fn load_plugins(
     let Instance::Consensus(consensus) = open(Axis::Consensus, genesis.encode())? else {
         bail!("the consensus plugin did not make a consensus instance");
     };
+    // Spans around every plugin call and the consensus telemetry as `tracing` events.
     Ok((
         Plugins {
-            consensus,
-            da,
-            exec,
+            consensus: Box::new(super::trace::TracedConsensus(consensus)),
+            da: Box::new(super::trace::TracedDa(da)),
+            exec: Box::new(super::trace::TracedExec(exec)),
         },
         genesis,
     ))
