@@ -98,6 +98,10 @@ enum Command {
         /// Workload seed (the same on every node of a chain).
         #[arg(long, default_value_t = 1)]
         workload_seed: u64,
+        /// Read-only observers (nodes run without --validator-index) this validator serves at
+        /// once: they may only sync and are pushed each finalized head; 0 refuses them.
+        #[arg(long, default_value_t = 16)]
+        max_observers: usize,
     },
     /// Start N node processes on 127.0.0.1, show progress, print a summary.
     Testnet {
@@ -339,6 +343,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             exit_after_slot,
             txs,
             workload_seed,
+            max_observers,
         } => {
             let args = run::RunArgs {
                 chain,
@@ -354,6 +359,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 exit_after_slot,
                 txs,
                 workload_seed,
+                max_observers,
             };
             let loaded = if dev {
                 Loaded::load(&config.config, &run::dev_overrides(&config.overrides))?

@@ -119,6 +119,35 @@ impl Chain {
             .expect("spawn diverge run")
     }
 
+    /// An observer (no validator index): data in `node_dir(id)`, listening on a free port,
+    /// finding the validators through the spec's addresses.
+    fn start_observer(&self, id: u16, exit_after: u32) -> Child {
+        let dir = self.node_dir(id);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("node.log"))
+            .expect("log");
+        let port = free_ports(1)[0];
+        Command::new(exe())
+            .arg("run")
+            .arg("--config")
+            .arg(config())
+            .args(FAST)
+            .arg("--chain")
+            .arg(&self.spec)
+            .arg("--base-path")
+            .arg(&dir)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--exit-after-slot", &exit_after.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn diverge run (observer)")
+    }
+
     /// Waits until `slot` has started.
     fn wait_slot(&self, slot: u64) {
         let at = self.genesis + slot * 1000;
@@ -358,6 +387,7 @@ fn garbage_from_a_validator_key_is_dropped_and_counted_while_the_rest_finalize()
                 })
                 .collect(),
             max_message: 1 << 20,
+            max_observers: 0,
         })
         .await
         .expect("garbage peer network");
@@ -571,5 +601,82 @@ fn a_dev_chain_with_a_base_path_continues_after_a_restart() {
     assert!(
         top > first,
         "height {top} after the restart, {first} before\n{out}"
+    );
+}
+
+#[test]
+fn an_observer_started_late_follows_the_finalized_chain_read_only() {
+    let _one = ONE_CHAIN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    const OBSERVER: u16 = 100;
+    let chain = Chain::new(4, 4000);
+    let mut children: Vec<Child> = (0..4).map(|i| chain.start(i, 20)).collect();
+    // It joins at slot 6 and must first fetch what was finalized before it came.
+    chain.wait_slot(6);
+    children.push(chain.start_observer(OBSERVER, 20));
+    let observer_dir = chain.node_dir(OBSERVER);
+    wait_all(children, Duration::from_secs(90), &chain);
+    let seen = chain.finalized(OBSERVER);
+    let validators = chain.finalized(0);
+    assert!(
+        seen.len() >= 10,
+        "observer finalized {} (validator 0: {}):\n{}",
+        seen.len(),
+        validators.len(),
+        chain.log(OBSERVER)
+    );
+    // Its finalized chain is the validators' (same block at every height) and reaches within
+    // a few blocks of theirs.
+    assert_agree(&chain, &[0, 1, 2, 3, OBSERVER]);
+    let top = |f: &[(u64, String)]| f.iter().map(|(n, _)| *n).max().unwrap_or(0);
+    assert!(
+        top(&seen) + 3 >= top(&validators),
+        "observer at {}, validators at {}",
+        top(&seen),
+        top(&validators)
+    );
+    let events = chain.events(OBSERVER);
+    assert!(!events.iter().any(|e| e["event"] == "proposed"));
+    // Its network key is its own, kept private, and not a validator's.
+    let key = observer_dir.join("node.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key)
+            .expect("node.key")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // The validators served it as an observer, not as a peer: their peer counts never
+    // included it, and nothing but sync traffic from it was let through.
+    for i in 0..4 {
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(chain.node_dir(i).join("summary.json")).expect("summary"),
+        )
+        .expect("json");
+        assert!(
+            summary["net"]["peers_connected"].as_u64() <= Some(3),
+            "{summary}"
+        );
+        assert_eq!(
+            summary["net"]["dropped"]["observer_refused"], 0,
+            "{summary}"
+        );
+    }
+    let own: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(observer_dir.join("summary.json")).expect("summary"),
+    )
+    .expect("json");
+    for kind in ["consensus", "block", "shard", "availability"] {
+        assert_eq!(
+            own["net"]["per_kind"][kind]["bytes_out"], 0,
+            "{kind}: {own}"
+        );
+    }
+    assert!(
+        own["net"]["per_kind"]["block"]["bytes_in"].as_u64() > Some(0),
+        "{own}"
     );
 }

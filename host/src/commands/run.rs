@@ -41,6 +41,8 @@ pub struct RunArgs {
     pub txs: usize,
     /// Workload seed (same on every node of a chain).
     pub workload_seed: u64,
+    /// Read-only observers this validator serves at once.
+    pub max_observers: usize,
 }
 
 /// Slot length of a development chain unless `--set chain.slot_ms` says otherwise: short, so a
@@ -212,6 +214,7 @@ pub fn run(config: &Loaded, args: &RunArgs) -> anyhow::Result<Summary> {
         rpc: args.rpc,
         exit_after_slot: args.exit_after_slot,
         txs_per_block: args.txs,
+        max_observers: args.max_observers,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

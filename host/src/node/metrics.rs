@@ -188,6 +188,7 @@ impl Metrics {
             ("inbound_full", d.inbound_full),
             ("not_connected", d.not_connected),
             ("send_failed", d.send_failed),
+            ("observer_refused", d.observer_refused),
         ] {
             self.net_dropped.with_label_values(&[reason]).set(n as i64);
         }
