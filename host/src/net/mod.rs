@@ -146,7 +146,8 @@ pub struct NetConfig {
     /// `127.0.0.1:0` picks an ephemeral port; see [`Network::local_addr`].
     pub listen: SocketAddr,
     /// This node's index in `validators`. An index outside the set (e.g. `u16::MAX`) starts an
-    /// outsider: it runs and dials, but validators refuse its key.
+    /// outsider: it runs and dials; validators that take observers accept it as one, the
+    /// others refuse its key.
     pub me: ValidatorIndex,
     /// Ed25519 secret key bytes of this node (`ed25519_dalek::SigningKey::from_bytes`).
     pub secret_seed: [u8; 32],
@@ -374,9 +375,10 @@ impl Network {
     /// Bind, start accepting and dialing. Must be called inside a tokio runtime; the returned
     /// receiver is the only source of [`Inbound`] events.
     pub async fn start(cfg: NetConfig) -> Result<(Network, mpsc::Receiver<Inbound>), NetError> {
-        // `me` outside the set runs the node as an outsider (an observer): it may dial, but every
-        // validator refuses its key, so it sees no validator traffic. Inside the set, the seed
-        // must be that validator's, or every peer would refuse us for a subtler reason.
+        // `me` outside the set runs the node as an outsider: it may dial, and validators with
+        // `max_observers > 0` serve it read-only (it never sees validator gossip). Inside the
+        // set, the seed must be that validator's, or every peer would refuse us for a subtler
+        // reason.
         if let Some(my_key) = cfg.validators.get(usize::from(cfg.me)) {
             if *my_key != public_key(&cfg.secret_seed) {
                 return Err(NetError::Config(format!(
