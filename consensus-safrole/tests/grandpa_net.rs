@@ -224,6 +224,16 @@ impl Net {
 }
 
 #[test]
+fn a_lone_voter_finalizes_by_itself() {
+    // `diverge run --dev`: one voter is its own supermajority; a round still waits for its
+    // 2T and 4T timers (T = 200 ms here), so finality trails the 1 s blocks by about a round.
+    let mut net = Net::new(1, 10, SEC);
+    net.run_until(11 * SEC);
+    assert!(net.best_final(0) >= 9, "finalized {}", net.best_final(0));
+    assert!(net.misbehaviour.is_empty());
+}
+
+#[test]
 fn each_own_vote_is_reported_with_its_round_and_target() {
     let mut net = Net::new(4, 6, SEC);
     net.run_until(8 * SEC);
