@@ -611,11 +611,21 @@ fn an_observer_started_late_follows_the_finalized_chain_read_only() {
         .unwrap_or_else(|p| p.into_inner());
     const OBSERVER: u16 = 100;
     let chain = Chain::new(4, 4000);
-    let mut children: Vec<Child> = (0..4).map(|i| chain.start(i, 20)).collect();
+    let metrics_port = free_ports(1)[0];
+    let node0 = ["--metrics".to_string(), format!("127.0.0.1:{metrics_port}")];
+    let mut children: Vec<Child> = vec![chain.start_with(0, 20, &node0)];
+    children.extend((1..4).map(|i| chain.start(i, 20)));
     // It joins at slot 6 and must first fetch what was finalized before it came.
     chain.wait_slot(6);
     children.push(chain.start_observer(OBSERVER, 20));
     let observer_dir = chain.node_dir(OBSERVER);
+    chain.wait_slot(14);
+    let metrics = http(
+        metrics_port,
+        "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    assert!(metrics.contains("diverge_observers 1"), "{metrics}");
+    assert!(metrics.contains("diverge_peers 3"), "{metrics}");
     wait_all(children, Duration::from_secs(90), &chain);
     let seen = chain.finalized(OBSERVER);
     let validators = chain.finalized(0);
