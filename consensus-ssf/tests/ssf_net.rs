@@ -73,6 +73,28 @@ fn six_validators_finalize_every_slot_within_the_slot() {
 }
 
 #[test]
+fn a_single_validator_chain_certifies_alone_every_slot() {
+    // `diverge run --dev`: V = 1, so t = floor(2/3) + 1 = 1 and its own votes are certificates.
+    let lone = InitArgs {
+        chain: ChainParams {
+            validators: 1,
+            erasure_k: 1,
+            preset: "custom".into(),
+            ..args(0).chain
+        },
+        validators: diverge_keys::dev_validators(1),
+        ..args(0)
+    };
+    let engine: Box<dyn Consensus> = Box::new(SsfConsensus::new(&lone).expect("engine at V = 1"));
+    let mut net = SimNet::new(vec![engine], SEC, 50_000);
+    net.run_until(10 * SEC - 1);
+    assert!(net.log.errors.is_empty(), "{:?}", net.log.errors);
+    net.assert_safe();
+    let slots: Vec<u32> = finals(&net, 0).iter().map(|x| x.0).collect();
+    assert_eq!(slots, (1..=9).collect::<Vec<_>>());
+}
+
+#[test]
 fn one_offline_still_finalizes() {
     let mut net = net();
     net.set_online(5, false, 0);

@@ -152,6 +152,12 @@ impl ErasureParams {
     /// Checks `1 <= k < n <= 65535` and that `reed-solomon-simd` supports the
     /// rate (its FFT needs `next_pow2(min(k, n-k)) + max(k, n-k) <= 65536`,
     /// which is slightly stricter than `n <= 65535` for some rates).
+    ///
+    /// The one exception is `k = n = 1`, the code of a single-validator chain
+    /// (`diverge run --dev`): its only chunk is the data itself, there is
+    /// nobody to hand recovery chunks to, and no library call is made. A
+    /// larger `k = n` stays an error: it would have no redundancy at all, so
+    /// one missing chunk of several would lose the data.
     pub fn validate(&self) -> Result<(), ErasureError> {
         let bad = |reason| ErasureError::BadParams {
             k: self.k,
@@ -161,8 +167,11 @@ impl ErasureParams {
         if self.k == 0 {
             return Err(bad("k must be at least 1"));
         }
+        if self.k == 1 && self.n == 1 {
+            return Ok(());
+        }
         if self.n <= self.k {
-            return Err(bad("n must be greater than k"));
+            return Err(bad("n must be greater than k (or k = n = 1)"));
         }
         if self.n > 65535 {
             return Err(bad("n must be at most 65535 (GF(2^16))"));
@@ -392,6 +401,10 @@ impl Codec {
             c.extend_from_slice(&data[start..end]);
             c.resize(len, 0);
             originals.push(c);
+        }
+        if n == k {
+            // k = n = 1 (see `validate`): the chunk is the padded data, nothing to encode.
+            return Ok(originals);
         }
         let mut recovery: Vec<Vec<u8>> = (0..n - k).map(|_| vec![0u8; len]).collect();
 

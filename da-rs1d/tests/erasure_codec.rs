@@ -220,7 +220,15 @@ fn errors() {
         reconstruct(&p, &[(0, &c[0]), (1, &c[1])], 100).expect_err("must fail"),
         ErasureError::DataLenMismatch { .. }
     ));
-    for (k, n) in [(0, 5), (3, 3), (4, 2), (1, 70000), (40000, 65535)] {
+    for (k, n) in [
+        (0, 5),
+        (3, 3),
+        (2, 2),
+        (1, 0),
+        (4, 2),
+        (1, 70000),
+        (40000, 65535),
+    ] {
         let bad = ErasureParams { k, n };
         assert!(matches!(
             encode(&bad, data).expect_err("must fail"),
@@ -233,6 +241,17 @@ fn errors() {
         let _ = chunk_len(&bad, usize::MAX);
     }
     assert_eq!(chunk_len(&ErasureParams { k: 0, n: 1 }, 10), 0);
+    // k = n = 1 (a one-validator chain): the single chunk is the data padded to even length.
+    let one = ErasureParams::new(1, 1).expect("k = n = 1 is allowed");
+    let c1 = encode(&one, data).expect("encode 1 of 1");
+    assert_eq!(c1.len(), 1);
+    assert_eq!(&c1[0][..l], data);
+    assert_eq!(c1[0].len(), l.next_multiple_of(2));
+    assert_eq!(reconstruct(&one, &[(0, &c1[0])], l).expect("decode"), data);
+    assert!(matches!(
+        reconstruct(&one, &[], l).expect_err("no chunk"),
+        ErasureError::TooFewChunks { needed: 1, got: 0 }
+    ));
     // Empty data: n empty chunks, and back.
     let empty = encode(&p, &[]).expect("test setup");
     assert_eq!(empty, vec![Vec::<u8>::new(); 6]);

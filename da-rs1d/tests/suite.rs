@@ -8,7 +8,7 @@ use proptest::prelude::*;
 
 #[test]
 fn contract_tiny_full_and_custom() {
-    for (k, n) in [(2, 6), (342, 1023), (34, 100), (1, 2)] {
+    for (k, n) in [(2, 6), (342, 1023), (34, 100), (1, 2), (1, 1)] {
         da_suite(&Rs1d::new(k, n, Params::default()).expect("params"));
     }
 }
@@ -48,6 +48,7 @@ fn sampling_is_distinct_deterministic_and_seeded() {
 fn bad_params_are_config_errors() {
     assert!(Rs1d::new(0, 6, Params::default()).is_err());
     assert!(Rs1d::new(6, 6, Params::default()).is_err());
+    assert!(Rs1d::new(2, 1, Params::default()).is_err());
     assert!(Rs1d::new(2, 70_000, Params::default()).is_err());
 }
 

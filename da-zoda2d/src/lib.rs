@@ -366,9 +366,12 @@ impl Zoda2d {
     /// V validators, any k of which decode.
     pub fn new(validators: u16, k: u16, params: Params) -> Result<Zoda2d, ZodaError> {
         let (v, k32) = (u32::from(validators), u32::from(k));
-        if k == 0 || k >= validators {
+        // k < V, except a one-validator chain (`diverge run --dev`): V = k = 1 is a proper
+        // instance of the same construction (m = S rows, n < S data rows, all held by the one
+        // validator, the checksum still checked), not a special case.
+        if k == 0 || (k >= validators && !(k == 1 && validators == 1)) {
             return Err(ZodaError::Config(format!(
-                "need 1 ≤ k < V, got k={k} V={validators}"
+                "need 1 ≤ k < V (or k = V = 1), got k={k} V={validators}"
             )));
         }
         let mode = match params.mode {

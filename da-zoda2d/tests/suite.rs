@@ -7,14 +7,14 @@ use proptest::prelude::*;
 
 #[test]
 fn contract_certificate_mode() {
-    for (v, k) in [(6, 2), (1023, 342), (100, 34), (2, 1)] {
+    for (v, k) in [(6, 2), (1023, 342), (100, 34), (2, 1), (1, 1)] {
         da_suite(&Zoda2d::new(v, k, Params::certificate()).expect("params"));
     }
 }
 
 #[test]
 fn contract_standalone_mode() {
-    for (v, k) in [(6, 2), (100, 34), (2, 1)] {
+    for (v, k) in [(6, 2), (100, 34), (2, 1), (1, 1)] {
         da_suite(&Zoda2d::new(v, k, Params::standalone()).expect("params"));
     }
 }

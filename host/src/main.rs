@@ -58,8 +58,12 @@ enum Command {
         #[command(flatten)]
         config: ConfigArgs,
         /// Chain spec from `diverge chain-spec build` (or written by `diverge testnet`).
-        #[arg(long)]
-        chain: PathBuf,
+        #[arg(long, required_unless_present = "dev", conflicts_with = "dev")]
+        chain: Option<PathBuf>,
+        /// A one-validator development chain: validator 0 with its development key, fast slots
+        /// (1000 ms unless --set chain.slot_ms), a temp base path unless --base-path is given.
+        #[arg(long, conflicts_with_all = ["validator_index", "key", "dev_key"])]
+        dev: bool,
         /// This node's validator index; without it the node only follows the chain.
         #[arg(long)]
         validator_index: Option<u16>,
@@ -69,12 +73,13 @@ enum Command {
         /// Use the JIP-5 development seed of --validator-index (local testnets only).
         #[arg(long)]
         dev_key: bool,
-        /// Directory for the database, events.jsonl and summary.json.
-        #[arg(long, default_value = "diverge-data")]
-        base_path: PathBuf,
-        /// QUIC listen address.
-        #[arg(long, default_value = "127.0.0.1:30333")]
-        listen: std::net::SocketAddr,
+        /// Directory for the database, events.jsonl and summary.json [default: diverge-data;
+        /// with --dev a temp directory removed when the node stops].
+        #[arg(long)]
+        base_path: Option<PathBuf>,
+        /// QUIC listen address [default: 127.0.0.1:30333; with --dev a free port].
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
         /// Extra peer, INDEX@IP:PORT (repeatable; the chain spec's addresses are used too).
         #[arg(long = "peer")]
         peers: Vec<String>,
@@ -93,6 +98,10 @@ enum Command {
         /// Workload seed (the same on every node of a chain).
         #[arg(long, default_value_t = 1)]
         workload_seed: u64,
+        /// Read-only observers (nodes run without --validator-index) this validator serves at
+        /// once: they may only sync and are pushed each finalized head; 0 refuses them.
+        #[arg(long, default_value_t = 16)]
+        max_observers: usize,
     },
     /// Start N node processes on 127.0.0.1, show progress, print a summary.
     Testnet {
@@ -325,6 +334,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Run {
             config,
             chain,
+            dev,
             validator_index,
             key,
             dev_key,
@@ -336,9 +346,11 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             exit_after_slot,
             txs,
             workload_seed,
+            max_observers,
         } => {
             let args = run::RunArgs {
                 chain,
+                dev,
                 validator_index,
                 key,
                 dev_key,
@@ -350,8 +362,14 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 exit_after_slot,
                 txs,
                 workload_seed,
+                max_observers,
             };
-            let s = run::run(&config.load()?, &args)?;
+            let loaded = if dev {
+                Loaded::load(&config.config, &run::dev_overrides(&config.overrides))?
+            } else {
+                config.load()?
+            };
+            let s = run::run(&loaded, &args)?;
             writeln!(
                 out,
                 "stopped after slot {}: authored {}, imported {}, finalized {} (height {}), orphaned {}",

@@ -44,6 +44,7 @@ fn config(
         validators: validators(n),
         peers,
         max_message: MAX,
+        max_observers: 0,
     }
 }
 
@@ -325,6 +326,7 @@ async fn unknown_key_cannot_connect() {
             validators: vals,
             peers: vec![(0, a0)],
             max_message: MAX,
+            max_observers: 0,
         })
         .await;
         wait_until("a refused handshake", || {
@@ -377,6 +379,7 @@ async fn unknown_key_cannot_connect() {
             validators: validators(3),
             peers: vec![(0, a0)],
             max_message: MAX,
+            max_observers: 0,
         })
         .await;
         wait_until("outsider refused", || {
@@ -659,6 +662,111 @@ async fn crashed_node_reconnects_before_idle_timeout() {
         .await;
         n1.net.shutdown().await;
         n0.net.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observer_may_only_sync_and_is_sent_only_sync_and_blocks() {
+    bounded(async {
+        // Validators 0 and 1; 0 takes one observer.
+        let mut n0 = start(NetConfig {
+            max_observers: 1,
+            ..config(0, 2, localhost(), vec![])
+        })
+        .await;
+        let a0 = n0.net.local_addr();
+        let n1 = start(config(1, 2, localhost(), vec![(0, a0)])).await;
+        all_connected(&[&n0.net, &n1.net], 2).await;
+        let outsider = |seed: [u8; 32]| NetConfig {
+            listen: localhost(),
+            me: u16::MAX,
+            secret_seed: seed,
+            validators: validators(2),
+            peers: vec![(0, a0)],
+            max_message: MAX,
+            max_observers: 0,
+        };
+        let mut obs = start(outsider([0x42; 32])).await;
+        wait_until("observer admitted", || n0.net.observers() == vec![2]).await;
+        // It is not a validator peer: not in `connected`, no connect event, not counted as one.
+        assert_eq!(n0.net.connected(), vec![1]);
+        assert!(n0.net.is_observer(2) && !n0.net.is_observer(1));
+        assert_eq!(n0.net.stats().observers_connected, 1);
+        assert_eq!(obs.net.connected(), vec![0]);
+
+        // Observer -> validator: sync passes (from its observer id), anything else is dropped.
+        obs.net
+            .send(0, Kind::Block, b"a block from nobody".to_vec());
+        obs.net
+            .send(0, Kind::Consensus, b"a vote from nobody".to_vec());
+        wait_until("observer traffic refused", || {
+            n0.net.stats().dropped.observer_refused >= 2
+        })
+        .await;
+        obs.net.send(0, Kind::Sync, b"get head".to_vec());
+        let s = expect_seen(&mut n0, "sync from the observer", |s| {
+            matches!(s, Seen::Message(_, Kind::Sync, _))
+        })
+        .await;
+        assert_eq!(s, Seen::Message(2, Kind::Sync, b"get head".to_vec()));
+        let resp = obs
+            .net
+            .request(0, Kind::Sync, b"q".to_vec(), WAIT)
+            .await
+            .expect("sync request answered");
+        assert_eq!(resp, b"re:q");
+        assert!(obs
+            .net
+            .request(0, Kind::Shard, b"q".to_vec(), WAIT)
+            .await
+            .is_err());
+
+        // Validator -> observer: broadcasts are for validators; pushes and answers of sync
+        // and block kind reach it, other kinds are refused at the source.
+        n0.net.broadcast(Kind::Consensus, b"vote".to_vec());
+        n0.net.send_observers(Kind::Consensus, b"vote".to_vec());
+        n0.net.send(2, Kind::Shard, b"shard".to_vec());
+        n0.net.send_observers(Kind::Sync, b"head".to_vec());
+        n0.net.send(2, Kind::Block, b"block".to_vec());
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            got.push(expect_seen(&mut obs, "push", |s| matches!(s, Seen::Message(..))).await);
+        }
+        got.sort_by_key(|s| format!("{s:?}"));
+        assert_eq!(
+            got,
+            vec![
+                Seen::Message(0, Kind::Block, b"block".to_vec()),
+                Seen::Message(0, Kind::Sync, b"head".to_vec()),
+            ]
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(obs.seen.try_recv().is_err(), "nothing else reached it");
+
+        // The one slot is taken: a second observer key is refused and counted.
+        let before = n0.net.stats().dropped.observer_refused;
+        let second = start(outsider([0x43; 32])).await;
+        wait_until("second observer refused", || {
+            n0.net.stats().dropped.observer_refused > before
+        })
+        .await;
+        assert_eq!(n0.net.observers(), vec![2]);
+        // Validator 1 takes no observers at all: an outsider there is unauthenticated.
+        let before = n1.net.stats().dropped.unauthenticated;
+        let third = start(NetConfig {
+            peers: vec![(1, n1.net.local_addr())],
+            ..outsider([0x44; 32])
+        })
+        .await;
+        wait_until("outsider refused by a node without observers", || {
+            n1.net.stats().dropped.unauthenticated > before
+        })
+        .await;
+        assert!(n1.net.observers().is_empty());
+        for n in [&obs.net, &second.net, &third.net, &n1.net, &n0.net] {
+            n.shutdown().await;
+        }
     })
     .await;
 }

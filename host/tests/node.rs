@@ -101,7 +101,6 @@ impl Chain {
             .arg("--config")
             .arg(config())
             .args(FAST)
-            .args(["--set", &format!("chain.validators={}", self.ports.len())])
             .arg("--chain")
             .arg(&self.spec)
             .args(["--validator-index", &i.to_string(), "--dev-key"])
@@ -118,6 +117,35 @@ impl Chain {
             .stderr(log)
             .spawn()
             .expect("spawn diverge run")
+    }
+
+    /// An observer (no validator index): data in `node_dir(id)`, listening on a free port,
+    /// finding the validators through the spec's addresses.
+    fn start_observer(&self, id: u16, exit_after: u32) -> Child {
+        let dir = self.node_dir(id);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("node.log"))
+            .expect("log");
+        let port = free_ports(1)[0];
+        Command::new(exe())
+            .arg("run")
+            .arg("--config")
+            .arg(config())
+            .args(FAST)
+            .arg("--chain")
+            .arg(&self.spec)
+            .arg("--base-path")
+            .arg(&dir)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--exit-after-slot", &exit_after.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn diverge run (observer)")
     }
 
     /// Waits until `slot` has started.
@@ -359,6 +387,7 @@ fn garbage_from_a_validator_key_is_dropped_and_counted_while_the_rest_finalize()
                 })
                 .collect(),
             max_message: 1 << 20,
+            max_observers: 0,
         })
         .await
         .expect("garbage peer network");
@@ -445,4 +474,219 @@ fn compare_writes_a_side_by_side_report_of_two_variants() {
     assert!(csv.lines().any(|l| l.starts_with("polkadot,")), "{csv}");
     let svg = std::fs::read_to_string(out.join("finality_cdf.svg")).expect("svg");
     assert_eq!(svg.matches("<polyline").count(), 2);
+}
+
+/// Runs `diverge run --dev ARGS` (always with `--exit-after-slot`, so it stops) from the
+/// repository root; kills it after `limit`. Returns (stdout, stderr).
+fn dev_run(args: &[&str], limit: Duration) -> (String, String) {
+    assert!(
+        args.contains(&"--exit-after-slot"),
+        "a dev node without --exit-after-slot runs forever"
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    let mut child = Command::new(exe())
+        .current_dir(&root)
+        .args(["--log-format", "json", "run", "--dev"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).expect("out"))
+        .stderr(std::fs::File::create(&err).expect("err"))
+        .spawn()
+        .expect("spawn diverge run --dev");
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "diverge run --dev {args:?} did not stop:\n{}",
+                std::fs::read_to_string(&err).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (out, err) = (
+        std::fs::read_to_string(&out).unwrap_or_default(),
+        std::fs::read_to_string(&err).unwrap_or_default(),
+    );
+    assert!(status.success(), "{args:?}: {status}\n{out}\n{err}");
+    (out, err)
+}
+
+/// The `N` of `finalized N (height H)` in the line `diverge run` prints when it stops.
+fn finalized_in(stdout: &str) -> u64 {
+    stdout
+        .split_once("finalized ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no finalized count in {stdout:?}"))
+}
+
+#[test]
+fn dev_chains_of_one_validator_finalize_on_their_own() {
+    let _one = ONE_CHAIN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    // The default config (polkadot.toml: Safrole + GRANDPA with one voter, da-rs1d at k = n = 1)
+    // and the privacy-first one (SSF with t = 1, ZODA at V = 1), each in a temp base path.
+    // A lone GRANDPA voter still waits out its round timers (prevote at 2T, precommit at 4T,
+    // T = 1 s here), so it finalizes in batches at about 5 s and 9 s; SSF finalizes every slot.
+    // The consensus telemetry reaches the process's log as `tracing` events of that name.
+    for (config, least, event) in [
+        ("configs/polkadot.toml", 4, "consensus.grandpa.precommit"),
+        ("configs/kusama.toml", 8, "consensus.ssf.certificate"),
+    ] {
+        let (out, err) = dev_run(
+            &["--config", config, "--exit-after-slot", "10"],
+            Duration::from_secs(60),
+        );
+        let fin = finalized_in(&out);
+        assert!(
+            fin >= least,
+            "{config}: finalized {fin} of 10 slots\n{out}\n{err}"
+        );
+        assert!(
+            err.contains(&format!("\"target\":\"{event}\"")),
+            "{config}: no {event} event in the log\n{err}"
+        );
+        // The temp base path is gone once the node stops.
+        let base = err
+            .split("\"base_path\":\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_else(|| panic!("no base_path logged:\n{err}"));
+        assert!(base.contains("diverge-dev-"), "{base}");
+        assert!(!Path::new(base).exists(), "{base} left behind");
+    }
+}
+
+#[test]
+fn a_dev_chain_with_a_base_path_continues_after_a_restart() {
+    let _one = ONE_CHAIN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path().join("dev");
+    let base = base.to_str().expect("utf-8 path");
+    let (out, _) = dev_run(
+        &["--base-path", base, "--exit-after-slot", "5"],
+        Duration::from_secs(60),
+    );
+    let first = finalized_in(&out);
+    assert!(first >= 1, "{out}");
+    let spec = std::fs::read_to_string(Path::new(base).join("spec.json")).expect("spec kept");
+    // Same spec (genesis) again, so slot numbers go on from where the first run stopped.
+    let (out, err) = dev_run(
+        &["--base-path", base, "--exit-after-slot", "10"],
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        std::fs::read_to_string(Path::new(base).join("spec.json")).expect("spec"),
+        spec
+    );
+    assert!(err.contains("restored from disk"), "{err}");
+    let heights: Vec<u64> = std::fs::read_to_string(Path::new(base).join("events.jsonl"))
+        .expect("events")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "finalized")
+        .filter_map(|v| v["number"].as_u64())
+        .collect();
+    let top = heights.iter().copied().max().unwrap_or(0);
+    assert!(
+        top > first,
+        "height {top} after the restart, {first} before\n{out}"
+    );
+}
+
+#[test]
+fn an_observer_started_late_follows_the_finalized_chain_read_only() {
+    let _one = ONE_CHAIN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    const OBSERVER: u16 = 100;
+    let chain = Chain::new(4, 4000);
+    let metrics_port = free_ports(1)[0];
+    let node0 = ["--metrics".to_string(), format!("127.0.0.1:{metrics_port}")];
+    let mut children: Vec<Child> = vec![chain.start_with(0, 20, &node0)];
+    children.extend((1..4).map(|i| chain.start(i, 20)));
+    // It joins at slot 6 and must first fetch what was finalized before it came.
+    chain.wait_slot(6);
+    children.push(chain.start_observer(OBSERVER, 20));
+    let observer_dir = chain.node_dir(OBSERVER);
+    chain.wait_slot(14);
+    let metrics = http(
+        metrics_port,
+        "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    assert!(metrics.contains("diverge_observers 1"), "{metrics}");
+    assert!(metrics.contains("diverge_peers 3"), "{metrics}");
+    wait_all(children, Duration::from_secs(90), &chain);
+    let seen = chain.finalized(OBSERVER);
+    let validators = chain.finalized(0);
+    assert!(
+        seen.len() >= 10,
+        "observer finalized {} (validator 0: {}):\n{}",
+        seen.len(),
+        validators.len(),
+        chain.log(OBSERVER)
+    );
+    // Its finalized chain is the validators' (same block at every height) and reaches within
+    // a few blocks of theirs.
+    assert_agree(&chain, &[0, 1, 2, 3, OBSERVER]);
+    let top = |f: &[(u64, String)]| f.iter().map(|(n, _)| *n).max().unwrap_or(0);
+    assert!(
+        top(&seen) + 3 >= top(&validators),
+        "observer at {}, validators at {}",
+        top(&seen),
+        top(&validators)
+    );
+    let events = chain.events(OBSERVER);
+    assert!(!events.iter().any(|e| e["event"] == "proposed"));
+    // Its network key is its own, kept private, and not a validator's.
+    let key = observer_dir.join("node.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key)
+            .expect("node.key")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // The validators served it as an observer, not as a peer: their peer counts never
+    // included it, and nothing but sync traffic from it was let through.
+    for i in 0..4 {
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(chain.node_dir(i).join("summary.json")).expect("summary"),
+        )
+        .expect("json");
+        assert!(
+            summary["net"]["peers_connected"].as_u64() <= Some(3),
+            "{summary}"
+        );
+        assert_eq!(
+            summary["net"]["dropped"]["observer_refused"], 0,
+            "{summary}"
+        );
+    }
+    let own: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(observer_dir.join("summary.json")).expect("summary"),
+    )
+    .expect("json");
+    for kind in ["consensus", "block", "shard", "availability"] {
+        assert_eq!(
+            own["net"]["per_kind"][kind]["bytes_out"], 0,
+            "{kind}: {own}"
+        );
+    }
+    assert!(
+        own["net"]["per_kind"]["block"]["bytes_in"].as_u64() > Some(0),
+        "{own}"
+    );
 }

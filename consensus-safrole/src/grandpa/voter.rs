@@ -376,6 +376,17 @@ impl Voter {
         if let Some(r) = self.rounds.get_mut(&self.current) {
             r.own.push(vote.clone());
         }
+        // One event per own vote (the host turns it into a `tracing` event of this name), so a
+        // round can be followed step by step: what this voter chose, in which round.
+        self.out.push(Output::Telemetry(
+            match kind {
+                VoteKind::PrimaryPropose => "consensus.grandpa.primary_propose",
+                VoteKind::Prevote => "consensus.grandpa.prevote",
+                VoteKind::Precommit => "consensus.grandpa.precommit",
+            },
+            serde_json::json!({"round": self.current, "voter": me, "target": target.to_hex(),
+                               "number": number}),
+        ));
         self.out
             .push(Output::Broadcast(Message::Vote(vote.clone())));
         self.import_vote(vote);

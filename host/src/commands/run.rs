@@ -14,18 +14,21 @@ use crate::node::workload::NodeWorkload;
 /// What `diverge run` was told.
 #[derive(Debug, Clone)]
 pub struct RunArgs {
-    /// The chain spec (genesis time, validators, bootnodes).
-    pub chain: PathBuf,
+    /// The chain spec (genesis time, validators, bootnodes); absent only with `dev`.
+    pub chain: Option<PathBuf>,
+    /// A one-validator development chain: validator 0 with its development key, its own
+    /// chain spec (kept in the base path), a temp base path unless one is given.
+    pub dev: bool,
     /// This node's validator index (absent: observer).
     pub validator_index: Option<ValidatorIndex>,
     /// A key file from `diverge key generate`.
     pub key: Option<PathBuf>,
     /// Use the development seed of `validator_index` (testnets only).
     pub dev_key: bool,
-    /// Database, event log, summary.
-    pub base_path: PathBuf,
-    /// QUIC listen address.
-    pub listen: SocketAddr,
+    /// Database, event log, summary (default: `diverge-data`, or a temp dir with `dev`).
+    pub base_path: Option<PathBuf>,
+    /// QUIC listen address (default: 127.0.0.1:30333, or a free port with `dev`).
+    pub listen: Option<SocketAddr>,
     /// Extra peers, `INDEX@IP:PORT`.
     pub peers: Vec<String>,
     /// Prometheus address.
@@ -38,6 +41,53 @@ pub struct RunArgs {
     pub txs: usize,
     /// Workload seed (same on every node of a chain).
     pub workload_seed: u64,
+    /// Read-only observers this validator serves at once.
+    pub max_observers: usize,
+}
+
+/// Slot length of a development chain unless `--set chain.slot_ms` says otherwise: short, so a
+/// researcher sees blocks finalize within seconds.
+pub const DEV_SLOT_MS: u64 = 1000;
+
+/// The config overrides of `--dev`, placed before the user's own `--set`s so those still win.
+/// One validator (so k = n = 1 in the DA plugins) and fast slots; the rest of the config file
+/// (plugins and their params) is used as it is.
+pub fn dev_overrides(user: &[String]) -> Vec<String> {
+    let mut o = vec![
+        "chain.validators=1".to_string(),
+        format!("chain.slot_ms={DEV_SLOT_MS}"),
+    ];
+    o.extend(user.iter().cloned());
+    o
+}
+
+/// Where a chain spec comes from.
+enum SpecSource {
+    /// `--chain FILE`.
+    File(PathBuf),
+    /// `--dev`: `spec.json` in the base path, written on the first start (genesis = now) and
+    /// read again on a restart with the same base path, so the chain on disk stays valid.
+    Dev(PathBuf),
+}
+
+fn dev_spec(config: &Loaded, path: &std::path::Path) -> anyhow::Result<ChainSpec> {
+    if path.exists() {
+        return Ok(ChainSpec::load(path)?);
+    }
+    let chain = config.chain_params()?;
+    if chain.validators != 1 {
+        bail!(
+            "--dev runs one validator, but the config says chain.validators = {}",
+            chain.validators
+        );
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("system clock before 1970")?
+        .as_millis() as u64;
+    let spec = ChainSpec::dev("dev", chain, now);
+    spec.save(path)?;
+    Ok(spec)
 }
 
 /// Parses `INDEX@IP:PORT`.
@@ -68,10 +118,47 @@ pub fn read_key(path: &std::path::Path) -> anyhow::Result<[u8; 32]> {
     Ok(seed)
 }
 
-/// Runs the node until its exit slot or Ctrl-C.
+/// Runs the node until its exit slot or Ctrl-C. With `dev`, `config` must already carry
+/// [`dev_overrides`].
 pub fn run(config: &Loaded, args: &RunArgs) -> anyhow::Result<Summary> {
-    let spec = ChainSpec::load(&args.chain)?;
-    let validator = match (args.validator_index, &args.key, args.dev_key) {
+    // A temp base path lives as long as the node and is removed when it stops.
+    let mut _temp = None;
+    let base_path = match (&args.base_path, args.dev) {
+        (Some(p), _) => p.clone(),
+        (None, false) => PathBuf::from("diverge-data"),
+        (None, true) => {
+            let t = tempfile::Builder::new()
+                .prefix("diverge-dev-")
+                .tempdir()
+                .context("creating a temp base path")?;
+            let p = t.path().to_path_buf();
+            _temp = Some(t);
+            p
+        }
+    };
+    let source = match (&args.chain, args.dev) {
+        (Some(c), false) => SpecSource::File(c.clone()),
+        (None, true) => SpecSource::Dev(base_path.join("spec.json")),
+        (Some(_), true) => bail!("--dev makes its own chain spec; drop --chain"),
+        (None, false) => bail!("--chain FILE is required (or --dev for a one-validator chain)"),
+    };
+    if args.dev && (args.validator_index.is_some() || args.key.is_some() || args.dev_key) {
+        bail!(
+            "--dev is validator 0 with its development key; drop --validator-index/--key/--dev-key"
+        );
+    }
+    std::fs::create_dir_all(&base_path)
+        .with_context(|| format!("creating {}", base_path.display()))?;
+    let spec = match &source {
+        SpecSource::File(p) => ChainSpec::load(p)?,
+        SpecSource::Dev(p) => dev_spec(config, p)?,
+    };
+    let (validator_index, dev_key) = if args.dev {
+        (Some(0), true)
+    } else {
+        (args.validator_index, args.dev_key)
+    };
+    let validator = match (validator_index, &args.key, dev_key) {
         (None, None, false) => None,
         (Some(i), Some(k), false) => Some((i, read_key(k)?)),
         (Some(i), None, true) => Some((i, diverge_keys::dev_seed(u32::from(i)))),
@@ -104,17 +191,30 @@ pub fn run(config: &Loaded, args: &RunArgs) -> anyhow::Result<Summary> {
         peers.push(parse_peer(p)?);
     }
     let workload = Box::new(NodeWorkload::new(args.workload_seed, args.txs));
+    let listen = args.listen.unwrap_or_else(|| {
+        // A dev node has no peers to be found by, so any free port does.
+        let port = if args.dev { 0 } else { 30333 };
+        SocketAddr::from(([127, 0, 0, 1], port))
+    });
+    if args.dev {
+        tracing::info!(
+            base_path = %base_path.display(),
+            slot_ms = spec.chain.slot_ms,
+            "development chain: one validator"
+        );
+    }
     let opts = NodeOptions {
         config: config.clone(),
         spec,
         validator,
-        listen: args.listen,
+        listen,
         peers,
-        base_path: args.base_path.clone(),
+        base_path,
         metrics: args.metrics,
         rpc: args.rpc,
         exit_after_slot: args.exit_after_slot,
         txs_per_block: args.txs,
+        max_observers: args.max_observers,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -113,9 +113,9 @@ pub fn testnet(
         bail!("--nodes must be at least 2");
     }
     let mut chain = config.chain_params()?;
-    let mut extra = overrides.to_vec();
+    // The nodes take every chain parameter (V included) from the spec written below, so only
+    // the spec needs V = --nodes; the config overrides pass through for the plugins' params.
     if chain.validators != args.nodes {
-        extra.push(format!("chain.validators={}", args.nodes));
         let mut c = config.clone();
         c.config.chain.validators = Some(args.nodes);
         chain = c.chain_params()?;
@@ -166,7 +166,7 @@ pub fn testnet(
         let mut cmd = Command::new(&exe);
         cmd.arg("--log").arg("info").arg("run");
         cmd.arg("--config").arg(&config_path);
-        for o in &extra {
+        for o in overrides {
             cmd.arg("--set").arg(o);
         }
         cmd.arg("--chain")

@@ -178,6 +178,11 @@ impl KeySet {
         self.by_key.len()
     }
 
+    /// Whether `key` is a validator's.
+    pub fn contains(&self, key: &[u8; 32]) -> bool {
+        self.by_key.contains_key(key)
+    }
+
     /// The validator index of a certificate, if it is a well-formed self-signed Ed25519
     /// certificate of a validator key.
     pub fn index_of_cert(&self, der: &[u8]) -> Option<ValidatorIndex> {
@@ -192,26 +197,37 @@ pub struct ValidatorVerifier {
     keys: Arc<KeySet>,
     counters: Arc<Counters>,
     algs: WebPkiSupportedAlgorithms,
+    /// Accept *clients* whose key is not in the set (read-only observers; the connection
+    /// layer gives them an observer id and restricts their traffic). Servers are always
+    /// checked against the set: nobody dials anything but a validator.
+    outsider_clients: bool,
 }
 
 impl ValidatorVerifier {
-    pub fn new(keys: Arc<KeySet>, counters: Arc<Counters>) -> Self {
+    pub fn new(keys: Arc<KeySet>, counters: Arc<Counters>, outsider_clients: bool) -> Self {
         let algs = rustls::crypto::ring::default_provider().signature_verification_algorithms;
         ValidatorVerifier {
             keys,
             counters,
             algs,
+            outsider_clients,
         }
     }
 
-    fn check(&self, end_entity: &CertificateDer<'_>) -> Result<(), rustls::Error> {
+    fn check(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        outsider_ok: bool,
+    ) -> Result<(), rustls::Error> {
         if cert_ed25519_key(end_entity).is_none() {
             self.counters.unauthenticated();
             return Err(rustls::Error::InvalidCertificate(
                 CertificateError::BadEncoding,
             ));
         }
-        if self.keys.index_of_cert(end_entity).is_none() {
+        // The handshake signature is still checked against this key (`tls13`), so an
+        // outsider is authenticated as the holder of *its* key, just not as a validator.
+        if !outsider_ok && self.keys.index_of_cert(end_entity).is_none() {
             self.counters.unauthenticated();
             return Err(rustls::Error::InvalidCertificate(
                 CertificateError::UnknownIssuer,
@@ -250,7 +266,7 @@ impl ServerCertVerifier for ValidatorVerifier {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         // The server name is meaningless here: identity is the key, checked against the set.
-        self.check(end_entity)?;
+        self.check(end_entity, false)?;
         Ok(ServerCertVerified::assertion())
     }
 
@@ -291,7 +307,7 @@ impl ClientCertVerifier for ValidatorVerifier {
         _intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        self.check(end_entity)?;
+        self.check(end_entity, self.outsider_clients)?;
         Ok(ClientCertVerified::assertion())
     }
 

@@ -9,6 +9,15 @@
 //! - **Identity**: a node is its Ed25519 validator key. Its TLS certificate is self-signed with
 //!   that key; both sides present one (mutual TLS 1.3) and a peer is accepted only if its key is
 //!   in the validator set, which also tells its [`ValidatorIndex`] ([`identity`]).
+//! - **Observers**: with `max_observers > 0` a node also accepts *incoming* connections from
+//!   keys outside the set (still authenticated: the handshake proves the key), as read-only
+//!   peers. Each gets an id above the validator indices ([`Network::is_observer`]) while it is
+//!   connected. An observer may send only [`Kind::Sync`] and is sent only sync and block
+//!   messages; anything else either way is dropped and counted (`observer_refused`).
+//!   [`Network::broadcast`] and [`Network::connected`] are validators only, observers are
+//!   reached with [`Network::send`] (answers) and [`Network::send_observers`] (pushes). An
+//!   observer is never dialed, its address is not learned, and the node loop gets no
+//!   connect/disconnect events for it.
 //! - **Connections**: one per peer. Every known address is dialed, with backoff, and re-dialed
 //!   when the connection drops; incoming connections teach us the peer's address (one endpoint
 //!   both listens and dials, so the source port is the listening port). When both sides dial at
@@ -137,7 +146,8 @@ pub struct NetConfig {
     /// `127.0.0.1:0` picks an ephemeral port; see [`Network::local_addr`].
     pub listen: SocketAddr,
     /// This node's index in `validators`. An index outside the set (e.g. `u16::MAX`) starts an
-    /// outsider: it runs and dials, but validators refuse its key.
+    /// outsider: it runs and dials; validators that take observers accept it as one, the
+    /// others refuse its key.
     pub me: ValidatorIndex,
     /// Ed25519 secret key bytes of this node (`ed25519_dalek::SigningKey::from_bytes`).
     pub secret_seed: [u8; 32],
@@ -147,6 +157,8 @@ pub struct NetConfig {
     pub peers: Vec<(ValidatorIndex, SocketAddr)>,
     /// Bytes of payload; larger frames are dropped and counted.
     pub max_message: usize,
+    /// Read-only observers (keys outside the set) accepted at once; 0 refuses every outsider.
+    pub max_observers: usize,
 }
 
 impl std::fmt::Debug for NetConfig {
@@ -158,6 +170,7 @@ impl std::fmt::Debug for NetConfig {
             .field("validators", &self.validators.len())
             .field("peers", &self.peers)
             .field("max_message", &self.max_message)
+            .field("max_observers", &self.max_observers)
             .finish_non_exhaustive()
     }
 }
@@ -239,6 +252,11 @@ struct DialState {
 
 struct Inner {
     me: ValidatorIndex,
+    /// Validators in the set: ids below are validators, ids from here up are observers.
+    validators: usize,
+    max_observers: usize,
+    /// Connected observers' keys and the ids they were given.
+    observers: Mutex<HashMap<[u8; 32], ValidatorIndex>>,
     max_message: usize,
     local_addr: SocketAddr,
     /// Taken at shutdown so the UDP socket is released once the tasks are gone.
@@ -294,9 +312,10 @@ fn quic_configs(
     seed: &[u8; 32],
     keys: Arc<KeySet>,
     counters: Arc<Counters>,
+    observers: bool,
 ) -> Result<(quinn::ServerConfig, quinn::ClientConfig), NetError> {
     let id = identity::make_identity(seed)?;
-    let verifier = Arc::new(ValidatorVerifier::new(keys, counters));
+    let verifier = Arc::new(ValidatorVerifier::new(keys, counters, observers));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
 
     let mut server_tls = rustls::ServerConfig::builder_with_provider(provider.clone())
@@ -337,7 +356,7 @@ fn quic_configs(
 /// `endpoint.connect(addr, "diverge")`.
 pub fn raw_endpoint(seed: &[u8; 32], validators: &[[u8; 32]]) -> Result<Endpoint, NetError> {
     let keys = Arc::new(KeySet::new(validators));
-    let (_, client_cfg) = quic_configs(seed, keys, Arc::new(Counters::default()))?;
+    let (_, client_cfg) = quic_configs(seed, keys, Arc::new(Counters::default()), false)?;
     let addr = SocketAddr::from(([127, 0, 0, 1], 0));
     let mut endpoint = Endpoint::client(addr).map_err(|source| NetError::Bind { addr, source })?;
     endpoint.set_default_client_config(client_cfg);
@@ -356,9 +375,10 @@ impl Network {
     /// Bind, start accepting and dialing. Must be called inside a tokio runtime; the returned
     /// receiver is the only source of [`Inbound`] events.
     pub async fn start(cfg: NetConfig) -> Result<(Network, mpsc::Receiver<Inbound>), NetError> {
-        // `me` outside the set runs the node as an outsider (an observer): it may dial, but every
-        // validator refuses its key, so it sees no validator traffic. Inside the set, the seed
-        // must be that validator's, or every peer would refuse us for a subtler reason.
+        // `me` outside the set runs the node as an outsider: it may dial, and validators with
+        // `max_observers > 0` serve it read-only (it never sees validator gossip). Inside the
+        // set, the seed must be that validator's, or every peer would refuse us for a subtler
+        // reason.
         if let Some(my_key) = cfg.validators.get(usize::from(cfg.me)) {
             if *my_key != public_key(&cfg.secret_seed) {
                 return Err(NetError::Config(format!(
@@ -370,6 +390,16 @@ impl Network {
         if cfg.validators.len() > usize::from(ValidatorIndex::MAX) + 1 {
             return Err(NetError::Config("more validators than indices".into()));
         }
+        // Observer ids are validators..validators+max_observers, all below u16::MAX (the
+        // index an outsider gives itself).
+        if cfg.validators.len() + cfg.max_observers > usize::from(ValidatorIndex::MAX) {
+            return Err(NetError::Config(format!(
+                "{} validators and {} observers exceed the {} peer ids",
+                cfg.validators.len(),
+                cfg.max_observers,
+                ValidatorIndex::MAX
+            )));
+        }
         if cfg.max_message == 0 || u32::try_from(cfg.max_message).is_err() {
             return Err(NetError::Config(format!(
                 "max_message {} not in 1..=u32::MAX",
@@ -379,8 +409,12 @@ impl Network {
 
         let counters = Arc::new(Counters::default());
         let keys = Arc::new(KeySet::new(&cfg.validators));
-        let (server_cfg, client_cfg) =
-            quic_configs(&cfg.secret_seed, keys.clone(), counters.clone())?;
+        let (server_cfg, client_cfg) = quic_configs(
+            &cfg.secret_seed,
+            keys.clone(),
+            counters.clone(),
+            cfg.max_observers > 0,
+        )?;
 
         let mut endpoint =
             Endpoint::server(server_cfg, cfg.listen).map_err(|source| NetError::Bind {
@@ -404,6 +438,9 @@ impl Network {
 
         let inner = Arc::new(Inner {
             me: cfg.me,
+            validators: cfg.validators.len(),
+            max_observers: cfg.max_observers,
+            observers: Mutex::new(HashMap::new()),
             max_message: cfg.max_message,
             local_addr,
             endpoint: Mutex::new(Some(endpoint.clone())),
@@ -458,6 +495,10 @@ impl Network {
             self.inner.counters.send_failed();
             return;
         }
+        if self.inner.is_observer(to) && !for_observers(kind) {
+            self.inner.counters.observer_refused();
+            return;
+        }
         let Some(conn) = self.inner.conn(to) else {
             self.inner.counters.not_connected();
             return;
@@ -466,16 +507,56 @@ impl Network {
         self.inner.spawn_send(conn, kind, frame);
     }
 
-    /// [`Network::send`] to every connected validator; the frame is encoded once.
+    /// [`Network::send`] to every connected validator (not observers); the frame is encoded once.
     pub fn broadcast(&self, kind: Kind, bytes: Vec<u8>) {
+        self.send_where(kind, bytes, |inner, id| !inner.is_observer(id));
+    }
+
+    /// [`Network::send`] to every connected observer (sync and block messages only).
+    pub fn send_observers(&self, kind: Kind, bytes: Vec<u8>) {
+        if !for_observers(kind) {
+            self.inner.counters.observer_refused();
+            return;
+        }
+        self.send_where(kind, bytes, |inner, id| inner.is_observer(id));
+    }
+
+    /// Whether `id` is an observer's (above the validator indices, below the outsider index).
+    pub fn is_observer(&self, id: ValidatorIndex) -> bool {
+        self.inner.is_observer(id)
+    }
+
+    /// Observers with a live connection, sorted.
+    pub fn observers(&self) -> Vec<ValidatorIndex> {
+        self.live_ids(true)
+    }
+
+    fn live_ids(&self, observers: bool) -> Vec<ValidatorIndex> {
+        let mut v: Vec<_> = lock(&self.inner.peers)
+            .iter()
+            .filter(|(i, p)| {
+                p.conn.close_reason().is_none() && self.inner.is_observer(**i) == observers
+            })
+            .map(|(i, _)| *i)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    fn send_where(
+        &self,
+        kind: Kind,
+        bytes: Vec<u8>,
+        keep: impl Fn(&Inner, ValidatorIndex) -> bool,
+    ) {
         if bytes.len() > self.inner.max_message {
             self.inner.counters.send_failed();
             return;
         }
         let conns: Vec<Connection> = lock(&self.inner.peers)
-            .values()
-            .filter(|p| p.conn.close_reason().is_none())
-            .map(|p| p.conn.clone())
+            .iter()
+            .filter(|(i, p)| p.conn.close_reason().is_none() && keep(&self.inner, **i))
+            .map(|(_, p)| p.conn.clone())
             .collect();
         let frame: Arc<[u8]> = frame::encode(kind, &bytes).into();
         for conn in conns {
@@ -536,19 +617,15 @@ impl Network {
             .map_err(|_| NetError::Timeout(to))?
     }
 
-    /// Validators with a live connection, sorted.
+    /// Validators with a live connection, sorted (observers: [`Network::observers`]).
     pub fn connected(&self) -> Vec<ValidatorIndex> {
-        let mut v: Vec<_> = lock(&self.inner.peers)
-            .iter()
-            .filter(|(_, p)| p.conn.close_reason().is_none())
-            .map(|(i, _)| *i)
-            .collect();
-        v.sort_unstable();
-        v
+        self.live_ids(false)
     }
 
     pub fn stats(&self) -> NetStats {
-        self.inner.counters.snapshot(self.connected().len())
+        self.inner
+            .counters
+            .snapshot(self.connected().len(), self.observers().len())
     }
 
     /// Close every connection and the endpoint, stop all tasks and release the UDP port (a new
@@ -577,7 +654,33 @@ impl Network {
     }
 }
 
+/// What may pass between a node and an observer: sync requests and answers, and blocks.
+fn for_observers(kind: Kind) -> bool {
+    matches!(kind, Kind::Sync | Kind::Block)
+}
+
 impl Inner {
+    fn is_observer(&self, id: ValidatorIndex) -> bool {
+        let id = usize::from(id);
+        id >= self.validators && id < self.validators + self.max_observers
+    }
+
+    /// An id for the observer holding `key`: the one it has if it is connected already (a
+    /// reconnection replaces that connection), else the lowest free one; `None` when every
+    /// slot is taken or observers are not accepted.
+    fn observer_id(&self, key: [u8; 32]) -> Option<ValidatorIndex> {
+        let mut obs = lock(&self.observers);
+        if let Some(id) = obs.get(&key) {
+            return Some(*id);
+        }
+        let taken: HashSet<ValidatorIndex> = obs.values().copied().collect();
+        let id = (self.validators..self.validators + self.max_observers)
+            .filter_map(|i| ValidatorIndex::try_from(i).ok())
+            .find(|i| !taken.contains(i))?;
+        obs.insert(key, id);
+        Some(id)
+    }
+
     fn conn(&self, to: ValidatorIndex) -> Option<Connection> {
         lock(&self.peers)
             .get(&to)
@@ -670,7 +773,9 @@ impl Inner {
             }
             None => {
                 peers.insert(peer, new);
-                let _ = self.events.send(Inbound::PeerConnected(peer));
+                if !self.is_observer(peer) {
+                    let _ = self.events.send(Inbound::PeerConnected(peer));
+                }
             }
         }
         self.counters.connection();
@@ -684,24 +789,57 @@ impl Inner {
             .is_some_and(|p| p.conn.stable_id() == conn.stable_id())
         {
             peers.remove(&peer);
-            if !self.closed.load(Ordering::SeqCst) {
+            if self.is_observer(peer) {
+                // Its id is free again (it gets one anew if it comes back).
+                lock(&self.observers).retain(|_, id| *id != peer);
+            } else if !self.closed.load(Ordering::SeqCst) {
                 let _ = self.events.send(Inbound::PeerDisconnected(peer));
             }
         }
     }
 
     fn peer_of(&self, conn: &Connection) -> Option<ValidatorIndex> {
-        let identity = conn.peer_identity()?;
-        let certs = identity.downcast::<Vec<CertificateDer<'static>>>().ok()?;
-        self.keys.index_of_cert(certs.first()?)
+        self.keys.index_of_cert(&peer_cert(conn)?)
     }
+
+    /// The id of an incoming connection whose key is outside the set, if observers are taken.
+    fn observer_of(&self, conn: &Connection) -> Option<ValidatorIndex> {
+        if self.max_observers == 0 {
+            return None;
+        }
+        let key = cert_ed25519_key(&peer_cert(conn)?)?;
+        if self.keys.contains(&key) {
+            return None;
+        }
+        self.observer_id(key)
+    }
+}
+
+fn peer_cert(conn: &Connection) -> Option<CertificateDer<'static>> {
+    let identity = conn.peer_identity()?;
+    let certs = identity.downcast::<Vec<CertificateDer<'static>>>().ok()?;
+    certs.first().cloned()
 }
 
 /// Authenticate, register and serve one connection until it closes. `expected` is the index
 /// that was dialed (outgoing) or `None` (incoming).
 async fn serve(inner: Arc<Inner>, conn: Connection, expected: Option<ValidatorIndex>) {
-    let peer = match inner.peer_of(&conn) {
-        Some(p) if p != inner.me && expected.is_none_or(|e| e == p) => p,
+    let peer = match (inner.peer_of(&conn), expected) {
+        (Some(p), _) if p != inner.me && expected.is_none_or(|e| e == p) => p,
+        // An incoming key outside the set, accepted by the verifier only because observers
+        // are: a read-only peer, if a slot is free.
+        (None, None) => match inner.observer_of(&conn) {
+            Some(id) => id,
+            None => {
+                if inner.max_observers > 0 {
+                    inner.counters.observer_refused();
+                } else {
+                    inner.counters.unauthenticated();
+                }
+                conn.close(CLOSE_UNAUTHENTICATED, b"not accepted");
+                return;
+            }
+        },
         // The verifier already accepted the key, so this is a validator dialed at the wrong
         // address, or someone holding our own key: refuse and count.
         _ => {
@@ -710,10 +848,14 @@ async fn serve(inner: Arc<Inner>, conn: Connection, expected: Option<ValidatorIn
             return;
         }
     };
-    if expected.is_none() {
+    let observer = inner.is_observer(peer);
+    if expected.is_none() && !observer {
         lock(&inner.addrs).insert(peer, conn.remote_address());
     }
     if !inner.install(peer, &conn, expected.is_some()) {
+        if observer {
+            lock(&inner.observers).retain(|_, id| *id != peer);
+        }
         return;
     }
     tracing::debug!(
@@ -740,6 +882,10 @@ async fn serve(inner: Arc<Inner>, conn: Connection, expected: Option<ValidatorIn
 
 async fn handle_uni(inner: Arc<Inner>, from: ValidatorIndex, mut recv: quinn::RecvStream) {
     match frame::read_frame(&mut recv, inner.max_message, STREAM_READ_TIMEOUT).await {
+        Ok((kind, _)) if inner.is_observer(from) && kind != Kind::Sync => {
+            tracing::debug!(from, ?kind, "observer message refused");
+            inner.counters.observer_refused();
+        }
         Ok((kind, bytes)) => {
             inner.counters.inbound(kind, HEADER_LEN + bytes.len());
             inner.deliver(Inbound::Message { from, kind, bytes });
@@ -767,6 +913,12 @@ async fn handle_bi(
                 return;
             }
         };
+    if inner.is_observer(from) && kind != Kind::Sync {
+        tracing::debug!(from, ?kind, "observer request refused");
+        inner.counters.observer_refused();
+        let _ = send.reset(frame::RESET_NO_REPLY);
+        return;
+    }
     inner.counters.inbound(kind, HEADER_LEN + bytes.len());
     let (reply, answer) = oneshot::channel();
     inner.deliver(Inbound::Request {

@@ -36,6 +36,9 @@ pub struct DropStats {
     /// Outbound messages too large to send, whose stream failed or timed out (connection lost
     /// mid-send), that found the outbound backlog full, or replies too large or unwritable.
     pub send_failed: u64,
+    /// Observer traffic outside what an observer may do (it may send only sync messages and
+    /// receive only sync and block messages), and observers refused because all slots are taken.
+    pub observer_refused: u64,
 }
 
 /// Snapshot of the network counters.
@@ -44,7 +47,10 @@ pub struct NetStats {
     /// Keyed by the kind's name (`block`, `consensus`, ...).
     pub per_kind: BTreeMap<&'static str, KindStats>,
     pub dropped: DropStats,
+    /// Validators with a live connection.
     pub peers_connected: usize,
+    /// Read-only observers with a live connection.
+    pub observers_connected: usize,
     /// Authenticated connections established over the lifetime (reconnects included).
     pub connections_established: u64,
 }
@@ -87,6 +93,7 @@ pub struct Counters {
     inbound_full: AtomicU64,
     not_connected: AtomicU64,
     send_failed: AtomicU64,
+    observer_refused: AtomicU64,
     connections: AtomicU64,
 }
 
@@ -122,11 +129,14 @@ impl Counters {
     pub fn send_failed(&self) {
         self.send_failed.fetch_add(1, Relaxed);
     }
+    pub fn observer_refused(&self) {
+        self.observer_refused.fetch_add(1, Relaxed);
+    }
     pub fn connection(&self) {
         self.connections.fetch_add(1, Relaxed);
     }
 
-    pub fn snapshot(&self, peers_connected: usize) -> NetStats {
+    pub fn snapshot(&self, peers_connected: usize, observers_connected: usize) -> NetStats {
         let per_kind = Kind::ALL
             .iter()
             .map(|kind| {
@@ -152,8 +162,10 @@ impl Counters {
                 inbound_full: self.inbound_full.load(Relaxed),
                 not_connected: self.not_connected.load(Relaxed),
                 send_failed: self.send_failed.load(Relaxed),
+                observer_refused: self.observer_refused.load(Relaxed),
             },
             peers_connected,
+            observers_connected,
             connections_established: self.connections.load(Relaxed),
         }
     }

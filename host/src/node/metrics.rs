@@ -26,6 +26,7 @@ pub struct Metrics {
     net_bytes: IntGaugeVec,
     net_dropped: IntGaugeVec,
     peers: IntGauge,
+    observers: IntGauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -88,6 +89,10 @@ impl Metrics {
             &["reason"],
         ));
         let peers = must(IntGauge::new("diverge_peers", "Connected validator peers"));
+        let observers = must(IntGauge::new(
+            "diverge_observers",
+            "Connected read-only observers",
+        ));
         for c in [
             Box::new(height.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(finality.clone()),
@@ -97,6 +102,7 @@ impl Metrics {
             Box::new(net_bytes.clone()),
             Box::new(net_dropped.clone()),
             Box::new(peers.clone()),
+            Box::new(observers.clone()),
         ] {
             must(registry.register(c));
         }
@@ -110,6 +116,7 @@ impl Metrics {
             net_bytes,
             net_dropped,
             peers,
+            observers,
         }
     }
 
@@ -188,10 +195,12 @@ impl Metrics {
             ("inbound_full", d.inbound_full),
             ("not_connected", d.not_connected),
             ("send_failed", d.send_failed),
+            ("observer_refused", d.observer_refused),
         ] {
             self.net_dropped.with_label_values(&[reason]).set(n as i64);
         }
         self.peers.set(s.peers_connected as i64);
+        self.observers.set(s.observers_connected as i64);
     }
 
     /// The text exposition.

@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 
 use super::core::{Channel, CoreStats, Input, NodeCore, NodeEvent, Output, Plugins, Workload};
 use super::metrics::Metrics;
+use super::wire::SyncMsg;
 use crate::chainspec::ChainSpec;
 use crate::config::Loaded;
 use crate::net::{Inbound, Kind, NetConfig, NetStats, Network};
@@ -53,6 +54,8 @@ pub struct NodeOptions {
     pub exit_after_slot: Option<Slot>,
     /// Transactions per block the workload generator makes.
     pub txs_per_block: usize,
+    /// Read-only observers a validator serves at once (an observer itself serves none).
+    pub max_observers: usize,
 }
 
 /// Written to `summary.json` when the node stops.
@@ -150,11 +153,12 @@ pub fn load_plugins(
     let Instance::Consensus(consensus) = open(Axis::Consensus, genesis.encode())? else {
         bail!("the consensus plugin did not make a consensus instance");
     };
+    // Spans around every plugin call and the consensus telemetry as `tracing` events.
     Ok((
         Plugins {
-            consensus,
-            da,
-            exec,
+            consensus: Box::new(super::trace::TracedConsensus(consensus)),
+            da: Box::new(super::trace::TracedDa(da)),
+            exec: Box::new(super::trace::TracedExec(exec)),
         },
         genesis,
     ))
@@ -191,6 +195,35 @@ fn update_view(shared: &super::rpc::Shared, core: &NodeCore, e: &NodeEvent) {
         }
         _ => {}
     }
+}
+
+/// An observer's network key: made once per base path (`node.key`, mode 0600) and kept, so
+/// validators see the same observer across restarts. It signs only TLS handshakes and grants
+/// nothing but read-only sync.
+fn observer_seed(base: &std::path::Path) -> anyhow::Result<[u8; 32]> {
+    let path = base.join("node.key");
+    let mut seed = [0u8; 32];
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        hex::decode_to_slice(text.trim(), &mut seed)
+            .with_context(|| format!("{}: expected 64 hex digits", path.display()))?;
+        return Ok(seed);
+    }
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let mut f = o
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(hex::encode(seed).as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(seed)
 }
 
 /// Runs a node until `exit_after_slot` passes or Ctrl-C.
@@ -230,10 +263,10 @@ pub async fn run(opts: NodeOptions, workload: Box<dyn Workload>) -> anyhow::Resu
         .spec
         .keys()
         .map_err(|e| anyhow::anyhow!("chain spec: {e}"))?;
-    // An observer still needs a network identity; it is refused as a validator peer.
+    // An observer still needs a network identity (validators accept it as a read-only peer).
     let secret_seed = match opts.validator {
         Some((_, seed)) => diverge_keys::ed25519_seed(&seed),
-        None => diverge_plugins::blake2b_256(opts.base_path.to_string_lossy().as_bytes()).0,
+        None => observer_seed(&opts.base_path)?,
     };
     let (net, mut inbound) = Network::start(NetConfig {
         listen: opts.listen,
@@ -242,6 +275,7 @@ pub async fn run(opts: NodeOptions, workload: Box<dyn Workload>) -> anyhow::Resu
         validators: keys.iter().map(|k| k.ed25519).collect(),
         peers: opts.peers.clone(),
         max_message: MAX_MESSAGE,
+        max_observers: if me.is_some() { opts.max_observers } else { 0 },
     })
     .await
     .context("starting the network")?;
@@ -291,6 +325,7 @@ pub async fn run(opts: NodeOptions, workload: Box<dyn Workload>) -> anyhow::Resu
         .open(&log_path)
         .with_context(|| format!("opening {}", log_path.display()))?;
     let core_metrics = metrics.clone();
+    let observers = net.clone();
     let core_thread = std::thread::Builder::new()
         .name("diverge-core".into())
         .spawn(move || -> anyhow::Result<CoreStats> {
@@ -306,7 +341,23 @@ pub async fn run(opts: NodeOptions, workload: Box<dyn Workload>) -> anyhow::Resu
                                 justification,
                                 consensus,
                                 exec,
-                            } => store.put_finalized(&hash, &justification, &consensus, &exec)?,
+                            } => {
+                                store.put_finalized(&hash, &justification, &consensus, &exec)?;
+                                // Observers follow finality by push: the new final head and
+                                // its justification (on disk now), from which they fetch the
+                                // blocks they lack with GetBlock like any syncing node.
+                                if me.is_some() && !observers.observers().is_empty() {
+                                    observers.send_observers(
+                                        Kind::Sync,
+                                        SyncMsg::Head {
+                                            best: hash,
+                                            finalized: hash,
+                                            justification,
+                                        }
+                                        .encode(),
+                                    );
+                                }
+                            }
                             Output::Event(e) => {
                                 let s = core.stats();
                                 core_metrics.on_event(&e, s.best_number, s.finalized_number);
@@ -414,6 +465,10 @@ pub async fn run(opts: NodeOptions, workload: Box<dyn Workload>) -> anyhow::Resu
             Some(outs) = out_rx.recv() => {
                 for o in outs {
                     match o {
+                        // An observer is read-only: validators take only sync requests from it,
+                        // so its consensus plugin's gossip (e.g. GRANDPA commits) stays home.
+                        Output::Send { channel, .. } | Output::Broadcast { channel, .. }
+                            if me.is_none() && channel != Channel::Sync => {}
                         Output::Send { to, channel, bytes } => net.send(to, kind(channel), bytes),
                         Output::Broadcast { channel, bytes } => net.broadcast(kind(channel), bytes),
                         Output::SetTimer { id, at } => timers.entry(at).or_default().push(id),
