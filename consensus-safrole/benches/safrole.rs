@@ -37,7 +37,7 @@ fn bench(c: &mut Criterion) {
             .map(|i| Bytes(blake2b_256(&i.to_le_bytes()).0))
             .collect();
         g.bench_function(BenchmarkId::new("commitment", format!("keys={n}")), |b| {
-            b.iter(|| ring.commitment(&keys).expect("commit"))
+            b.iter(|| ring.commitment_uncached(&keys).expect("commit"))
         });
     }
     g.finish();
@@ -52,12 +52,17 @@ fn bench(c: &mut Criterion) {
     let (gz, eta2) = (case.pre_state.gamma_z, case.pre_state.eta[2]);
     g.bench_function("verify_one_ticket", |b| {
         b.iter(|| {
-            ring.verify_ticket(&gz, &eta2, t.attempt, &t.signature)
+            ring.verify_ticket_uncached(&gz, &eta2, t.attempt, &t.signature)
                 .expect("valid")
         })
     });
     g.bench_function("stf_step_3_tickets", |b| {
-        b.iter(|| transition(&Spec::TINY, &ring, &case.pre_state, &case.input).expect("ok"))
+        // Cold: the process-wide ticket memo would otherwise answer every check after the first.
+        b.iter_batched(
+            consensus_safrole::safrole::ring::clear_cache,
+            |()| transition(&Spec::TINY, &ring, &case.pre_state, &case.input).expect("ok"),
+            criterion::BatchSize::PerIteration,
+        )
     });
     g.finish();
 }
@@ -113,7 +118,10 @@ fn bench_sealing(c: &mut Criterion) {
             let gz = ring.commitment(&keys).expect("commit");
             ring.verify_ticket(&gz, &eta2, 0, &sig).expect("valid");
             g.bench_function("verify_ticket/ring=1023", |b| {
-                b.iter(|| ring.verify_ticket(&gz, &eta2, 0, &sig).expect("valid"))
+                b.iter(|| {
+                    ring.verify_ticket_uncached(&gz, &eta2, 0, &sig)
+                        .expect("valid")
+                })
             });
         }
     }
@@ -129,7 +137,9 @@ fn bench_sealing(c: &mut Criterion) {
     let mut g = c.benchmark_group("safrole::trace");
     let mut i = 0usize;
     g.bench_function("import_one_block", |b| {
+        // Each block as a node first sees it: no remembered ticket verdicts or commitments.
         b.iter(|| {
+            consensus_safrole::safrole::ring::clear_cache();
             let bytes = &steps[i % steps.len()];
             i += 1;
             let step = decode_step(bytes, &p).expect("decode");

@@ -506,13 +506,9 @@ impl Voter {
                     if let Some(r) = self.rounds.get_mut(&self.current) {
                         r.precommitted = true;
                     }
-                    // g is the prevote-GHOST: a supermajority prevoted for it or a descendant.
-                    // Reports use it to tell a block that had a vote majority when it was
-                    // orphaned from one that had nothing.
-                    self.out.push(Output::Telemetry(
-                        "consensus.grandpa.precommit",
-                        serde_json::json!({"round": self.current, "target": g.to_hex()}),
-                    ));
+                    // g is the prevote-GHOST (a supermajority prevoted for it or a
+                    // descendant); the precommit telemetry `cast` sends lets reports tell an
+                    // orphaned block that had a vote majority from one that had nothing.
                     self.cast(VoteKind::Precommit, g);
                 }
             }

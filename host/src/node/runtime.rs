@@ -99,9 +99,28 @@ fn channel(k: Kind) -> Channel {
     }
 }
 
-/// Loads the three plugins for a node of `spec`. Returns the genesis header too: it depends on
-/// the exec plugin's genesis state root, and consensus is initialised on it.
+/// Loads the three plugins for a node of `spec`, each call wrapped in a `tracing` span and the
+/// consensus telemetry turned into `tracing` events. Returns the genesis header too: it
+/// depends on the exec plugin's genesis state root, and consensus is initialised on it.
 pub fn load_plugins(
+    config: &Loaded,
+    spec: &ChainSpec,
+    validator: Option<(ValidatorIndex, [u8; 32])>,
+) -> anyhow::Result<(Plugins, diverge_plugins::Header)> {
+    let (p, genesis) = load_plugins_untraced(config, spec, validator)?;
+    Ok((
+        Plugins {
+            consensus: Box::new(super::trace::TracedConsensus(p.consensus)),
+            da: Box::new(super::trace::TracedDa(p.da)),
+            exec: Box::new(super::trace::TracedExec(p.exec)),
+        },
+        genesis,
+    ))
+}
+
+/// [`load_plugins`] without the tracing wrappers: for the simulator, where hundreds of nodes
+/// share one process and each node's event log is the record.
+pub fn load_plugins_untraced(
     config: &Loaded,
     spec: &ChainSpec,
     validator: Option<(ValidatorIndex, [u8; 32])>,
@@ -153,12 +172,11 @@ pub fn load_plugins(
     let Instance::Consensus(consensus) = open(Axis::Consensus, genesis.encode())? else {
         bail!("the consensus plugin did not make a consensus instance");
     };
-    // Spans around every plugin call and the consensus telemetry as `tracing` events.
     Ok((
         Plugins {
-            consensus: Box::new(super::trace::TracedConsensus(consensus)),
-            da: Box::new(super::trace::TracedDa(da)),
-            exec: Box::new(super::trace::TracedExec(exec)),
+            consensus,
+            da,
+            exec,
         },
         genesis,
     ))

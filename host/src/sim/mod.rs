@@ -40,7 +40,7 @@ use crate::chainspec::ChainSpec;
 use crate::config::Loaded;
 use crate::node::core::{Channel, CoreStats, Input, NodeCore, NodeEvent, Output};
 use crate::node::cost::CostFile;
-use crate::node::runtime::load_plugins;
+use crate::node::runtime::load_plugins_untraced;
 use crate::node::wire::BlockMsg;
 use crate::node::workload::NodeWorkload;
 use links::{LinkModel, Links, Traffic};
@@ -130,10 +130,10 @@ pub struct SimSummary {
 enum Ev {
     Tick(Slot),
     Fault(usize, bool),
-    Input {
+    /// The node's CPU is free again: take the next queued input.
+    Wake {
         node: usize,
         life: u32,
-        input: Input,
     },
     Deliver {
         to: usize,
@@ -164,6 +164,10 @@ struct SimNode {
     /// Bumped on crash and restart so timers and queued inputs of a dead process are ignored.
     life: u32,
     busy_until: u64,
+    /// Inputs that arrived while the CPU was busy, in arrival order.
+    inbox: std::collections::VecDeque<Input>,
+    /// A `Wake` is in the heap.
+    wake_pending: bool,
     store: MemStore,
     log: std::io::BufWriter<std::fs::File>,
     digest: blake2b_simd_state::State,
@@ -308,7 +312,7 @@ impl<'a> Sim<'a> {
 
     fn new_core(&self, i: usize) -> anyhow::Result<NodeCore> {
         let me = i as ValidatorIndex;
-        let (plugins, genesis) = load_plugins(
+        let (plugins, genesis) = load_plugins_untraced(
             self.config,
             &self.spec,
             Some((me, diverge_keys::dev_seed(u32::from(me)))),
@@ -330,28 +334,54 @@ impl<'a> Sim<'a> {
         Ok(core)
     }
 
-    /// Feeds `input` to node `i` at `t`, or queues it behind the node's busy CPU.
+    /// Feeds `input` to node `i` at `t`, or queues it behind the node's busy CPU (one FIFO
+    /// inbox and one wake-up per node, so a backlog costs one heap entry, not one per input).
     fn step(&mut self, i: usize, t: u64, input: Input) -> anyhow::Result<()> {
+        let node = &mut self.nodes[i];
+        if node.core.is_none() {
+            return Ok(());
+        }
+        if t < node.busy_until || !node.inbox.is_empty() {
+            node.inbox.push_back(input);
+            self.schedule_wake(i);
+            return Ok(());
+        }
+        self.handle(i, t, input)
+    }
+
+    fn schedule_wake(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        if !node.wake_pending {
+            node.wake_pending = true;
+            let (at, life) = (node.busy_until, node.life);
+            self.push(at, Ev::Wake { node: i, life });
+        }
+    }
+
+    fn handle(&mut self, i: usize, t: u64, input: Input) -> anyhow::Result<()> {
         let node = &mut self.nodes[i];
         let Some(core) = node.core.as_mut() else {
             return Ok(());
         };
-        if t < node.busy_until {
-            let (at, life) = (node.busy_until, node.life);
-            self.push(
-                at,
-                Ev::Input {
-                    node: i,
-                    life,
-                    input,
-                },
-            );
-            return Ok(());
-        }
         let outs = core.handle(t, input);
         let done = t + core.take_charged_us();
         node.busy_until = done;
         self.process(i, t, done, outs)
+    }
+
+    /// The CPU of node `i` is free at `t`: run queued inputs until it is busy again.
+    fn wake(&mut self, i: usize, t: u64) -> anyhow::Result<()> {
+        self.nodes[i].wake_pending = false;
+        while self.nodes[i].busy_until <= t {
+            let Some(input) = self.nodes[i].inbox.pop_front() else {
+                return Ok(());
+            };
+            self.handle(i, t, input)?;
+        }
+        if !self.nodes[i].inbox.is_empty() {
+            self.schedule_wake(i);
+        }
+        Ok(())
     }
 
     fn process(&mut self, i: usize, t: u64, done: u64, outs: Vec<Output>) -> anyhow::Result<()> {
@@ -481,6 +511,8 @@ impl<'a> Sim<'a> {
                     let nd = &mut self.nodes[i];
                     nd.core = None;
                     nd.life += 1;
+                    nd.inbox.clear();
+                    nd.wake_pending = false;
                 } else {
                     let mut core = self.new_core(i)?;
                     let mut outs = Vec::new();
@@ -545,9 +577,9 @@ impl<'a> Sim<'a> {
                     self.push(t + self.slot_us, Ev::Tick(slot + 1));
                 }
                 Ev::Fault(k, begin) => self.fault(t, k, begin)?,
-                Ev::Input { node, life, input } => {
+                Ev::Wake { node, life } => {
                     if self.nodes[node].life == life {
-                        self.step(node, t, input)?;
+                        self.wake(node, t)?;
                     }
                 }
                 Ev::Timer { node, life, id } => {
@@ -665,6 +697,8 @@ pub fn run(
             core: Some(core),
             life: 0,
             busy_until: 0,
+            inbox: std::collections::VecDeque::new(),
+            wake_pending: false,
             store: MemStore::default(),
             log: std::io::BufWriter::new(file),
             digest: blake2b_simd_state::State([0; 32]),
