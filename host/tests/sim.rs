@@ -164,3 +164,32 @@ fn a_crashed_node_restarts_from_its_store_and_an_offline_node_catches_up() {
         );
     }
 }
+
+#[test]
+fn byzantine_encoders_and_spam_are_refused_counted_and_finality_holds() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("r");
+    let scenario = repo().join("configs/scenarios/byzantine.toml");
+    let table = compare(
+        &["configs/polkadot.toml", "configs/kusama.toml"],
+        &scenario,
+        &out,
+    );
+    assert!(table.contains("bad shard detected after"), "{table}");
+    let s = summary(&out);
+    for v in ["polkadot", "kusama"] {
+        let row = &s[v];
+        assert_eq!(num(row, "safety_violations"), 0, "{v}: {row:?}");
+        // Validator 3 sends 20 garbage messages per slot to 5 peers for 16 slots: every one
+        // is refused and counted, none panics a node.
+        assert!(num(row, "refused_other") >= 20 * 16 * 5, "{v}: {row:?}");
+        assert!(
+            num(row, "refused_shards") > 0,
+            "{v}: corrupted shards went unnoticed"
+        );
+        assert!(
+            num(row, "finalized") >= 12,
+            "{v}: finality did not hold: {row:?}"
+        );
+    }
+}

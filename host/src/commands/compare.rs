@@ -20,7 +20,7 @@ use super::testnet::{self, TestnetArgs};
 use crate::config::Loaded;
 use crate::node::cost::CostFile;
 use crate::sim::links::{LinkModel, RttTable};
-use crate::sim::{SimFault, SimSetup};
+use crate::sim::{Byzantine, SimFault, SimSetup};
 use crate::stats::percentile;
 
 /// Where a scenario runs.
@@ -173,6 +173,35 @@ pub enum Fault {
         /// Until.
         to_slot: u32,
     },
+    /// A validator that, as an author, sends no shards (sim).
+    WithholdShards {
+        /// Validator index.
+        node: u16,
+        /// From.
+        from_slot: u32,
+        /// Until.
+        to_slot: u32,
+    },
+    /// A validator that, as an author, corrupts every shard it sends (sim).
+    CorruptShards {
+        /// Validator index.
+        node: u16,
+        /// From.
+        from_slot: u32,
+        /// Until.
+        to_slot: u32,
+    },
+    /// A validator that floods every other with garbage consensus messages (sim).
+    Spam {
+        /// Validator index.
+        node: u16,
+        /// From.
+        from_slot: u32,
+        /// Until.
+        to_slot: u32,
+        /// Messages per slot (to each validator).
+        per_slot: u32,
+    },
 }
 
 impl Fault {
@@ -181,7 +210,10 @@ impl Fault {
         match self {
             Fault::Crash { restart_slot, .. } => *restart_slot,
             Fault::Partition { heal_slot, .. } => Some(*heal_slot),
-            Fault::Offline { to_slot, .. } => Some(*to_slot),
+            Fault::Offline { to_slot, .. }
+            | Fault::WithholdShards { to_slot, .. }
+            | Fault::CorruptShards { to_slot, .. }
+            | Fault::Spam { to_slot, .. } => Some(*to_slot),
         }
     }
 }
@@ -247,6 +279,37 @@ impl Scenario {
                     from: from_slot,
                     to: to_slot,
                 },
+                Fault::WithholdShards {
+                    node,
+                    from_slot,
+                    to_slot,
+                } => SimFault::Byzantine {
+                    node,
+                    behaviour: Byzantine::WithholdShards,
+                    from: from_slot,
+                    to: to_slot,
+                },
+                Fault::CorruptShards {
+                    node,
+                    from_slot,
+                    to_slot,
+                } => SimFault::Byzantine {
+                    node,
+                    behaviour: Byzantine::CorruptShards,
+                    from: from_slot,
+                    to: to_slot,
+                },
+                Fault::Spam {
+                    node,
+                    from_slot,
+                    to_slot,
+                    per_slot,
+                } => SimFault::Byzantine {
+                    node,
+                    behaviour: Byzantine::Spam(per_slot),
+                    from: from_slot,
+                    to: to_slot,
+                },
             })
             .collect();
         Ok(SimSetup {
@@ -299,6 +362,10 @@ pub struct VariantReport {
     pub safety_violations: usize,
     /// Blocks of slots after every fault ended that were finalized (did the chain resume?).
     pub finalized_after_faults: usize,
+    /// Inputs nodes refused: (shards, everything else).
+    pub rejected: (usize, usize),
+    /// Per block with a refused shard: first refusal minus the block's proposal (ms).
+    pub detect_ms: Vec<f64>,
     /// Mean bytes per node (in + out) over the run.
     pub bytes_per_node_slot: f64,
     /// Mean plugin call times in ms, by call.
@@ -370,6 +437,8 @@ fn read_variant(
     let mut orphaned: HashMap<String, usize> = HashMap::new();
     let mut notarized = std::collections::HashSet::new();
     let mut precommit_targets = std::collections::HashSet::new();
+    let mut proposed_at: HashMap<String, u64> = HashMap::new();
+    let mut first_refusal: HashMap<String, u64> = HashMap::new();
     let mut bytes = 0u64;
     for i in 0..nodes {
         let dir = base.join(format!("node-{i}"));
@@ -382,7 +451,24 @@ fn read_variant(
             let u = |k: &str| e[k].as_u64();
             let hash = e["hash"].as_str().unwrap_or("").to_string();
             match e["event"].as_str().unwrap_or("") {
+                "rejected" => {
+                    if e["channel"] == "shard" {
+                        r.rejected.0 += 1;
+                        let reason = e["reason"].as_str().unwrap_or("");
+                        if let Some(h) = reason
+                            .strip_prefix("shard of ")
+                            .and_then(|x| x.split(':').next())
+                        {
+                            let t = u("t_us").unwrap_or(0);
+                            let f = first_refusal.entry(h.to_string()).or_insert(t);
+                            *f = (*f).min(t);
+                        }
+                    } else {
+                        r.rejected.1 += 1;
+                    }
+                }
                 "proposed" => {
+                    proposed_at.insert(hash.clone(), u("t_us").unwrap_or(0));
                     r.authored += 1;
                     add("exec.execute", u("execute_us"));
                     add("da.encode", u("encode_us"));
@@ -459,6 +545,12 @@ fn read_variant(
             cur = parent.get(&h).cloned();
         }
     }
+    for (h, t) in &first_refusal {
+        if let Some(p) = proposed_at.get(h) {
+            r.detect_ms.push(t.saturating_sub(*p) as f64 / 1e3);
+        }
+    }
+    r.detect_ms.sort_by(|a, b| a.total_cmp(b));
     r.safety_violations = final_at.values().filter(|s| s.len() > 1).count()
         + orphaned
             .keys()
@@ -598,6 +690,18 @@ pub fn table(s: &Scenario, variants: &[VariantReport]) -> String {
         });
     }
     row("safety violations", &|v| v.safety_violations.to_string());
+    row("inputs refused: shards / other", &|v| {
+        format!("{} / {}", v.rejected.0, v.rejected.1)
+    });
+    if variants.iter().any(|v| !v.detect_ms.is_empty()) {
+        row("bad shard detected after (p50 / max ms)", &|v| {
+            format!(
+                "{} / {}",
+                fmt_ms(percentile(&v.detect_ms, 50.0)),
+                fmt_ms(v.detect_ms.last().copied())
+            )
+        });
+    }
     row("bytes per node per slot", &|v| {
         crate::stats::bytes((v.bytes_per_node_slot / f64::from(s.slots.max(1))) as usize)
     });
@@ -828,12 +932,12 @@ pub fn compare(
         }
     }
     let mut summary_csv = String::from(
-        "variant,authored,finalized,p50_ms,p90_ms,p99_ms,max_ms,orphaned,max_reorg,nullifiers_exposed,exposed_notarized,exposed_majority,exposed_unsupported,safety_violations,bytes_per_node_slot\n",
+        "variant,authored,finalized,p50_ms,p90_ms,p99_ms,max_ms,orphaned,max_reorg,nullifiers_exposed,exposed_notarized,exposed_majority,exposed_unsupported,safety_violations,refused_shards,refused_other,bytes_per_node_slot\n",
     );
     for r in &reports {
         let _ = writeln!(
             summary_csv,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.0}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.0}",
             r.name,
             r.authored,
             r.finalized_blocks,
@@ -848,6 +952,8 @@ pub fn compare(
             r.leak_by_support[1],
             r.leak_by_support[2],
             r.safety_violations,
+            r.rejected.0,
+            r.rejected.1,
             r.bytes_per_node_slot / f64::from(scenario.slots.max(1))
         );
     }
@@ -964,6 +1070,24 @@ fn describe_fault(f: &Fault) -> String {
             from_slot,
             to_slot,
         } => format!("validator {node} offline from slot {from_slot} to {to_slot}"),
+        Fault::WithholdShards {
+            node,
+            from_slot,
+            to_slot,
+        } => format!("validator {node} withholds its shards from slot {from_slot} to {to_slot}"),
+        Fault::CorruptShards {
+            node,
+            from_slot,
+            to_slot,
+        } => format!("validator {node} corrupts its shards from slot {from_slot} to {to_slot}"),
+        Fault::Spam {
+            node,
+            from_slot,
+            to_slot,
+            per_slot,
+        } => format!(
+            "validator {node} sends {per_slot} garbage consensus messages per slot to everyone from slot {from_slot} to {to_slot}"
+        ),
     }
 }
 

@@ -75,6 +75,46 @@ pub enum SimFault {
         /// Until this slot.
         to: Slot,
     },
+    /// A byzantine node (see [`Byzantine`]) from `from` until `to`.
+    Byzantine {
+        /// Validator.
+        node: u16,
+        /// What it does.
+        behaviour: Byzantine,
+        /// From this slot.
+        from: Slot,
+        /// Until this slot.
+        to: Slot,
+    },
+}
+
+/// Byzantine behaviours: rewrites of what an otherwise honest node sends. They live in the
+/// host, not in any plugin, so the same behaviour runs against every variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Byzantine {
+    /// As an author, sends no shard to anyone (data withholding).
+    WithholdShards,
+    /// As an author, flips a byte of every shard it sends (a malicious encoder caught by the
+    /// shard check; one that commits to a non-codeword needs the DA plugin's cooperation).
+    CorruptShards,
+    /// Sends this many garbage consensus messages to everyone at each slot tick.
+    Spam(u32),
+}
+
+impl Byzantine {
+    /// Applies the behaviour to one outgoing message; `None` drops it.
+    pub fn rewrite(self, channel: Channel, mut bytes: Vec<u8>) -> Option<Vec<u8>> {
+        match (self, channel) {
+            (Byzantine::WithholdShards, Channel::Shard) => None,
+            (Byzantine::CorruptShards, Channel::Shard) => {
+                if let Some(b) = bytes.last_mut() {
+                    *b ^= 0x5a;
+                }
+                Some(bytes)
+            }
+            _ => Some(bytes),
+        }
+    }
 }
 
 /// One simulated run.
@@ -168,6 +208,8 @@ struct SimNode {
     inbox: std::collections::VecDeque<Input>,
     /// A `Wake` is in the heap.
     wake_pending: bool,
+    /// The byzantine behaviour in force, if any.
+    byzantine: Option<Byzantine>,
     store: MemStore,
     log: std::io::BufWriter<std::fs::File>,
     digest: blake2b_simd_state::State,
@@ -402,9 +444,17 @@ impl<'a> Sim<'a> {
             }
         }
         let n = self.nodes.len();
+        let byz = self.nodes[i].byzantine;
         for o in outs {
             match o {
                 Output::Send { to, channel, bytes } => {
+                    let bytes = match byz {
+                        Some(b) => match b.rewrite(channel, bytes) {
+                            Some(x) => x,
+                            None => continue,
+                        },
+                        None => bytes,
+                    };
                     self.transmit(i, usize::from(to), channel, Rc::new(bytes), done)
                 }
                 Output::Broadcast { channel, bytes } => {
@@ -467,6 +517,19 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// `k` messages of seeded garbage from `i` to every other validator.
+    fn spam(&mut self, i: usize, t: u64, k: u32) {
+        use rand::RngCore;
+        for _ in 0..k {
+            let mut junk = vec![0u8; 200];
+            self.rng.fill_bytes(&mut junk);
+            let junk = Rc::new(junk);
+            for j in (0..self.nodes.len()).filter(|j| *j != i) {
+                self.transmit(i, j, Channel::Consensus, junk.clone(), t);
+            }
+        }
+    }
+
     fn connect_all(&mut self, t: u64, pairs: Vec<(usize, usize)>) -> anyhow::Result<()> {
         for (a, b) in pairs {
             if self.links.connected(a, b) {
@@ -492,6 +555,11 @@ impl<'a> Sim<'a> {
                         .collect();
                     self.connect_all(t, pairs)?;
                 }
+            }
+            SimFault::Byzantine {
+                node, behaviour, ..
+            } => {
+                self.nodes[usize::from(node)].byzantine = begin.then_some(behaviour);
             }
             SimFault::Offline { node, .. } => {
                 let i = usize::from(node);
@@ -567,6 +635,9 @@ impl<'a> Sim<'a> {
                     for i in 0..n {
                         self.nodes[i].last_slot = slot;
                         self.step(i, t, Input::Tick { slot })?;
+                        if let Some(Byzantine::Spam(k)) = self.nodes[i].byzantine {
+                            self.spam(i, t, k);
+                        }
                     }
                     if let Some(b) = &bar {
                         b.set_position(u64::from(slot));
@@ -655,7 +726,9 @@ pub fn run(
     );
     for f in &setup.faults {
         let node = match f {
-            SimFault::Crash { node, .. } | SimFault::Offline { node, .. } => Some(*node),
+            SimFault::Crash { node, .. }
+            | SimFault::Offline { node, .. }
+            | SimFault::Byzantine { node, .. } => Some(*node),
             SimFault::Partition { group, .. } => {
                 group.iter().copied().find(|g| usize::from(*g) >= n)
             }
@@ -699,6 +772,7 @@ pub fn run(
             busy_until: 0,
             inbox: std::collections::VecDeque::new(),
             wake_pending: false,
+            byzantine: None,
             store: MemStore::default(),
             log: std::io::BufWriter::new(file),
             digest: blake2b_simd_state::State([0; 32]),
@@ -711,7 +785,9 @@ pub fn run(
         let (a, b) = match f {
             SimFault::Partition { at, heal, .. } => (Some(*at), Some(*heal)),
             SimFault::Crash { at, restart, .. } => (Some(*at), *restart),
-            SimFault::Offline { from, to, .. } => (Some(*from), Some(*to)),
+            SimFault::Offline { from, to, .. } | SimFault::Byzantine { from, to, .. } => {
+                (Some(*from), Some(*to))
+            }
         };
         if let Some(a) = a {
             sim.push(u64::from(a) * slot_us, Ev::Fault(k, true));
