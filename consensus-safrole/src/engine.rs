@@ -358,6 +358,7 @@ impl SafroleConsensus {
             known.sort_by_key(|b| b.number);
             for b in known {
                 let h = b.header.hash();
+                voter.note_block(h, b.header.slot, b.header.author);
                 voter.import_block(now, h, b.header.parent, b.header.post_state_root);
                 if b.available && b.valid.is_some() {
                     voter.block_validated(now, h, b.valid == Some(true));
@@ -601,8 +602,9 @@ impl SafroleConsensus {
         } else {
             self.by_slot.insert((header.slot, header.author), hash);
         }
-        self.voter(now)
-            .import_block(now, hash, header.parent, header.post_state_root);
+        let voter = self.voter(now);
+        voter.note_block(hash, header.slot, header.author);
+        voter.import_block(now, hash, header.parent, header.post_state_root);
         out.push(telemetry(
             "consensus.safrole.imported",
             serde_json::json!({"hash": hash.to_hex(), "slot": header.slot,
@@ -642,9 +644,6 @@ impl SafroleConsensus {
 
     fn update_best(&mut self, out: &mut Vec<Action>) {
         let best = self.fork.best();
-        if let Some(v) = self.voter.as_mut() {
-            v.set_preferred(best);
-        }
         if best != self.best {
             self.best = best;
             out.push(Action::BestBlock { hash: best });

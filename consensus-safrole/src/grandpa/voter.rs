@@ -122,7 +122,7 @@ pub struct Voter {
     me: Option<(ValidatorIndex, SigningKey)>,
     tree: BlockTree,
     info: HashMap<Hash, BlockInfo>,
-    preferred: Option<Hash>,
+    order: HashMap<Hash, (u32, ValidatorIndex)>,
     finalized: (Hash, u32),
     last_estimate: Hash,
     current: u64,
@@ -172,7 +172,7 @@ impl Voter {
             me,
             tree: BlockTree::new(genesis, finalized.1),
             info,
-            preferred: None,
+            order: HashMap::new(),
             finalized,
             last_estimate: genesis,
             current: 0,
@@ -392,48 +392,28 @@ impl Voter {
         self.import_vote(vote);
     }
 
-    /// The fork-choice head (GRANDPA votes for the best chain containing the estimate).
-    pub fn set_preferred(&mut self, best: Hash) {
-        self.preferred = Some(best);
+    /// Slot and author of a block, so ties between equally deep branches are broken by what
+    /// the protocol decided (the later slot, then the lower author) rather than by hash
+    /// values, which carry ring-proof randomness; every node still picks the same block.
+    pub fn note_block(&mut self, hash: Hash, slot: u32, author: ValidatorIndex) {
+        self.order.insert(hash, (slot, author));
     }
 
-    /// The chain this voter is willing to vote for: the fork-choice head's chain as far up as
-    /// it is validated, when it contains `from`; otherwise the deepest validated block
-    /// reachable from `from` (ties by hash). Following fork choice first is what the GRANDPA
-    /// paper asks ("the best chain containing the estimate"), and it keeps the vote
-    /// independent of hash values, which carry ring-proof randomness here.
+    /// The deepest validated block reachable from `from` through validated blocks (ties: later
+    /// slot, lower author, lower hash): the chain this voter is willing to vote for.
+    fn tie(&self, h: &Hash) -> (std::cmp::Reverse<u32>, ValidatorIndex, Hash) {
+        let (slot, author) = self.order.get(h).copied().unwrap_or((0, 0));
+        (std::cmp::Reverse(slot), author, *h)
+    }
+
     fn best_validated_from(&self, from: Hash) -> Hash {
-        if let Some(p) = self
-            .preferred
-            .filter(|p| self.tree.is_ancestor_or_equal(&from, p))
-        {
-            let mut path = vec![p];
-            let mut cur = p;
-            while cur != from {
-                match self.tree.parent(&cur) {
-                    Some(q) => {
-                        path.push(q);
-                        cur = q;
-                    }
-                    None => break,
-                }
-            }
-            let mut best = from;
-            for b in path.iter().rev().skip(1) {
-                if !self.info.get(b).is_some_and(|i| i.validated) {
-                    break;
-                }
-                best = *b;
-            }
-            return best;
-        }
         let mut best = (self.tree.number(&from).unwrap_or(0), from);
         let mut stack = vec![from];
         while let Some(b) = stack.pop() {
             for c in self.tree.children(&b) {
                 if self.info.get(c).is_some_and(|i| i.validated) {
                     let n = self.tree.number(c).unwrap_or(0);
-                    if n > best.0 || (n == best.0 && *c < best.1) {
+                    if n > best.0 || (n == best.0 && self.tie(c) < self.tie(&best.1)) {
                         best = (n, *c);
                     }
                     stack.push(*c);

@@ -543,6 +543,12 @@ impl NodeCore {
             Input::Tick { slot } => {
                 self.slot = slot;
                 self.consensus(now, Event::Tick { slot }, &mut out);
+                // Blocks still without our shard a few slots on: ask their authors again (the
+                // first answer may have been lost to a partition). Unavailable blocks get no
+                // votes, so a chain whose shards never arrive here could never be final.
+                if slot % 3 == 0 {
+                    self.rerequest_shards(slot, &mut out);
+                }
                 // Nothing imported for a while: maybe we fell behind; ask.
                 if slot > self.last_import_slot + 3 && slot % 3 == 0 {
                     out.push(Output::Broadcast {
@@ -564,6 +570,30 @@ impl NodeCore {
             } => self.on_net(now, from, channel, bytes, &mut out),
         }
         out
+    }
+
+    fn rerequest_shards(&self, slot: Slot, out: &mut Vec<Output>) {
+        let Some(me) = self.me else { return };
+        if usize::from(me) >= usize::from(self.validators) {
+            return;
+        }
+        let fin = self.stats.finalized_number;
+        let mut missing: Vec<(Slot, ValidatorIndex, Hash)> = self
+            .blocks
+            .iter()
+            .filter(|(_, r)| !r.available && r.number > fin && r.msg.header.slot + 2 < slot)
+            .map(|(h, r)| (r.msg.header.slot, r.msg.header.author, *h))
+            .collect();
+        missing.sort();
+        for (_, author, h) in missing.into_iter().take(16) {
+            if author != me {
+                out.push(Output::Send {
+                    to: author,
+                    channel: Channel::Sync,
+                    bytes: SyncMsg::GetShard(h).encode(),
+                });
+            }
+        }
     }
 
     fn reject(
@@ -991,9 +1021,10 @@ impl NodeCore {
             actions.extend(self.mark_available(now, hash, 0, out));
         } else if let Some(shard) = self.early_shards.remove(&hash) {
             actions.extend(self.check_shard(now, shard, out));
-        } else if slot + 2 < self.slot {
-            // A block that reached us late (sync after a restart) never had its shard sent
-            // to us: ask its author, who keeps the shards of its recent blocks.
+        } else if slot < self.slot {
+            // A block of a past slot (sync after a restart or a healed partition) may never
+            // have had its shard sent to us: ask its author, who keeps the shards of its
+            // recent blocks. A duplicate answer is ignored.
             out.push(Output::Send {
                 to: author,
                 channel: Channel::Sync,
