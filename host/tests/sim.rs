@@ -193,3 +193,71 @@ fn byzantine_encoders_and_spam_are_refused_counted_and_finality_holds() {
         );
     }
 }
+
+/// The safety matrix (issue #9): both consensus variants under each fault, three seeds each.
+/// Honest nodes never finalize conflicting blocks or orphan a finalized one; after a fault
+/// ends the chain finalizes again; an equivocating validator is reported.
+#[test]
+fn safety_matrix_every_variant_every_fault_three_seeds() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let faults = [
+        (
+            "netsplit",
+            "[[faults]]\nkind = \"partition\"\ngroup = [0, 1, 2]\nat_slot = 4\nheal_slot = 8\n",
+        ),
+        (
+            "crash",
+            "[[faults]]\nkind = \"crash\"\nnode = 2\nat_slot = 4\nrestart_slot = 7\n",
+        ),
+        ("twin", "[[faults]]\nkind = \"twin\"\nnode = 5\n"),
+        (
+            "withhold",
+            "[[faults]]\nkind = \"withhold_shards\"\nnode = 1\nfrom_slot = 2\nto_slot = 8\n",
+        ),
+    ];
+    let costs = repo().join("configs/costs.toml");
+    for (name, fault) in faults {
+        for seed in [1, 2, 3] {
+            let scenario = tmp.path().join(format!("{name}-{seed}.toml"));
+            std::fs::write(
+                &scenario,
+                format!(
+                    "name = \"{name}\"\nbackend = \"sim\"\nnodes = 6\nslots = 16\nslot_ms = 2000\n\
+                     txs = 8\nseed = {seed}\ncosts = \"{}\"\n[network]\nlatency_ms = 40\n\
+                     jitter_ms = 4\nloss = 0.01\n{fault}",
+                    costs.display()
+                ),
+            )
+            .expect("scenario");
+            let out = tmp.path().join(format!("{name}-{seed}"));
+            compare(
+                &["configs/polkadot.toml", "configs/kusama.toml"],
+                &scenario,
+                &out,
+            );
+            let s = summary(&out);
+            let blocks = std::fs::read_to_string(out.join("blocks.csv")).expect("blocks.csv");
+            for v in ["polkadot", "kusama"] {
+                let row = &s[v];
+                let at = format!("{v} under {name}, seed {seed}");
+                assert_eq!(num(row, "safety_violations"), 0, "{at}: {row:?}");
+                // Live again: blocks of slots after the fault's end (slot 8) became final.
+                let late = blocks
+                    .lines()
+                    .filter(|l| l.starts_with(&format!("{v},")))
+                    .filter(|l| {
+                        let f: Vec<&str> = l.split(',').collect();
+                        f[1].parse::<u32>().unwrap_or(0) > 8 && f[4] == "finalized"
+                    })
+                    .count();
+                assert!(late > 0, "{at}: nothing after slot 8 was finalized");
+                if name == "twin" {
+                    assert!(
+                        num(row, "misbehaviour_reports") > 0,
+                        "{at}: the equivocator went unreported"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -191,6 +191,12 @@ pub enum Fault {
         /// Until.
         to_slot: u32,
     },
+    /// A second node runs the validator's keys for the whole run, with other transactions and
+    /// on the other side of any partition: an equivocating author and voter (sim).
+    Twin {
+        /// Validator index.
+        node: u16,
+    },
     /// A validator that floods every other with garbage consensus messages (sim).
     Spam {
         /// Validator index.
@@ -210,6 +216,7 @@ impl Fault {
         match self {
             Fault::Crash { restart_slot, .. } => *restart_slot,
             Fault::Partition { heal_slot, .. } => Some(*heal_slot),
+            Fault::Twin { .. } => None,
             Fault::Offline { to_slot, .. }
             | Fault::WithholdShards { to_slot, .. }
             | Fault::CorruptShards { to_slot, .. }
@@ -248,9 +255,18 @@ impl Scenario {
             bail!("scenario {}: loss must be in [0, 1)", self.name);
         }
         let costs_path = self.dir.join(&self.costs);
+        let twins = self
+            .faults
+            .iter()
+            .filter_map(|f| match f {
+                Fault::Twin { node } => Some(*node),
+                _ => None,
+            })
+            .collect();
         let faults = self
             .faults
             .iter()
+            .filter(|f| !matches!(f, Fault::Twin { .. }))
             .map(|f| match f.clone() {
                 Fault::Crash {
                     node,
@@ -310,6 +326,7 @@ impl Scenario {
                     from: from_slot,
                     to: to_slot,
                 },
+                Fault::Twin { .. } => unreachable!("filtered above"),
             })
             .collect();
         Ok(SimSetup {
@@ -327,6 +344,7 @@ impl Scenario {
                 bytes_per_us: net.bandwidth_mbit / 8.0,
             },
             faults,
+            twins,
             costs: CostFile::load(&costs_path)?,
             progress,
         })
@@ -362,6 +380,8 @@ pub struct VariantReport {
     pub safety_violations: usize,
     /// Blocks of slots after every fault ended that were finalized (did the chain resume?).
     pub finalized_after_faults: usize,
+    /// Misbehaviour reports by honest nodes: (reports, distinct offenders).
+    pub misbehaviour: (usize, usize),
     /// Inputs nodes refused: (shards, everything else).
     pub rejected: (usize, usize),
     /// Per block with a refused shard: first refusal minus the block's proposal (ms).
@@ -439,6 +459,7 @@ fn read_variant(
     let mut precommit_targets = std::collections::HashSet::new();
     let mut proposed_at: HashMap<String, u64> = HashMap::new();
     let mut first_refusal: HashMap<String, u64> = HashMap::new();
+    let mut offenders = std::collections::BTreeSet::new();
     let mut bytes = 0u64;
     for i in 0..nodes {
         let dir = base.join(format!("node-{i}"));
@@ -451,6 +472,10 @@ fn read_variant(
             let u = |k: &str| e[k].as_u64();
             let hash = e["hash"].as_str().unwrap_or("").to_string();
             match e["event"].as_str().unwrap_or("") {
+                "misbehaviour" => {
+                    r.misbehaviour.0 += 1;
+                    offenders.insert(u("offender").unwrap_or(u64::MAX));
+                }
                 "rejected" => {
                     if e["channel"] == "shard" {
                         r.rejected.0 += 1;
@@ -545,6 +570,7 @@ fn read_variant(
             cur = parent.get(&h).cloned();
         }
     }
+    r.misbehaviour.1 = offenders.len();
     for (h, t) in &first_refusal {
         if let Some(p) = proposed_at.get(h) {
             r.detect_ms.push(t.saturating_sub(*p) as f64 / 1e3);
@@ -690,6 +716,9 @@ pub fn table(s: &Scenario, variants: &[VariantReport]) -> String {
         });
     }
     row("safety violations", &|v| v.safety_violations.to_string());
+    row("misbehaviour reports (offenders)", &|v| {
+        format!("{} ({})", v.misbehaviour.0, v.misbehaviour.1)
+    });
     row("inputs refused: shards / other", &|v| {
         format!("{} / {}", v.rejected.0, v.rejected.1)
     });
@@ -798,7 +827,12 @@ pub fn cdf_svg(variants: &[VariantReport]) -> String {
 
 /// The last slot any fault of the scenario is active in, if all of them end.
 fn faults_end(s: &Scenario) -> Option<u32> {
-    let ends: Option<Vec<u32>> = s.faults.iter().map(Fault::end).collect();
+    let ends: Option<Vec<u32>> = s
+        .faults
+        .iter()
+        .filter(|f| !matches!(f, Fault::Twin { .. }))
+        .map(Fault::end)
+        .collect();
     ends.and_then(|e| e.into_iter().max())
 }
 
@@ -932,12 +966,12 @@ pub fn compare(
         }
     }
     let mut summary_csv = String::from(
-        "variant,authored,finalized,p50_ms,p90_ms,p99_ms,max_ms,orphaned,max_reorg,nullifiers_exposed,exposed_notarized,exposed_majority,exposed_unsupported,safety_violations,refused_shards,refused_other,bytes_per_node_slot\n",
+        "variant,authored,finalized,p50_ms,p90_ms,p99_ms,max_ms,orphaned,max_reorg,nullifiers_exposed,exposed_notarized,exposed_majority,exposed_unsupported,safety_violations,refused_shards,refused_other,misbehaviour_reports,bytes_per_node_slot\n",
     );
     for r in &reports {
         let _ = writeln!(
             summary_csv,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.0}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.0}",
             r.name,
             r.authored,
             r.finalized_blocks,
@@ -954,6 +988,7 @@ pub fn compare(
             r.safety_violations,
             r.rejected.0,
             r.rejected.1,
+            r.misbehaviour.0,
             r.bytes_per_node_slot / f64::from(scenario.slots.max(1))
         );
     }
@@ -1080,6 +1115,9 @@ fn describe_fault(f: &Fault) -> String {
             from_slot,
             to_slot,
         } => format!("validator {node} corrupts its shards from slot {from_slot} to {to_slot}"),
+        Fault::Twin { node } => {
+            format!("validator {node} runs twice (a twin with its keys, other transactions, across any partition)")
+        }
         Fault::Spam {
             node,
             from_slot,

@@ -134,6 +134,11 @@ pub struct SimSetup {
     pub links: LinkModel,
     /// The fault timeline.
     pub faults: Vec<SimFault>,
+    /// Validators that also run a twin: a second node with the same keys and another
+    /// workload, on the other side of any partition. Both sign what they see, so the validator
+    /// equivocates as author and as voter, with its real keys. Twins are logged after the
+    /// honest nodes (`node-<V + k>`) and left out of the report's numbers.
+    pub twins: Vec<u16>,
     /// Plugin call prices.
     pub costs: CostFile,
     /// Show a progress bar.
@@ -161,7 +166,7 @@ pub struct SimSummary {
     pub retransmitted: u64,
     /// Peak resident memory of the process (KiB), from `/proc/self/status`.
     pub peak_rss_kib: u64,
-    /// Per node: finalized height at the end.
+    /// Per validator (twins left out): finalized height at the end.
     pub finalized_height: Vec<u32>,
     /// Digest of every node's event log, in node order (equal seeds give equal digests).
     pub log_digest: String,
@@ -330,6 +335,10 @@ struct Sim<'a> {
     rng: ChaCha20Rng,
     links: Links,
     nodes: Vec<SimNode>,
+    /// The validator index each simulated node speaks as (twins share one).
+    identity: Vec<usize>,
+    /// The simulated nodes of each validator index.
+    by_identity: Vec<Vec<usize>>,
     canon: Canon,
     summary: SimSummary,
 }
@@ -353,7 +362,13 @@ impl<'a> Sim<'a> {
     }
 
     fn new_core(&self, i: usize) -> anyhow::Result<NodeCore> {
-        let me = i as ValidatorIndex;
+        let me = self.identity[i] as ValidatorIndex;
+        // A twin proposes other transactions, so its blocks differ from its sibling's.
+        let workload_seed = if i >= usize::from(self.setup.validators) {
+            self.setup.workload_seed ^ 0x7_7717_0000 ^ i as u64
+        } else {
+            self.setup.workload_seed
+        };
         let (plugins, genesis) = load_plugins_untraced(
             self.config,
             &self.spec,
@@ -369,7 +384,7 @@ impl<'a> Sim<'a> {
             self.setup.validators,
             self.spec.chain.slot_ms,
             plugins,
-            Box::new(NodeWorkload::new(self.setup.workload_seed, self.setup.txs)),
+            Box::new(NodeWorkload::new(workload_seed, self.setup.txs)),
             genesis,
         );
         core.set_cost_model(model);
@@ -455,11 +470,21 @@ impl<'a> Sim<'a> {
                         },
                         None => bytes,
                     };
-                    self.transmit(i, usize::from(to), channel, Rc::new(bytes), done)
+                    let bytes = Rc::new(bytes);
+                    let to = self
+                        .by_identity
+                        .get(usize::from(to))
+                        .cloned()
+                        .unwrap_or_default();
+                    for j in to.into_iter().filter(|j| *j != i) {
+                        self.transmit(i, j, channel, bytes.clone(), done);
+                    }
                 }
                 Output::Broadcast { channel, bytes } => {
                     let bytes = Rc::new(bytes);
-                    for j in (0..n).filter(|j| *j != i) {
+                    let me = self.identity[i];
+                    let to: Vec<usize> = (0..n).filter(|j| self.identity[*j] != me).collect();
+                    for j in to {
                         self.transmit(i, j, channel, bytes.clone(), done);
                     }
                 }
@@ -485,7 +510,7 @@ impl<'a> Sim<'a> {
     fn log(&mut self, i: usize, t: u64, e: &NodeEvent) -> anyhow::Result<()> {
         let line = serde_json::to_string(&LogLine {
             t_us: t,
-            node: Some(i as ValidatorIndex),
+            node: Some(self.identity[i] as ValidatorIndex),
             event: e,
         })?;
         let mut line = self.canon.rewrite(&line);
@@ -524,7 +549,11 @@ impl<'a> Sim<'a> {
             let mut junk = vec![0u8; 200];
             self.rng.fill_bytes(&mut junk);
             let junk = Rc::new(junk);
-            for j in (0..self.nodes.len()).filter(|j| *j != i) {
+            let me = self.identity[i];
+            let to: Vec<usize> = (0..self.nodes.len())
+                .filter(|j| self.identity[*j] != me)
+                .collect();
+            for j in to {
                 self.transmit(i, j, Channel::Consensus, junk.clone(), t);
             }
         }
@@ -533,7 +562,8 @@ impl<'a> Sim<'a> {
     fn connect_all(&mut self, t: u64, pairs: Vec<(usize, usize)>) -> anyhow::Result<()> {
         for (a, b) in pairs {
             if self.links.connected(a, b) {
-                self.step(a, t, Input::PeerConnected(b as ValidatorIndex))?;
+                let peer = self.identity[b] as ValidatorIndex;
+                self.step(a, t, Input::PeerConnected(peer))?;
             }
         }
         Ok(())
@@ -543,7 +573,11 @@ impl<'a> Sim<'a> {
         let n = self.nodes.len();
         match self.setup.faults[k].clone() {
             SimFault::Partition { group, .. } => {
-                let side: Vec<bool> = (0..n).map(|i| group.contains(&(i as u16))).collect();
+                // Twins stand on the other side from their sibling.
+                let v = usize::from(self.setup.validators);
+                let side: Vec<bool> = (0..n)
+                    .map(|i| group.contains(&(self.identity[i] as u16)) != (i >= v))
+                    .collect();
                 if begin {
                     self.links
                         .set_groups(side.iter().map(|s| u32::from(*s)).collect());
@@ -641,7 +675,8 @@ impl<'a> Sim<'a> {
                     }
                     if let Some(b) = &bar {
                         b.set_position(u64::from(slot));
-                        let fin = self.nodes.iter().filter_map(|nd| nd.core.as_ref());
+                        let v = usize::from(self.setup.validators);
+                        let fin = self.nodes.iter().take(v).filter_map(|nd| nd.core.as_ref());
                         let min = fin.map(|c| c.stats().finalized_number).min().unwrap_or(0);
                         b.set_message(format!("finalized (slowest node): {min}"));
                     }
@@ -680,7 +715,7 @@ impl<'a> Sim<'a> {
                         to,
                         t,
                         Input::Net {
-                            from: from as ValidatorIndex,
+                            from: self.identity[from] as ValidatorIndex,
                             channel,
                             bytes,
                         },
@@ -739,6 +774,21 @@ pub fn run(
     }
     let spec = sim_spec(config, setup.validators)?;
     let slot_us = spec.chain.slot_ms * 1000;
+    if let Some(t) = setup.twins.iter().find(|t| usize::from(**t) >= n) {
+        anyhow::bail!("twin of validator {t}: the chain has {n} validators");
+    }
+    let mut identity: Vec<usize> = (0..n).collect();
+    identity.extend(setup.twins.iter().map(|t| usize::from(*t)));
+    let total = identity.len();
+    let mut by_identity = vec![Vec::new(); n];
+    for (j, v) in identity.iter().enumerate() {
+        by_identity[*v].push(j);
+    }
+    let mut model = setup.links.clone();
+    for t in &setup.twins {
+        let r = model.region_of[usize::from(*t)];
+        model.region_of.push(r);
+    }
     let mut sim = Sim {
         config,
         spec,
@@ -748,8 +798,10 @@ pub fn run(
         events: HashMap::new(),
         seq: 0,
         rng: ChaCha20Rng::seed_from_u64(setup.seed),
-        links: Links::new(setup.links.clone()),
-        nodes: Vec::with_capacity(n),
+        links: Links::new(model),
+        nodes: Vec::with_capacity(total),
+        identity,
+        by_identity,
         canon: Canon::default(),
         summary: SimSummary {
             validators: setup.validators,
@@ -757,7 +809,7 @@ pub fn run(
             ..SimSummary::default()
         },
     };
-    for i in 0..n {
+    for i in 0..total {
         let dir = node_dir(base, i);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let path = dir.join("events.jsonl");
@@ -796,7 +848,7 @@ pub fn run(
             sim.push(u64::from(b) * slot_us, Ev::Fault(k, false));
         }
     }
-    for i in 0..n {
+    for i in 0..total {
         sim.step(i, 0, Input::Start)?;
     }
     sim.push(slot_us, Ev::Tick(1));
@@ -811,7 +863,9 @@ pub fn run(
             .as_ref()
             .map(|c| c.stats().clone())
             .unwrap_or_default();
-        sim.summary.finalized_height.push(core.finalized_number);
+        if i < n {
+            sim.summary.finalized_height.push(core.finalized_number);
+        }
         let summary = serde_json::json!({
             "node": i,
             "core": core,
