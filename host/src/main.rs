@@ -145,6 +145,22 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Export a scenario as a Shadow experiment (shadow.yaml, network.gml, spec.json) that runs
+    /// the real `diverge run` binary on one host per validator.
+    Shadow {
+        /// The variant config every host runs.
+        #[arg(long, default_value = "configs/polkadot.toml")]
+        config: PathBuf,
+        /// Scenario file (validators, network, slots).
+        #[arg(long, default_value = "configs/scenarios/netsplit.toml")]
+        scenario: PathBuf,
+        /// Override a config key: --set chain.slot_ms=2000.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// Output directory.
+        #[arg(long, default_value = "reports/shadow")]
+        out: PathBuf,
+    },
     /// Validator keys.
     Key {
         #[command(subcommand)]
@@ -433,6 +449,21 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                     ExitCode::SUCCESS
                 },
             )
+        }
+        Command::Shadow {
+            config,
+            scenario,
+            overrides,
+            out: dir,
+        } => {
+            let scenario = compare::Scenario::load(&scenario)?;
+            compare::shadow(&config, &scenario, &overrides, &dir)?;
+            writeln!(
+                out,
+                "wrote {}/{{shadow.yaml, network.gml, spec.json}}: run `shadow shadow.yaml` there",
+                dir.display()
+            )?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Key { op } => match op {
             KeyOp::Generate { out: path } => {

@@ -388,6 +388,8 @@ pub struct VariantReport {
     pub detect_ms: Vec<f64>,
     /// Mean bytes per node (in + out) over the run.
     pub bytes_per_node_slot: f64,
+    /// Bytes (in + out) of each node over the run.
+    pub bytes_by_node: Vec<u64>,
     /// Mean plugin call times in ms, by call.
     pub calls_ms: BTreeMap<String, f64>,
     /// Nodes that exited with an error.
@@ -547,16 +549,19 @@ fn read_variant(
                 _ => {}
             }
         }
+        let mut mine = 0u64;
         if let Ok(t) = std::fs::read_to_string(dir.join("summary.json")) {
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&t) {
                 if let Some(kinds) = v["net"]["per_kind"].as_object() {
                     for k in kinds.values() {
-                        bytes += k["bytes_in"].as_u64().unwrap_or(0)
+                        mine += k["bytes_in"].as_u64().unwrap_or(0)
                             + k["bytes_out"].as_u64().unwrap_or(0);
                     }
                 }
             }
         }
+        bytes += mine;
+        r.bytes_by_node.push(mine);
     }
     // A precommit target had a supermajority of prevotes for it or a descendant: so did
     // every ancestor of it.
@@ -836,6 +841,194 @@ fn faults_end(s: &Scenario) -> Option<u32> {
     ends.and_then(|e| e.into_iter().max())
 }
 
+const COLORS: [&str; 4] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
+
+/// An SVG of finality latency over the run: per block, the last node's latency against the
+/// block's slot, one line per variant, with the scenario's faults shaded.
+pub fn timeline_svg(s: &Scenario, variants: &[VariantReport]) -> String {
+    let (w, h, left, bottom) = (640.0, 400.0, 70.0, 40.0);
+    let slots = f64::from(s.slots.max(1));
+    let max = variants
+        .iter()
+        .flat_map(|v| v.blocks.iter().filter_map(|b| b.final_ms.map(|f| f.1)))
+        .fold(1.0f64, f64::max)
+        * 1.05;
+    let x = |slot: f64| left + (w - left - 20.0) * slot / slots;
+    let y = |ms: f64| (h - bottom) - (h - bottom - 20.0) * ms / max;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    );
+    for f in &s.faults {
+        let (a, b, label) = match f {
+            Fault::Partition {
+                at_slot, heal_slot, ..
+            } => (*at_slot, *heal_slot, "partition"),
+            Fault::Crash {
+                at_slot,
+                restart_slot,
+                node,
+            } => {
+                let _ = node;
+                (*at_slot, restart_slot.unwrap_or(s.slots), "crash")
+            }
+            Fault::Offline {
+                from_slot, to_slot, ..
+            } => (*from_slot, *to_slot, "offline"),
+            Fault::WithholdShards {
+                from_slot, to_slot, ..
+            } => (*from_slot, *to_slot, "withheld shards"),
+            Fault::CorruptShards {
+                from_slot, to_slot, ..
+            } => (*from_slot, *to_slot, "corrupt shards"),
+            Fault::Spam {
+                from_slot, to_slot, ..
+            } => (*from_slot, *to_slot, "spam"),
+            Fault::Twin { .. } => (0, s.slots, "twin"),
+        };
+        let (xa, xb) = (x(f64::from(a)), x(f64::from(b)));
+        let _ = writeln!(
+            svg,
+            "<rect x=\"{xa:.1}\" y=\"20\" width=\"{:.1}\" height=\"{}\" fill=\"#f2c14e\" fill-opacity=\"0.25\"/><text x=\"{:.1}\" y=\"34\" fill=\"#8a6d1d\">{label}</text>",
+            (xb - xa).max(1.0),
+            h - bottom - 20.0,
+            xa + 4.0
+        );
+    }
+    let _ = writeln!(
+        svg,
+        "<line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/><line x1=\"{left}\" y1=\"20\" x2=\"{left}\" y2=\"{}\" stroke=\"black\"/>",
+        h - bottom,
+        w - 20.0,
+        h - bottom,
+        h - bottom
+    );
+    for k in 0..=5 {
+        let sl = slots * f64::from(k) / 5.0;
+        let ms = max * f64::from(k) / 5.0;
+        let _ = writeln!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{sl:.0}</text><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{ms:.0}</text>",
+            x(sl),
+            h - bottom + 16.0,
+            left - 6.0,
+            y(ms) + 4.0
+        );
+    }
+    let _ = writeln!(
+        svg,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">slot of the block</text><text x=\"14\" y=\"{}\" transform=\"rotate(-90 14 {})\" text-anchor=\"middle\">finality latency at the last node (ms)</text>",
+        (w + left) / 2.0,
+        h - 6.0,
+        h / 2.0,
+        h / 2.0
+    );
+    for (i, v) in variants.iter().enumerate() {
+        let c = COLORS[i % COLORS.len()];
+        let pts: Vec<String> = v
+            .blocks
+            .iter()
+            .filter_map(|b| {
+                b.final_ms
+                    .map(|f| format!("{:.1},{:.1}", x(b.slot as f64), y(f.1)))
+            })
+            .collect();
+        let _ = writeln!(
+            svg,
+            "<polyline fill=\"none\" stroke=\"{c}\" stroke-width=\"2\" points=\"{}\"/>",
+            pts.join(" ")
+        );
+        for b in v.blocks.iter().filter(|b| b.status == "orphaned") {
+            let _ = writeln!(
+                svg,
+                "<text x=\"{:.1}\" y=\"{}\" fill=\"{c}\" text-anchor=\"middle\">x</text>",
+                x(b.slot as f64),
+                h - bottom - 4.0 - 12.0 * i as f64
+            );
+        }
+        let _ = writeln!(
+            svg,
+            "<text x=\"{}\" y=\"{}\" fill=\"{c}\">{} (x: orphaned block)</text>",
+            left + 10.0,
+            52.0 + 16.0 * i as f64,
+            v.name
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// An SVG bar chart of the bytes each node sent and received per slot, per variant.
+pub fn bytes_svg(s: &Scenario, variants: &[VariantReport]) -> String {
+    let (w, h, left, bottom) = (640.0, 360.0, 80.0, 40.0);
+    let slots = f64::from(s.slots.max(1));
+    let nodes = variants
+        .iter()
+        .map(|v| v.bytes_by_node.len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let max = variants
+        .iter()
+        .flat_map(|v| v.bytes_by_node.iter().map(|b| *b as f64 / slots / 1024.0))
+        .fold(1.0f64, f64::max)
+        * 1.1;
+    let group = (w - left - 20.0) / nodes as f64;
+    let bar = group * 0.8 / variants.len().max(1) as f64;
+    let y = |kib: f64| (h - bottom) - (h - bottom - 20.0) * kib / max;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n",
+        h - bottom,
+        w - 20.0,
+        h - bottom
+    );
+    for k in 0..=4 {
+        let kib = max * f64::from(k) / 4.0;
+        let _ = writeln!(
+            svg,
+            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{kib:.0}</text>",
+            left - 6.0,
+            y(kib) + 4.0
+        );
+    }
+    for n in 0..nodes {
+        let _ = writeln!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{n}</text>",
+            left + group * (n as f64 + 0.5),
+            h - bottom + 16.0
+        );
+    }
+    for (i, v) in variants.iter().enumerate() {
+        let c = COLORS[i % COLORS.len()];
+        for (n, b) in v.bytes_by_node.iter().enumerate() {
+            let kib = *b as f64 / slots / 1024.0;
+            let x0 = left + group * n as f64 + group * 0.1 + bar * i as f64;
+            let _ = writeln!(
+                svg,
+                "<rect x=\"{x0:.1}\" y=\"{:.1}\" width=\"{bar:.1}\" height=\"{:.1}\" fill=\"{c}\"/>",
+                y(kib),
+                (h - bottom) - y(kib)
+            );
+        }
+        let _ = writeln!(
+            svg,
+            "<text x=\"{}\" y=\"{}\" fill=\"{c}\">{}</text>",
+            left + 10.0,
+            30.0 + 16.0 * i as f64,
+            v.name
+        );
+    }
+    let _ = writeln!(
+        svg,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">validator</text><text x=\"14\" y=\"{}\" transform=\"rotate(-90 14 {})\" text-anchor=\"middle\">KiB sent + received per slot</text></svg>",
+        (w + left) / 2.0,
+        h - 6.0,
+        h / 2.0,
+        h / 2.0
+    );
+    svg
+}
+
 /// Runs every variant under `scenario` on `backend` and writes the report into `out_dir`.
 pub fn compare(
     configs: &[(PathBuf, Loaded)],
@@ -1037,7 +1230,7 @@ pub fn compare(
         );
     }
     let md = format!(
-        "# diverge compare: {}\n\n{setup}.\n\nFaults: {faults}.\n\n{tbl}\n![finality latency CDF](finality_cdf.svg)\n\n## What the rows mean\n\n- Finality latency: the time a node finalized a block minus the start of the block's slot, over every (block, node); \"first / last node\" takes, per block, the first and the last node that finalized it.\n- Orphaned blocks: blocks some node imported that ended off the finalized chain. Their payloads were gossiped, so their nullifiers are public for ever although the transactions never happened: the privacy leak. It is split by the support the block had: a notarization certificate (single-slot finality's first round), a vote majority (a supermajority of GRANDPA prevotes for it or a descendant), or nothing.\n- Max reorg depth: the most blocks any node's best chain abandoned at once.\n- Safety violations: heights where two nodes finalized different blocks, plus finalized blocks later orphaned. Anything but 0 is a bug.\n- Bytes per node per slot: everything a node sent and received, over the run's slots.\n- Plugin call times: {}.\n\n{}Files: per-finalization samples `finality.csv`; one row per block `blocks.csv`; this table `summary.csv`; each node's event log `<variant>/node-<i>/events.jsonl`.\n",
+        "# diverge compare: {}\n\n{setup}.\n\nFaults: {faults}.\n\n{tbl}\n![finality latency CDF](finality_cdf.svg)\n\n![finality latency over the run, faults shaded](latency_over_time.svg)\n\n![bytes per validator per slot](bytes_per_node.svg)\n\n## What the rows mean\n\n- Finality latency: the time a node finalized a block minus the start of the block's slot, over every (block, node); \"first / last node\" takes, per block, the first and the last node that finalized it.\n- Orphaned blocks: blocks some node imported that ended off the finalized chain. Their payloads were gossiped, so their nullifiers are public for ever although the transactions never happened: the privacy leak. It is split by the support the block had: a notarization certificate (single-slot finality's first round), a vote majority (a supermajority of GRANDPA prevotes for it or a descendant), or nothing.\n- Max reorg depth: the most blocks any node's best chain abandoned at once.\n- Safety violations: heights where two nodes finalized different blocks, plus finalized blocks later orphaned. Anything but 0 is a bug.\n- Bytes per node per slot: everything a node sent and received, over the run's slots.\n- Plugin call times: {}.\n\n{}Files: per-finalization samples `finality.csv`; one row per block `blocks.csv`; this table `summary.csv`; each node's event log `<variant>/node-<i>/events.jsonl`.\n",
         scenario.name,
         if sim_setup.is_some() {
             "modelled by the cost model (the simulator charges them; they are not measured in this run)"
@@ -1055,9 +1248,49 @@ pub fn compare(
     std::fs::write(out_dir.join("blocks.csv"), blocks_csv)?;
     std::fs::write(out_dir.join("summary.csv"), summary_csv)?;
     std::fs::write(out_dir.join("finality_cdf.svg"), cdf_svg(&reports))?;
+    std::fs::write(
+        out_dir.join("latency_over_time.svg"),
+        timeline_svg(scenario, &reports),
+    )?;
+    std::fs::write(
+        out_dir.join("bytes_per_node.svg"),
+        bytes_svg(scenario, &reports),
+    )?;
     writeln!(out, "\n{tbl}")?;
     writeln!(out, "report: {}", out_dir.join("report.md").display())?;
     Ok(reports)
+}
+
+/// Writes `scenario` for `config` as a Shadow experiment into `out` (the real binary on one
+/// Shadow host per validator, the scenario's links as its GML graph).
+pub fn shadow(
+    config: &Path,
+    scenario: &Scenario,
+    overrides: &[String],
+    out: &Path,
+) -> anyhow::Result<()> {
+    let mut sets = overrides.to_vec();
+    sets.extend(scenario.set.iter().cloned());
+    if let Some(ms) = scenario.slot_ms {
+        sets.push(format!("chain.slot_ms={ms}"));
+    }
+    let loaded = Loaded::load(config, &sets)?;
+    let setup = scenario.sim_setup(false)?;
+    let spec = crate::sim::sim_spec(&loaded, scenario.nodes)?;
+    let exe = std::env::current_exe().context("locating the diverge binary")?;
+    let config_abs = std::fs::canonicalize(config).unwrap_or(config.to_path_buf());
+    crate::sim::shadow::export(
+        crate::sim::shadow::ShadowExport {
+            spec,
+            links: &setup.links,
+            slots: scenario.slots,
+            txs: scenario.txs,
+            exe: &exe,
+            config: &config_abs,
+            faults: scenario.faults.iter().map(describe_fault).collect(),
+        },
+        out,
+    )
 }
 
 fn describe_network(n: &NetworkSpec) -> String {

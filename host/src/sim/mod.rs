@@ -20,6 +20,7 @@
 //! is not needed; the note's bare event loop did a 1023-node full mesh at 1.3M deliveries/s.
 
 pub mod links;
+pub mod shadow;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
