@@ -753,20 +753,15 @@ pub fn table(s: &Scenario, variants: &[VariantReport]) -> String {
     t
 }
 
-/// An SVG plot of each variant's finality-latency CDF.
-pub fn cdf_svg(variants: &[VariantReport]) -> String {
-    let (w, h, left, bottom) = (640.0, 400.0, 60.0, 40.0);
-    let max = variants
-        .iter()
-        .flat_map(|v| v.latencies.iter().map(|l| l.2))
-        .fold(1.0f64, f64::max)
-        * 1.05;
-    let colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
-    let mut svg = format!(
+/// An SVG document's opening: size, font, white background.
+fn svg_start(w: f64, h: f64) -> String {
+    format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    );
-    let x = |ms: f64| left + (w - left - 20.0) * ms / max;
-    let y = |f: f64| (h - bottom) - (h - bottom - 20.0) * f;
+    )
+}
+
+/// The x and y axes of a plot area `left..w-20` by `20..h-bottom`.
+fn svg_axes(svg: &mut String, left: f64, w: f64, h: f64, bottom: f64) {
     let _ = writeln!(
         svg,
         "<line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/><line x1=\"{left}\" y1=\"20\" x2=\"{left}\" y2=\"{}\" stroke=\"black\"/>",
@@ -775,6 +770,20 @@ pub fn cdf_svg(variants: &[VariantReport]) -> String {
         h - bottom,
         h - bottom
     );
+}
+
+/// An SVG plot of each variant's finality-latency CDF.
+pub fn cdf_svg(variants: &[VariantReport]) -> String {
+    let (w, h, left, bottom) = (640.0, 400.0, 60.0, 40.0);
+    let max = variants
+        .iter()
+        .flat_map(|v| v.latencies.iter().map(|l| l.2))
+        .fold(1.0f64, f64::max)
+        * 1.05;
+    let mut svg = svg_start(w, h);
+    let x = |ms: f64| left + (w - left - 20.0) * ms / max;
+    let y = |f: f64| (h - bottom) - (h - bottom - 20.0) * f;
+    svg_axes(&mut svg, left, w, h, bottom);
     for k in 0..=5 {
         let ms = max * f64::from(k) / 5.0;
         let _ = writeln!(
@@ -812,7 +821,7 @@ pub fn cdf_svg(variants: &[VariantReport]) -> String {
             .enumerate()
             .map(|(k, ms)| format!("{:.1},{:.1}", x(*ms), y((k + 1) as f64 / n)))
             .collect();
-        let c = colors[i % colors.len()];
+        let c = COLORS[i % COLORS.len()];
         let _ = writeln!(
             svg,
             "<polyline fill=\"none\" stroke=\"{c}\" stroke-width=\"2\" points=\"{}\"/>",
@@ -855,9 +864,7 @@ pub fn timeline_svg(s: &Scenario, variants: &[VariantReport]) -> String {
         * 1.05;
     let x = |slot: f64| left + (w - left - 20.0) * slot / slots;
     let y = |ms: f64| (h - bottom) - (h - bottom - 20.0) * ms / max;
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    );
+    let mut svg = svg_start(w, h);
     for f in &s.faults {
         let (a, b, label) = match f {
             Fault::Partition {
@@ -894,14 +901,7 @@ pub fn timeline_svg(s: &Scenario, variants: &[VariantReport]) -> String {
             xa + 4.0
         );
     }
-    let _ = writeln!(
-        svg,
-        "<line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/><line x1=\"{left}\" y1=\"20\" x2=\"{left}\" y2=\"{}\" stroke=\"black\"/>",
-        h - bottom,
-        w - 20.0,
-        h - bottom,
-        h - bottom
-    );
+    svg_axes(&mut svg, left, w, h, bottom);
     for k in 0..=5 {
         let sl = slots * f64::from(k) / 5.0;
         let ms = max * f64::from(k) / 5.0;
@@ -975,12 +975,8 @@ pub fn bytes_svg(s: &Scenario, variants: &[VariantReport]) -> String {
     let group = (w - left - 20.0) / nodes as f64;
     let bar = group * 0.8 / variants.len().max(1) as f64;
     let y = |kib: f64| (h - bottom) - (h - bottom - 20.0) * kib / max;
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n",
-        h - bottom,
-        w - 20.0,
-        h - bottom
-    );
+    let mut svg = svg_start(w, h);
+    svg_axes(&mut svg, left, w, h, bottom);
     for k in 0..=4 {
         let kib = max * f64::from(k) / 4.0;
         let _ = writeln!(
