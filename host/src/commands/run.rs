@@ -127,7 +127,7 @@ pub fn read_key(path: &std::path::Path) -> anyhow::Result<[u8; 32]> {
 
 /// Fails if `path` is readable by its group or by others (any of mode 0o077 set).
 #[cfg(unix)]
-fn check_key_mode(path: &std::path::Path) -> anyhow::Result<()> {
+pub(crate) fn check_key_mode(path: &std::path::Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(path)
         .with_context(|| format!("key file {}", path.display()))?
@@ -146,7 +146,7 @@ fn check_key_mode(path: &std::path::Path) -> anyhow::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn check_key_mode(_path: &std::path::Path) -> anyhow::Result<()> {
+pub(crate) fn check_key_mode(_path: &std::path::Path) -> anyhow::Result<()> {
     // No POSIX modes to check; ACLs are the platform's business.
     Ok(())
 }
@@ -255,4 +255,21 @@ pub fn run(config: &Loaded, args: &RunArgs) -> anyhow::Result<Summary> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(runtime::run(opts, workload))
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::check_key_mode;
+
+    #[test]
+    fn key_modes_with_group_or_other_bits_are_refused() {
+        let f = tempfile::NamedTempFile::new().expect("temp");
+        for (mode, ok) in [(0o600, true), (0o400, true), (0o640, false), (0o604, false)] {
+            std::fs::set_permissions(f.path(), std::fs::Permissions::from_mode(mode))
+                .expect("chmod");
+            assert_eq!(check_key_mode(f.path()).is_ok(), ok, "mode {mode:o}");
+        }
+    }
 }

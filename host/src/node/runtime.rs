@@ -227,6 +227,8 @@ fn observer_seed(base: &std::path::Path) -> anyhow::Result<[u8; 32]> {
     let path = base.join("node.key");
     let mut seed = [0u8; 32];
     if path.exists() {
+        // Same rule as validator key files: it is a secret, so a loosened mode is refused.
+        crate::commands::run::check_key_mode(&path)?;
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
         hex::decode_to_slice(text.trim(), &mut seed)
