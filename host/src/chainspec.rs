@@ -88,7 +88,14 @@ impl ChainSpec {
             path: p.clone(),
             source,
         })?;
-        let spec: ChainSpec = serde_json::from_str(&text).map_err(|e| SpecError::Invalid {
+        ChainSpec::from_json(&text, &p)
+    }
+
+    /// Parses and checks spec text; `origin` names it in errors (the file, for `load`). Split
+    /// from `load` so the fuzz target can feed text without a file per input.
+    pub fn from_json(text: &str, origin: &str) -> Result<ChainSpec, SpecError> {
+        let p = origin.to_string();
+        let spec: ChainSpec = serde_json::from_str(text).map_err(|e| SpecError::Invalid {
             path: p.clone(),
             reason: e.to_string(),
         })?;

@@ -103,19 +103,52 @@ pub fn parse_peer(s: &str) -> anyhow::Result<(ValidatorIndex, SocketAddr)> {
 }
 
 /// Reads a key file: `{"seed": "<64 hex>"}`.
+///
+/// Refused if group or others may read it (the seed is the validator's whole identity: its
+/// Ed25519 and Bandersnatch secrets derive from it), the way ssh refuses a private key.
+/// Errors never quote the file's content: serde_json's name only a position, and the hex error
+/// (which would quote the offending character) is replaced by a fixed message.
 pub fn read_key(path: &std::path::Path) -> anyhow::Result<[u8; 32]> {
     #[derive(serde::Deserialize)]
     struct KeyFile {
         seed: String,
     }
+    check_key_mode(path)?;
     let text =
         std::fs::read_to_string(path).with_context(|| format!("key file {}", path.display()))?;
     let k: KeyFile =
         serde_json::from_str(&text).with_context(|| format!("key file {}", path.display()))?;
     let mut seed = [0u8; 32];
-    hex::decode_to_slice(k.seed.trim_start_matches("0x"), &mut seed)
-        .with_context(|| format!("key file {}: seed", path.display()))?;
+    if hex::decode_to_slice(k.seed.trim_start_matches("0x"), &mut seed).is_err() {
+        bail!("key file {}: seed is not 64 hex digits", path.display());
+    }
     Ok(seed)
+}
+
+/// Fails if `path` is readable by its group or by others (any of mode 0o077 set).
+#[cfg(unix)]
+pub(crate) fn check_key_mode(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .with_context(|| format!("key file {}", path.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        bail!(
+            "key file {} is accessible by group or others (mode {:03o}); \
+             it holds the validator secret: run `chmod 600 {}`",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+pub(crate) fn check_key_mode(_path: &std::path::Path) -> anyhow::Result<()> {
+    // No POSIX modes to check; ACLs are the platform's business.
+    Ok(())
 }
 
 /// Runs the node until its exit slot or Ctrl-C. With `dev`, `config` must already carry
@@ -222,4 +255,21 @@ pub fn run(config: &Loaded, args: &RunArgs) -> anyhow::Result<Summary> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(runtime::run(opts, workload))
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::check_key_mode;
+
+    #[test]
+    fn key_modes_with_group_or_other_bits_are_refused() {
+        let f = tempfile::NamedTempFile::new().expect("temp");
+        for (mode, ok) in [(0o600, true), (0o400, true), (0o640, false), (0o604, false)] {
+            std::fs::set_permissions(f.path(), std::fs::Permissions::from_mode(mode))
+                .expect("chmod");
+            assert_eq!(check_key_mode(f.path()).is_ok(), ok, "mode {mode:o}");
+        }
+    }
 }

@@ -33,7 +33,8 @@
 //! Messages on distinct streams are not ordered relative to each other; a consumer that needs an
 //! order must carry it in the payload (slot numbers, parents).
 
-mod frame;
+// Public so the fuzz targets (fuzz/) can drive the header check.
+pub mod frame;
 mod identity;
 mod stats;
 

@@ -727,6 +727,11 @@ impl NodeCore {
         let mut queue = VecDeque::new();
         match self.plugins.consensus.on_event(now, event.clone()) {
             Ok(actions) => queue.extend(actions),
+            // A panic or internal error is the plugin's fault, not the sender's: logged as a
+            // plugin error so the peer is not blamed for it.
+            Err(e) if super::trace::is_plugin_fault(&e) => {
+                self.plugin_error("consensus.on_event", e, out);
+            }
             Err(e) => {
                 let (from, channel) = match &event {
                     Event::Message { from, .. } => (Some(*from), Channel::Consensus),

@@ -69,6 +69,11 @@ pub struct Summary {
     pub net: NetStats,
     /// The last slot seen.
     pub last_slot: Slot,
+    /// Plugin calls that failed by the plugin's fault (caught panic, internal error); each is
+    /// also a `WARN` log line (`trace::note`).
+    pub plugin_faults: u64,
+    /// Plugin calls slower than `trace::SLOW_CALL` (logged at `WARN`; never interrupted).
+    pub slow_plugin_calls: u64,
 }
 
 fn now_us(genesis_unix_ms: u64) -> Time {
@@ -222,6 +227,8 @@ fn observer_seed(base: &std::path::Path) -> anyhow::Result<[u8; 32]> {
     let path = base.join("node.key");
     let mut seed = [0u8; 32];
     if path.exists() {
+        // Same rule as validator key files: it is a secret, so a loosened mode is refused.
+        crate::commands::run::check_key_mode(&path)?;
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
         hex::decode_to_slice(text.trim(), &mut seed)
@@ -507,6 +514,8 @@ pub async fn run(opts: NodeOptions, workload: Box<dyn Workload>) -> anyhow::Resu
         core: core_stats,
         net: net.stats(),
         last_slot,
+        plugin_faults: super::trace::plugin_faults(),
+        slow_plugin_calls: super::trace::slow_calls(),
     };
     net.shutdown().await;
     let path = opts.base_path.join("summary.json");

@@ -18,12 +18,13 @@
 //! anything beyond goes out as one generic `telemetry` event with the name as a field.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use diverge_plugins::consensus::{Action, Event, SealInfo, Time};
 use diverge_plugins::exec::{ExecOutput, ValidateRequest, Verdict};
 use diverge_plugins::{
-    CheckedShard, Consensus, DaShape, DataAvailability, Encoded, Executor, Hash, Header,
+    CheckedShard, Consensus, DaShape, DataAvailability, Encoded, ErrorKind, Executor, Hash, Header,
     PluginError,
 };
 use tracing::callsite::{Callsite, Identifier};
@@ -218,11 +219,55 @@ fn event_kind(e: &Event) -> &'static str {
     }
 }
 
-/// A plugin error inside a call span: `DEBUG`, because many are the expected answer to bad
-/// input from the network (the core counts and logs those as rejections).
-fn note<T>(call: &'static str, r: Result<T, PluginError>) -> Result<T, PluginError> {
+/// Plugin calls that take longer than this are logged at `WARN` and counted ([`slow_calls`]).
+/// Calls are in-process and synchronous, so a slow plugin cannot be interrupted (no safe way
+/// to stop a thread inside foreign code); the host can only notice, tell, and carry on. One
+/// second is a whole slot at the fastest config; the slowest honest call measured (a ring-VRF
+/// ticket proof at V = 1023) is about 0.6 s.
+pub const SLOW_CALL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Process-wide: one node per process (the simulator runs untraced plugins, so it never
+/// touches these).
+static FAULTS: AtomicU64 = AtomicU64::new(0);
+static SLOW: AtomicU64 = AtomicU64::new(0);
+
+/// Plugin calls that failed through the plugin's own fault (a panic caught at the boundary,
+/// an internal error, undecodable answers) since the process started.
+pub fn plugin_faults() -> u64 {
+    FAULTS.load(Ordering::Relaxed)
+}
+
+/// Plugin calls slower than [`SLOW_CALL`] since the process started.
+pub fn slow_calls() -> u64 {
+    SLOW.load(Ordering::Relaxed)
+}
+
+/// Whether an error is the plugin's fault rather than its verdict on bad input.
+pub fn is_plugin_fault(e: &PluginError) -> bool {
+    matches!(e.kind, ErrorKind::Panicked | ErrorKind::Internal)
+}
+
+/// Runs one plugin call inside its span: times it, and reports errors. Rejections are `DEBUG`,
+/// because most are the expected answer to bad input from the network (the core counts and
+/// logs those as rejections); plugin faults are `WARN` and counted.
+fn note<T>(
+    call: &'static str,
+    f: impl FnOnce() -> Result<T, PluginError>,
+) -> Result<T, PluginError> {
+    let start = std::time::Instant::now();
+    let r = f();
+    let took = start.elapsed();
+    if took > SLOW_CALL {
+        SLOW.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(target: PLUGIN_TARGET, call, took_ms = took.as_millis() as u64, "slow plugin call");
+    }
     if let Err(e) = &r {
-        tracing::debug!(target: PLUGIN_TARGET, call, error = %e, "plugin call failed");
+        if is_plugin_fault(e) {
+            FAULTS.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(target: PLUGIN_TARGET, call, kind = ?e.kind, error = %e, "plugin fault");
+        } else {
+            tracing::debug!(target: PLUGIN_TARGET, call, error = %e, "plugin call failed");
+        }
     }
     r
 }
@@ -245,7 +290,7 @@ impl Consensus for TracedConsensus {
             now_us = now
         );
         let _entered = span.enter();
-        let actions = note("consensus.on_event", self.0.on_event(now, event))?;
+        let actions = note("consensus.on_event", || self.0.on_event(now, event))?;
         for a in &actions {
             if let Action::Telemetry { name, fields_json } = a {
                 emit_telemetry(name, fields_json);
@@ -257,7 +302,7 @@ impl Consensus for TracedConsensus {
     fn seal(&mut self, now: Time, header: Header) -> Result<Header, PluginError> {
         let _s = tracing::debug_span!(target: PLUGIN_TARGET, "consensus.seal", slot = header.slot)
             .entered();
-        note("consensus.seal", self.0.seal(now, header))
+        note("consensus.seal", || self.0.seal(now, header))
     }
 
     fn verify_seal(&mut self, header: &Header) -> Result<SealInfo, PluginError> {
@@ -268,7 +313,7 @@ impl Consensus for TracedConsensus {
             author = header.author
         )
         .entered();
-        note("consensus.verify_seal", self.0.verify_seal(header))
+        note("consensus.verify_seal", || self.0.verify_seal(header))
     }
 
     fn verify_justification(
@@ -278,20 +323,19 @@ impl Consensus for TracedConsensus {
     ) -> Result<(), PluginError> {
         let _s =
             tracing::debug_span!(target: PLUGIN_TARGET, "consensus.verify_justification").entered();
-        note(
-            "consensus.verify_justification",
-            self.0.verify_justification(hash, justification),
-        )
+        note("consensus.verify_justification", || {
+            self.0.verify_justification(hash, justification)
+        })
     }
 
     fn snapshot(&self) -> Result<Vec<u8>, PluginError> {
         let _s = tracing::debug_span!(target: PLUGIN_TARGET, "consensus.snapshot").entered();
-        note("consensus.snapshot", self.0.snapshot())
+        note("consensus.snapshot", || self.0.snapshot())
     }
 
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), PluginError> {
         let _s = tracing::debug_span!(target: PLUGIN_TARGET, "consensus.restore").entered();
-        note("consensus.restore", self.0.restore(snapshot))
+        note("consensus.restore", || self.0.restore(snapshot))
     }
 }
 
@@ -312,26 +356,25 @@ impl DataAvailability for TracedDa {
     fn encode(&self, data: &[u8]) -> Result<Encoded, PluginError> {
         let _s =
             tracing::debug_span!(target: PLUGIN_TARGET, "da.encode", bytes = data.len()).entered();
-        note("da.encode", self.0.encode(data))
+        note("da.encode", || self.0.encode(data))
     }
 
     fn verify_shard(&self, commitment: &[u8], index: u32, shard: &[u8]) -> Result<(), PluginError> {
         let _s = tracing::debug_span!(target: PLUGIN_TARGET, "da.verify_shard", index).entered();
-        note(
-            "da.verify_shard",
-            self.0.verify_shard(commitment, index, shard),
-        )
+        note("da.verify_shard", || {
+            self.0.verify_shard(commitment, index, shard)
+        })
     }
 
     fn decode(&self, commitment: &[u8], shards: &[CheckedShard]) -> Result<Vec<u8>, PluginError> {
         let _s = tracing::debug_span!(target: PLUGIN_TARGET, "da.decode", shards = shards.len())
             .entered();
-        note("da.decode", self.0.decode(commitment, shards))
+        note("da.decode", || self.0.decode(commitment, shards))
     }
 
     fn sample(&self, commitment: &[u8], seed: &[u8; 32]) -> Result<Vec<u32>, PluginError> {
         let _s = tracing::debug_span!(target: PLUGIN_TARGET, "da.sample").entered();
-        note("da.sample", self.0.sample(commitment, seed))
+        note("da.sample", || self.0.sample(commitment, seed))
     }
 }
 
@@ -347,7 +390,7 @@ impl std::fmt::Debug for TracedExec {
 impl Executor for TracedExec {
     fn genesis_state_root(&mut self) -> Result<Hash, PluginError> {
         let _s = tracing::debug_span!(target: PLUGIN_TARGET, "exec.genesis_state_root").entered();
-        note("exec.genesis_state_root", self.0.genesis_state_root())
+        note("exec.genesis_state_root", || self.0.genesis_state_root())
     }
 
     fn execute(
@@ -357,28 +400,28 @@ impl Executor for TracedExec {
     ) -> Result<ExecOutput, PluginError> {
         let _s = tracing::debug_span!(target: PLUGIN_TARGET, "exec.execute", bytes = payload.len())
             .entered();
-        note("exec.execute", self.0.execute(pre_state_root, payload))
+        note("exec.execute", || self.0.execute(pre_state_root, payload))
     }
 
     fn validate(&mut self, request: ValidateRequest) -> Result<Verdict, PluginError> {
         let _s = tracing::debug_span!(target: PLUGIN_TARGET, "exec.validate").entered();
-        note("exec.validate", self.0.validate(request))
+        note("exec.validate", || self.0.validate(request))
     }
 
     fn retain(&mut self, roots: &[Hash]) -> Result<(), PluginError> {
         let _s = tracing::debug_span!(target: PLUGIN_TARGET, "exec.retain", roots = roots.len())
             .entered();
-        note("exec.retain", self.0.retain(roots))
+        note("exec.retain", || self.0.retain(roots))
     }
 
     fn snapshot(&self) -> Result<Vec<u8>, PluginError> {
         let _s = tracing::debug_span!(target: PLUGIN_TARGET, "exec.snapshot").entered();
-        note("exec.snapshot", self.0.snapshot())
+        note("exec.snapshot", || self.0.snapshot())
     }
 
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), PluginError> {
         let _s = tracing::debug_span!(target: PLUGIN_TARGET, "exec.restore").entered();
-        note("exec.restore", self.0.restore(snapshot))
+        note("exec.restore", || self.0.restore(snapshot))
     }
 }
 

@@ -1,5 +1,7 @@
 //! A deliberately broken DA plugin for the host's isolation tests: depending on its `mode`
-//! param it panics in `instantiate` or `encode`, or returns shards that contradict its shape.
+//! param it panics in `instantiate`, `encode` or `verify_shard`, returns shards that contradict
+//! its shape, or is slow (`slow_encode` sleeps `delay_ms`, default 1500, in every `encode`: a
+//! fixture may break the sans-IO rule, that is its point).
 //! In `mode = "replicate"` it is a working (if wasteful) repetition code: every shard is the whole
 //! payload, committed by its hash, so tests can load it beside da-rs1d as a second DA plugin.
 //! Built only for tests; never configured.
@@ -17,18 +19,27 @@ enum Mode {
     Replicate,
     PanicInstantiate,
     PanicEncode,
+    PanicVerifyShard,
     WrongShardCount,
+    SlowEncode,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
     mode: Mode,
+    #[serde(default = "default_delay_ms")]
+    delay_ms: u64,
+}
+
+fn default_delay_ms() -> u64 {
+    1500
 }
 
 #[derive(Debug)]
 struct Misbehaving {
     mode: Mode,
+    delay_ms: u64,
     shards: u32,
 }
 
@@ -43,6 +54,13 @@ impl DataAvailability for Misbehaving {
     fn encode(&self, data: &[u8]) -> Result<Encoded, PluginError> {
         match self.mode {
             Mode::PanicEncode => panic!("fixture: deliberate panic in encode"),
+            Mode::SlowEncode => {
+                std::thread::sleep(std::time::Duration::from_millis(self.delay_ms));
+                Ok(Encoded {
+                    commitment: blake2b_256(data).0.to_vec(),
+                    shards: vec![data.to_vec(); self.shards as usize],
+                })
+            }
             Mode::WrongShardCount => Ok(Encoded {
                 commitment: vec![0xee; 3],
                 shards: vec![vec![1, 2, 3]],
@@ -55,6 +73,9 @@ impl DataAvailability for Misbehaving {
     }
 
     fn verify_shard(&self, commitment: &[u8], index: u32, shard: &[u8]) -> Result<(), PluginError> {
+        if self.mode == Mode::PanicVerifyShard {
+            panic!("fixture: deliberate panic in verify_shard");
+        }
         if index >= self.shards {
             return Err(PluginError::rejected(format!("index {index} out of range")));
         }
@@ -92,6 +113,7 @@ impl Plugin for MisbehavingPlugin {
         }
         Ok(Instance::Da(Box::new(Misbehaving {
             mode: p.mode,
+            delay_ms: p.delay_ms,
             shards: u32::from(args.chain.validators),
         })))
     }
