@@ -772,6 +772,18 @@ fn svg_axes(svg: &mut String, left: f64, w: f64, h: f64, bottom: f64) {
     );
 }
 
+/// The x-axis title under the plot and the y-axis title turned along the left edge.
+fn svg_titles(svg: &mut String, (left, w, h): (f64, f64, f64), x: &str, y: &str) {
+    let _ = writeln!(
+        svg,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{x}</text><text x=\"14\" y=\"{}\" transform=\"rotate(-90 14 {})\" text-anchor=\"middle\">{y}</text>",
+        (w + left) / 2.0,
+        h - 6.0,
+        h / 2.0,
+        h / 2.0
+    );
+}
+
 /// An SVG plot of each variant's finality-latency CDF.
 pub fn cdf_svg(variants: &[VariantReport]) -> String {
     let (w, h, left, bottom) = (640.0, 400.0, 60.0, 40.0);
@@ -800,17 +812,11 @@ pub fn cdf_svg(variants: &[VariantReport]) -> String {
             y(f) + 4.0
         );
     }
-    let _ = writeln!(
-        svg,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">finality latency (ms after slot start)</text>",
-        (w + left) / 2.0,
-        h - 6.0
-    );
-    let _ = writeln!(
-        svg,
-        "<text x=\"14\" y=\"{}\" transform=\"rotate(-90 14 {})\" text-anchor=\"middle\">fraction of (block, node)</text>",
-        h / 2.0,
-        h / 2.0
+    svg_titles(
+        &mut svg,
+        (left, w, h),
+        "finality latency (ms after slot start)",
+        "fraction of (block, node)",
     );
     for (i, v) in variants.iter().enumerate() {
         let mut l: Vec<f64> = v.latencies.iter().map(|l| l.2).collect();
@@ -914,13 +920,11 @@ pub fn timeline_svg(s: &Scenario, variants: &[VariantReport]) -> String {
             y(ms) + 4.0
         );
     }
-    let _ = writeln!(
-        svg,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">slot of the block</text><text x=\"14\" y=\"{}\" transform=\"rotate(-90 14 {})\" text-anchor=\"middle\">finality latency at the last node (ms)</text>",
-        (w + left) / 2.0,
-        h - 6.0,
-        h / 2.0,
-        h / 2.0
+    svg_titles(
+        &mut svg,
+        (left, w, h),
+        "slot of the block",
+        "finality latency at the last node (ms)",
     );
     for (i, v) in variants.iter().enumerate() {
         let c = COLORS[i % COLORS.len()];
@@ -1014,14 +1018,13 @@ pub fn bytes_svg(s: &Scenario, variants: &[VariantReport]) -> String {
             v.name
         );
     }
-    let _ = writeln!(
-        svg,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">validator</text><text x=\"14\" y=\"{}\" transform=\"rotate(-90 14 {})\" text-anchor=\"middle\">KiB sent + received per slot</text></svg>",
-        (w + left) / 2.0,
-        h - 6.0,
-        h / 2.0,
-        h / 2.0
+    svg_titles(
+        &mut svg,
+        (left, w, h),
+        "validator",
+        "KiB sent + received per slot",
     );
+    svg.push_str("</svg>\n");
     svg
 }
 
