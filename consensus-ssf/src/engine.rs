@@ -131,6 +131,8 @@ pub struct SsfConsensus {
     skips: BTreeMap<Slot, Certificate>,
     voted: HashSet<(u8, Slot)>,
     my_votes: BTreeMap<Slot, Vec<Vote>>,
+    /// A vote was cast since the journal was last written.
+    journal_dirty: bool,
     authored: HashSet<Slot>,
     /// When each block was first seen here, for telemetry.
     seen_at: HashMap<Hash, Time>,
@@ -281,6 +283,7 @@ impl SsfConsensus {
             skips: BTreeMap::new(),
             voted: HashSet::new(),
             my_votes: BTreeMap::new(),
+            journal_dirty: false,
             authored: HashSet::new(),
             seen_at: HashMap::new(),
             by_slot: HashMap::new(),
@@ -426,10 +429,39 @@ impl SsfConsensus {
             .or_default()
             .push(vote.clone());
         batch.push(vote.clone());
+        self.journal_dirty = true;
         self.accept_vote(now, vote, out);
     }
 
-    fn flush(batch: Vec<Vote>, out: &mut Vec<Action>) {
+    /// An own vote from the snapshot or the journal: the invariants hold for it as if it had
+    /// just been cast, so a restart never signs its opposite.
+    fn remember_own(&mut self, vote: Vote) {
+        let sl = vote.subject.slot;
+        if self.my_votes.get(&sl).is_some_and(|v| v.contains(&vote)) {
+            return;
+        }
+        self.voted.insert((vote.subject.kind, sl));
+        if vote.subject.kind != NOTARIZE {
+            self.voted.insert((FINALIZE, sl));
+            self.voted.insert((SKIP, sl));
+        }
+        self.my_votes.entry(sl).or_default().push(vote);
+    }
+
+    /// Sends a batch of own votes; new ones go to the journal first (write-ahead), since
+    /// the snapshot is only taken at finalization and a vote forgotten in a crash could be
+    /// contradicted after the restart (SKIP after FINALIZE breaks safety).
+    fn flush(&mut self, batch: Vec<Vote>, out: &mut Vec<Action>) {
+        if std::mem::take(&mut self.journal_dirty) {
+            let votes: Vec<Vote> = self
+                .my_votes
+                .range(self.finalized_slot + 1..)
+                .flat_map(|(_, v)| v.iter().cloned())
+                .collect();
+            out.push(Action::Journal {
+                bytes: votes.encode(),
+            });
+        }
         if !batch.is_empty() {
             out.push(Action::Broadcast {
                 bytes: Wire::Votes(batch).encode(),
@@ -585,7 +617,7 @@ impl SsfConsensus {
                 );
             }
         }
-        Self::flush(batch, out);
+        self.flush(batch, out);
         self.apply_finality(now, out);
         // Author (rule 2) in the current slot, once.
         if self.current > self.finalized_slot && !self.authored.contains(&self.current) {
@@ -786,7 +818,7 @@ impl SsfConsensus {
                 self.cast(now, Subject::skip(j), &mut batch, out);
             }
         }
-        Self::flush(batch, out);
+        self.flush(batch, out);
         if !self.rebroadcast_armed {
             self.rebroadcast_armed = true;
             out.push(Action::SetTimer {
@@ -805,7 +837,7 @@ impl SsfConsensus {
             // Finality behind the clock by more than a slot: re-send what may have been lost.
             if self.current > self.finalized_slot.saturating_add(1) {
                 let votes: Vec<Vote> = self.my_votes.values().flatten().cloned().collect();
-                Self::flush(votes, out);
+                self.flush(votes, out);
                 for bytes in self.catch_up_bundle() {
                     out.push(Action::Broadcast { bytes });
                 }
@@ -822,7 +854,7 @@ impl SsfConsensus {
             if slot > self.finalized_slot && !self.notarized.contains_key(&slot) {
                 let mut batch = Vec::new();
                 self.cast(now, Subject::skip(slot), &mut batch, out);
-                Self::flush(batch, out);
+                self.flush(batch, out);
             }
         }
     }
@@ -916,6 +948,20 @@ impl Consensus for SsfConsensus {
                         .map_err(|e| PluginError::rejected(e.to_string()))?;
                     self.apply_cert(now, cert, &mut out);
                 }
+                Ok(())
+            }
+            Event::Journal { bytes } => {
+                let votes: Vec<Vote> = decode_exact(&bytes)
+                    .map_err(|e| PluginError::invalid_input(format!("journal: {e}")))?;
+                let me = self.me.as_ref().map(|(i, _, _)| u32::from(*i) + 1);
+                let n = votes.len();
+                for v in votes.into_iter().filter(|v| Some(v.index()) == me) {
+                    self.remember_own(v);
+                }
+                out.push(telemetry(
+                    "consensus.ssf.recovered",
+                    serde_json::json!({"votes": n}),
+                ));
                 Ok(())
             }
         };
@@ -1056,13 +1102,7 @@ impl Consensus for SsfConsensus {
                 .map_err(|e| PluginError::invalid_input(format!("snapshot vote: {e}")))?;
             let vote: Vote = decode_exact(&bytes)
                 .map_err(|e| PluginError::invalid_input(format!("snapshot vote: {e}")))?;
-            let sl = vote.subject.slot;
-            self.voted.insert((vote.subject.kind, sl));
-            if vote.subject.kind != NOTARIZE {
-                self.voted.insert((FINALIZE, sl));
-                self.voted.insert((SKIP, sl));
-            }
-            self.my_votes.entry(sl).or_default().push(vote);
+            self.remember_own(vote);
         }
         for b in s.blocks {
             self.blocks.insert(b.header.hash(), b);
