@@ -1,0 +1,22 @@
+//! `diverge-pcvm`: the proof system the future `exec-proof` plugin will use to prove PolkaVM
+//! executions over binary fields.
+//!
+//! A plain library (no plugin ABI): the plugin wraps it. Layers, bottom up:
+//!
+//! * [`field`]: GF(2^32) for committed data, GF(2^128) for challenges and claims (the
+//!   `ligerito-binary-fields` types), multilinear helpers, column packing by index bits.
+//! * [`transcript`]: the single Fiat–Shamir transcript every layer absorbs into.
+//! * [`pcs`]: commit to a multilinear polynomial over GF(2^32) and prove its evaluations at
+//!   arbitrary GF(2^128) points, built from `ligerito` 0.8's public pieces (commitment, codes,
+//!   Merkle trees, row-check reduction) with our own evaluation sumcheck and verifier; the
+//!   soundness argument and the chosen security level (100 bits) are in its docs.
+//! * [`codec`]: canonical bytes of an evaluation proof; decoding never trusts a length.
+//!
+//! Later stages (issue 10) add the sumcheck/zerocheck engine, the trace constraints and the
+//! memory arguments on top of these.
+
+pub mod field;
+pub mod transcript;
+
+pub use field::{F128, F32};
+pub use transcript::Transcript;
