@@ -15,8 +15,13 @@
 //! Later stages (issue 10) add the sumcheck/zerocheck engine, the trace constraints and the
 //! memory arguments on top of these.
 
+pub mod codec;
+pub mod error;
 pub mod field;
+pub mod pcs;
 pub mod transcript;
 
+pub use error::{PcsError, Rejection};
 pub use field::{F128, F32};
+pub use pcs::{commit, prove, verify, Claim, Commitment, EvalProof, Params};
 pub use transcript::Transcript;
