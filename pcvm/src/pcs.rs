@@ -444,7 +444,7 @@ fn open_level<E>(
     witness: &RecursiveLigeroWitness<E>,
     log_dim: usize,
     rs: &[F128],
-) -> (Opening<E>, Vec<F128>)
+) -> (Opening<E>, Vec<F128>, F128)
 where
     E: BinaryFieldElement + Send + Sync,
     F128: From<E>,
@@ -458,17 +458,37 @@ where
     let (b, s) = induce_sumcheck_poly_parallel(log_dim, &sks_vks, &rows, rs, &queries, alpha);
     t.absorb_f128s(label::ROW_SUM, &[s]);
     let BatchedMerkleProof { siblings } = witness.tree.prove(&queries);
-    (Opening { rows, siblings }, b)
+    (Opening { rows, siblings }, b, s)
 }
 
-fn product_round(t: &mut Transcript, f: &mut Vec<F128>, g: &mut Vec<F128>) -> ([F128; 3], F128) {
-    let (s0, s1, s2) = product_round_coeffs(f, g);
-    let s = [s0, s1, s2];
-    absorb_round(t, label::ROUND, s);
-    let r = t.challenge_f128(label::ROUND_CHALLENGE);
-    *f = fold_lsb(f, r);
-    *g = fold_lsb(g, r);
-    (s, r)
+/// How the prover deviates from the protocol. Only tests deviate: each mode is the cheapest
+/// attack that one verifier check, and only that check, exists to stop.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(not(test), allow(dead_code))]
+enum Cheat {
+    Honest,
+    /// Make every evaluation round sum to the (possibly false) running claim by moving `s(0)`;
+    /// later rounds honest. Stopped by the Ligerito round checks.
+    LieInEvalRounds,
+    /// The same through every round, so the chain ends in a false claim. Stopped only by the
+    /// final `⟨yr, B⟩ = claim` check.
+    LieInAllRounds,
+    /// Send `yr + e` with `⟨e, B⟩ = 0`: the sumcheck chain still closes. Stopped only by the
+    /// final row checks against the last commitment.
+    FinalMessageInKernel,
+}
+
+/// Absorb a round message, draw its challenge, return it with the claim the verifier holds next.
+fn send_round(t: &mut Transcript, l: &[u8], cl: &[u8], s: [F128; 3]) -> (F128, F128) {
+    absorb_round(t, l, s);
+    let r = t.challenge_f128(cl);
+    (r, eval_round_poly((s[0], s[1], s[2]), r))
+}
+
+/// A lying round message: `g + δ(1 + X)` with `δ` chosen so that `g(0) + g(1)` equals `claim`
+/// (adding `δ` to both `g(0)` and `g(1)` would cancel in characteristic 2).
+fn shifted_to(s: [F128; 3], claim: F128) -> [F128; 3] {
+    [claim.add(&s[1]), s[1], s[2]]
 }
 
 /// Prove `P̃(z_j) = v_j` for every claim, on `t` (which may already hold the caller's
@@ -481,6 +501,16 @@ pub fn prove(
     claims: &[Claim],
     t: &mut Transcript,
 ) -> Result<EvalProof, PcsError> {
+    prove_inner(params, data, claims, t, Cheat::Honest)
+}
+
+fn prove_inner(
+    params: &Params,
+    data: &ProverData,
+    claims: &[Claim],
+    t: &mut Transcript,
+    cheat: Cheat,
+) -> Result<EvalProof, PcsError> {
     check_claims(params, claims)?;
     if data.poly.len() != 1 << params.log_size() {
         return Err(PcsError::PolyLength {
@@ -492,6 +522,13 @@ pub fn prove(
     let k0 = p.initial_k;
     absorb_statement(t, params, &data.commitment, claims);
     let alphas = t.challenge_f128s(label::CLAIM_BATCH, claims.len());
+    // The verifier's running claim; an honest prover's messages always match it.
+    let mut claim = claims
+        .iter()
+        .zip(&alphas)
+        .fold(F128::zero(), |acc, (c, a)| acc.add(&a.mul(&c.value)));
+    let lie_eval = matches!(cheat, Cheat::LieInEvalRounds | Cheat::LieInAllRounds);
+    let lie_main = cheat == Cheat::LieInAllRounds;
 
     // Step 2: the evaluation sumcheck on 2^k-entry tables, one pair per claim.
     let mut hi_tables = Vec::with_capacity(claims.len());
@@ -507,12 +544,15 @@ pub fn prove(
     let mut eval_rounds = Vec::with_capacity(k0);
     let mut rho_0 = Vec::with_capacity(k0);
     for _ in 0..k0 {
-        let s = pairs.iter().fold([F128::zero(); 3], |acc, (f, g)| {
+        let mut s = pairs.iter().fold([F128::zero(); 3], |acc, (f, g)| {
             let (a, b, c) = product_round_coeffs(f, g);
             [acc[0].add(&a), acc[1].add(&b), acc[2].add(&c)]
         });
-        absorb_round(t, label::EVAL_ROUND, s);
-        let r = t.challenge_f128(label::EVAL_CHALLENGE);
+        if lie_eval {
+            s = shifted_to(s, claim);
+        }
+        let (r, next) = send_round(t, label::EVAL_ROUND, label::EVAL_CHALLENGE, s);
+        claim = next;
         for (f, g) in &mut pairs {
             *f = fold_lsb(f, r);
             *g = fold_lsb(g, r);
@@ -538,7 +578,7 @@ pub fn prove(
         ligerito::ligero::ligero_commit(&v, p.dims[0].0, p.dims[0].1, &p.reed_solomon_codes[0]);
     let mut level_roots = vec![root_of(&wtns_prev)];
     t.absorb_bytes(label::LEVEL_ROOT, &level_roots[0]);
-    let (initial, b0) = open_level(
+    let (initial, b0, s0) = open_level(
         t,
         params,
         &data.witness,
@@ -546,6 +586,7 @@ pub fn prove(
         &rho_0,
     );
     let beta = t.challenge_f128(label::GLUE);
+    claim = claim.add(&beta.mul(&s0));
     basis
         .par_iter_mut()
         .zip(&b0)
@@ -559,12 +600,24 @@ pub fn prove(
     for i in 0..steps {
         let mut rs = Vec::with_capacity(p.ks[i]);
         for _ in 0..p.ks[i] {
-            let (s, r) = product_round(t, &mut v, &mut basis);
+            let (s0, s1, s2) = product_round_coeffs(&v, &basis);
+            let mut s = [s0, s1, s2];
+            if lie_main {
+                s = shifted_to(s, claim);
+            }
+            let (r, next) = send_round(t, label::ROUND, label::ROUND_CHALLENGE, s);
+            claim = next;
+            v = fold_lsb(&v, r);
+            basis = fold_lsb(&basis, r);
             rounds.push(s);
             rs.push(r);
         }
         let log_dim = params.verifier.log_dims[i];
         if i == steps - 1 {
+            if cheat == Cheat::FinalMessageInKernel {
+                v[0] = v[0].add(&basis[1]);
+                v[1] = v[1].add(&basis[0]);
+            }
             t.absorb_f128s(label::FINAL_MESSAGE, &v);
             let queries =
                 t.distinct_indices(label::QUERIES, log_dim + LOG_INV_RATE, params.num_queries());
@@ -589,8 +642,9 @@ pub fn prove(
         let root = root_of(&wtns_next);
         t.absorb_bytes(label::LEVEL_ROOT, &root);
         level_roots.push(root);
-        let (opening, b) = open_level(t, params, &wtns_prev, log_dim, &rs);
+        let (opening, b, s) = open_level(t, params, &wtns_prev, log_dim, &rs);
         let beta = t.challenge_f128(label::GLUE);
+        claim = claim.add(&beta.mul(&s));
         basis
             .par_iter_mut()
             .zip(&b)
@@ -922,6 +976,60 @@ mod tests {
             check::<F32>(d, &mut rng, |x| F32::from_value(x as u32));
             check::<F128>(d, &mut rng, F128::from_value);
         }
+    }
+
+    fn cheat_fixture(seed: u64) -> (Params, ProverData, Vec<Claim>) {
+        let params = Params::with_shape(8, 4, &[(6, 2), (4, 2)], DEFAULT_QUERIES).expect("params");
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let poly: Vec<F32> = (0..1 << 12).map(|_| F32::from_value(rng.gen())).collect();
+        let point: Vec<F128> = (0..12).map(|_| F128::from_value(rng.gen())).collect();
+        let value = crate::field::evaluate_mle(&poly, &point);
+        let (_, data) = commit(&params, poly).expect("commit");
+        (params, data, vec![Claim { point, value }])
+    }
+
+    fn run(
+        params: &Params,
+        data: &ProverData,
+        claims: &[Claim],
+        cheat: Cheat,
+    ) -> Result<(), PcsError> {
+        let proof =
+            prove_inner(params, data, claims, &mut Transcript::new(b"t"), cheat).expect("prove");
+        verify(
+            params,
+            &data.commitment(),
+            claims,
+            &proof,
+            &mut Transcript::new(b"t"),
+        )
+    }
+
+    /// Each cheating strategy passes every check but the one it targets, which must catch it:
+    /// removing that check would make the tests below fail.
+    #[test]
+    fn each_check_stops_its_attack() {
+        let (params, data, claims) = cheat_fixture(12);
+        for cheat in [Cheat::Honest, Cheat::LieInEvalRounds, Cheat::LieInAllRounds] {
+            // with a true claim, the lies are no-ops: the shifts are zero
+            assert_eq!(run(&params, &data, &claims, cheat), Ok(()), "{cheat:?}");
+        }
+        let mut false_claims = claims.clone();
+        false_claims[0].value = false_claims[0].value.add(&F128::one());
+        let rejected = |cheat, r: Rejection| {
+            assert_eq!(
+                run(&params, &data, &false_claims, cheat),
+                Err(PcsError::Rejected(r)),
+                "{cheat:?}"
+            );
+        };
+        rejected(Cheat::Honest, Rejection::EvalRound(0));
+        rejected(Cheat::LieInEvalRounds, Rejection::Round(0));
+        rejected(Cheat::LieInAllRounds, Rejection::FinalClaim);
+        assert!(matches!(
+            run(&params, &data, &claims, Cheat::FinalMessageInKernel),
+            Err(PcsError::Rejected(Rejection::FinalRow(_)))
+        ));
     }
 
     /// Folding a factored term variable by variable equals folding its dense table.
