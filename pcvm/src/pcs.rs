@@ -677,12 +677,24 @@ impl Term {
     fn inner(&self, y: &[F128]) -> F128 {
         let f = &self.factors[self.off..];
         debug_assert_eq!(y.len(), 1 << f.len());
-        let mut cur: Vec<F128> = y.to_vec();
-        for &(u, v) in f {
-            cur = cur
-                .chunks_exact(2)
-                .map(|p| u.mul(&p[0]).add(&v.mul(&p[1])))
-                .collect();
+        let Some((&(u, v), rest)) = f.split_first() else {
+            return self.coeff.mul(&y[0]);
+        };
+        // Generator rows have u = 1 in every factor: one multiplication per pair, not two.
+        let step = |u: F128, v: F128, p: &[F128]| {
+            if u == F128::one() {
+                p[0].add(&v.mul(&p[1]))
+            } else {
+                u.mul(&p[0]).add(&v.mul(&p[1]))
+            }
+        };
+        let mut cur: Vec<F128> = y.chunks_exact(2).map(|p| step(u, v, p)).collect();
+        for &(u, v) in rest {
+            let half = cur.len() / 2;
+            for i in 0..half {
+                cur[i] = step(u, v, &cur[2 * i..2 * i + 2]);
+            }
+            cur.truncate(half);
         }
         self.coeff.mul(&cur[0])
     }
