@@ -40,3 +40,16 @@ pub enum Rejection {
     #[error("the final message disagrees with opened row {0}")]
     FinalRow(usize),
 }
+
+/// Why a proof of the sumcheck engine (sumcheck, zerocheck, shift, AIR) was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    #[error("proof shape does not match the statement: {0}")]
+    Shape(&'static str),
+    #[error("sumcheck round {0} does not sum to the running claim")]
+    SumcheckRound(usize),
+    #[error("final evaluation check failed: {0}")]
+    FinalEvaluation(&'static str),
+    #[error("polynomial commitment: {0}")]
+    Pcs(#[from] PcsError),
+}

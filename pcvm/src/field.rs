@@ -49,6 +49,20 @@ pub fn evaluate_mle(poly: &[F32], point: &[F128]) -> F128 {
     folded[0]
 }
 
+/// The multilinear extension of a GF(2^128) table at `point` (lsb variable first).
+pub fn evaluate_mle_f128(table: &[F128], point: &[F128]) -> F128 {
+    assert_eq!(
+        table.len(),
+        1usize << point.len(),
+        "table length must be 2^|point|"
+    );
+    let mut folded = table.to_vec();
+    for &r in point {
+        folded = ligerito::sumcheck_polys::fold_lsb(&folded, r);
+    }
+    folded[0]
+}
+
 /// `Σ_i table[i] · weights[i]` over GF(2^128), parallel for long tables.
 pub fn inner(table: &[F128], weights: &[F128]) -> F128 {
     debug_assert_eq!(table.len(), weights.len());

@@ -19,9 +19,12 @@ pub mod codec;
 pub mod error;
 pub mod field;
 pub mod pcs;
+pub mod shift;
+pub mod sumcheck;
 pub mod transcript;
+pub mod zerocheck;
 
-pub use error::{PcsError, Rejection};
+pub use error::{EngineError, PcsError, Rejection};
 pub use field::{F128, F32};
 pub use pcs::{commit, prove, verify, Claim, Commitment, EvalProof, Params};
 pub use transcript::Transcript;
