@@ -15,6 +15,7 @@
 //! Later stages (issue 10) add the sumcheck/zerocheck engine, the trace constraints and the
 //! memory arguments on top of these.
 
+pub mod air;
 pub mod codec;
 pub mod error;
 pub mod field;
