@@ -11,14 +11,24 @@
 //!   Merkle trees, row-check reduction) with our own evaluation sumcheck and verifier; the
 //!   soundness argument and the chosen security level (100 bits) are in its docs.
 //! * [`codec`]: canonical bytes of an evaluation proof; decoding never trusts a length.
+//! * [`sumcheck`]: generic degree-`d` sumcheck; [`zerocheck`]: `eq(τ, ·)`-weighted, so bad rows
+//!   cannot cancel in characteristic 2; [`shift`]: next-row columns reduced to openings of the
+//!   committed ones; [`grand_product`]: layered product circuit and multiset equality (exact
+//!   multiplicities, unlike LogUp in characteristic 2).
+//! * [`air`]: a toy AIR proven end to end with all of the above, plus the native constraint
+//!   checker used as a debug oracle.
 //!
-//! Later stages (issue 10) add the sumcheck/zerocheck engine, the trace constraints and the
-//! memory arguments on top of these.
+//! Every verifier returns a typed error ([`PcsError`], [`EngineError`]) and never panics on proof
+//! data. Every claimed evaluation a sub-protocol leaves open is returned to the caller, who must
+//! discharge it (PCS opening or verifier-known table); the module docs say which.
+//!
+//! Later stages (issue 10) add the PolkaVM trace constraints and the memory arguments.
 
 pub mod air;
 pub mod codec;
 pub mod error;
 pub mod field;
+pub mod grand_product;
 pub mod pcs;
 pub mod shift;
 pub mod sumcheck;
