@@ -37,7 +37,7 @@ fn bench(c: &mut Criterion) {
         }];
 
         let raw_params = Params::with_queries(n, 148).expect("params");
-        let raw_cfg = raw_params.prover_config();
+        let raw_cfg = raw_params.prover_config().expect("config");
         let raw_vcfg = raw_params.verifier_config().clone();
         group.bench_with_input(BenchmarkId::new("raw-commit", n), &n, |b, _| {
             b.iter(|| {

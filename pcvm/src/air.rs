@@ -378,6 +378,26 @@ mod tests {
         }
     }
 
+    /// A larger trace: 2^16 rows (a 2^17-coefficient commitment).
+    /// `cargo test -p diverge-pcvm -- --ignored --nocapture`
+    #[test]
+    #[ignore = "heavy: 2^16 rows"]
+    fn large_trace_end_to_end() {
+        let log_rows = 16;
+        let (trace, public) = generate(log_rows, F32::from_value(5), F32::from_value(7));
+        let start = std::time::Instant::now();
+        let proof = prove(log_rows, &trace, &public).expect("prove");
+        let prove_ms = start.elapsed().as_secs_f64() * 1e3;
+        let start = std::time::Instant::now();
+        assert_eq!(verify(log_rows, &public, &proof), Ok(()));
+        let verify_ms = start.elapsed().as_secs_f64() * 1e3;
+        let mut bad = trace;
+        bad.a[40_000] = bad.a[40_000].add(&F32::one());
+        let forged = prove_unchecked(log_rows, &bad, &public).expect("prove");
+        assert!(verify(log_rows, &public, &forged).is_err());
+        eprintln!("toy AIR 2^{log_rows} rows: prove {prove_ms:.0} ms, verify {verify_ms:.1} ms");
+    }
+
     #[test]
     fn tampered_engine_proofs_rejected() {
         let (trace, public) = honest();

@@ -37,6 +37,10 @@
 //!
 //! # Soundness (what each check prevents)
 //!
+//! Every prover message is absorbed before the next challenge: roots, claims, round
+//! polynomials, the hashes of opened rows, row sums, the final message. Merkle siblings are not
+//! absorbed: given the absorbed root, they can only confirm or refute the absorbed row hashes.
+//!
 //! * Shape checks first: every length is fixed by the parameters, so no index or length in a
 //!   proof can make the verifier index out of bounds, and a proof for other parameters fails.
 //! * If some `P̃(z_j) ≠ v_j`, then `S ≠ Σ α_j P̃(z_j)` except with probability `1/|F|` (the `α_j`
@@ -83,6 +87,7 @@ use ligerito::{ProverConfig, VerifierConfig};
 use ligerito_binary_fields::BinaryFieldElement;
 use ligerito_merkle::{BatchedMerkleProof, Hash, MerkleRoot};
 use rayon::prelude::*;
+use std::sync::OnceLock;
 
 /// Smallest supported polynomial: `2^8` coefficients.
 pub const MIN_LOG_SIZE: usize = 8;
@@ -118,8 +123,10 @@ mod label {
 
 /// Shape of the code levels plus the query count; prover and verifier must agree on it.
 pub struct Params {
-    prover: ProverConfig<F32, F128>,
     verifier: VerifierConfig,
+    // Reed–Solomon codes (FFT twiddles) only the prover needs: built on first use, so a verifier
+    // never pays for them.
+    prover: OnceLock<ProverConfig<F32, F128>>,
 }
 
 impl std::fmt::Debug for Params {
@@ -174,30 +181,60 @@ impl Params {
             }
             prev = d;
         }
-        let prover = ProverConfig {
+        let verifier = VerifierConfig {
             recursive_steps: levels.len(),
-            initial_dims: (1 << initial_dim, 1 << initial_k),
-            dims: levels.iter().map(|&(d, k)| (1 << d, 1 << k)).collect(),
+            initial_dim,
+            log_dims: levels.iter().map(|&(d, _)| d).collect(),
             initial_k,
             ks: levels.iter().map(|&(_, k)| k).collect(),
-            initial_reed_solomon: ligerito_reed_solomon::reed_solomon::<F32>(
-                1 << initial_dim,
-                1 << (initial_dim + LOG_INV_RATE),
-            ),
-            reed_solomon_codes: levels
-                .iter()
-                .map(|&(d, _)| {
-                    ligerito_reed_solomon::reed_solomon::<F128>(1 << d, 1 << (d + LOG_INV_RATE))
-                })
-                .collect(),
             num_queries,
         };
-        // The crate's own validation: code lengths, rate, queries ≥ its 100-bit minimum.
-        prover
+        // The crate's own check: consistent shape, queries ≥ its 100-bit minimum.
+        if !verifier.is_well_formed() {
+            return Err(bad("not well formed for ligerito (queries below 148?)"));
+        }
+        Ok(Self {
+            verifier,
+            prover: OnceLock::new(),
+        })
+    }
+
+    /// The prover configuration (the same shape with its Reed–Solomon codes); also for running
+    /// raw `ligerito` on the same shape (benchmarks).
+    pub fn prover_config(&self) -> Result<&ProverConfig<F32, F128>, PcsError> {
+        if let Some(p) = self.prover.get() {
+            return Ok(p);
+        }
+        let v = &self.verifier;
+        let code = |d: usize| (1usize << d, 1usize << (d + LOG_INV_RATE));
+        let (m0, n0) = code(v.initial_dim);
+        let built = ProverConfig {
+            recursive_steps: v.recursive_steps,
+            initial_dims: (m0, 1 << v.initial_k),
+            dims: v
+                .log_dims
+                .iter()
+                .zip(&v.ks)
+                .map(|(&d, &k)| (1 << d, 1 << k))
+                .collect(),
+            initial_k: v.initial_k,
+            ks: v.ks.clone(),
+            initial_reed_solomon: ligerito_reed_solomon::reed_solomon::<F32>(m0, n0),
+            reed_solomon_codes: v
+                .log_dims
+                .iter()
+                .map(|&d| {
+                    let (m, n) = code(d);
+                    ligerito_reed_solomon::reed_solomon::<F128>(m, n)
+                })
+                .collect(),
+            num_queries: v.num_queries,
+        };
+        // The crate's full validation, including the codes' lengths and rate.
+        built
             .validate()
             .map_err(|e| PcsError::InvalidParams(e.to_string()))?;
-        let verifier = prover.verifier_config();
-        Ok(Self { prover, verifier })
+        Ok(self.prover.get_or_init(|| built))
     }
 
     /// `n`: the polynomial has `2^n` coefficients and claim points `n` coordinates.
@@ -212,11 +249,6 @@ impl Params {
     /// The configuration in the crate's terms (shape and queries).
     pub fn verifier_config(&self) -> &VerifierConfig {
         &self.verifier
-    }
-
-    /// The prover configuration, for running raw `ligerito` on the same shape (benchmarks).
-    pub fn prover_config(&self) -> &ProverConfig<F32, F128> {
-        &self.prover
     }
 
     /// `-log2` of the soundness error of one opening (see [`security_bits`]).
@@ -351,7 +383,7 @@ pub fn commit(params: &Params, poly: Vec<F32>) -> Result<(Commitment, ProverData
             expected,
         });
     }
-    let p = &params.prover;
+    let p = params.prover_config()?;
     let witness = ligerito::ligero::ligero_commit(
         &poly,
         p.initial_dims.0,
@@ -518,7 +550,7 @@ fn prove_inner(
             expected: 1 << params.log_size(),
         });
     }
-    let p = &params.prover;
+    let p = params.prover_config()?;
     let k0 = p.initial_k;
     absorb_statement(t, params, &data.commitment, claims);
     let alphas = t.challenge_f128s(label::CLAIM_BATCH, claims.len());

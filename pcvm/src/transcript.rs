@@ -100,22 +100,20 @@ impl Transcript {
     pub fn distinct_indices(&mut self, label: &[u8], log_max: usize, count: usize) -> Vec<usize> {
         let max = 1usize << log_max;
         let want = count.min(max);
-        let mut seen = vec![false; max];
-        let mut out = Vec::with_capacity(want);
+        // A set of the drawn indices, not a bitmap of the range: codeword lengths reach 2^32,
+        // and the verifier must not allocate in proportion to them.
+        let mut out = std::collections::BTreeSet::new();
         while out.len() < want {
             let bytes = self.squeeze(label);
             for chunk in bytes.chunks_exact(8) {
                 let mut b = [0u8; 8];
                 b.copy_from_slice(chunk);
-                let i = (u64::from_le_bytes(b) as usize) & (max - 1);
-                if !seen[i] && out.len() < want {
-                    seen[i] = true;
-                    out.push(i);
+                if out.len() < want {
+                    out.insert((u64::from_le_bytes(b) as usize) & (max - 1));
                 }
             }
         }
-        out.sort_unstable();
-        out
+        out.into_iter().collect()
     }
 }
 

@@ -473,3 +473,38 @@ fn two_levels_cached() -> &'static Fixture {
     static F: std::sync::OnceLock<Fixture> = std::sync::OnceLock::new();
     F.get_or_init(two_levels)
 }
+
+/// Real sizes with the default parameters: completeness, a wrong value, and the numbers.
+/// `cargo test -p diverge-pcvm --release -- --ignored --nocapture`
+#[test]
+#[ignore = "heavy: 2^20 and 2^24 coefficients"]
+fn large_sizes_end_to_end() {
+    for n in [20usize, 24] {
+        let mut rng = ChaCha8Rng::seed_from_u64(n as u64);
+        let params = Params::new(n).expect("params");
+        let poly = random_poly(&mut rng, n);
+        let claims: Vec<Claim> = (0..2)
+            .map(|_| true_claim(&poly, random_point(&mut rng, n)))
+            .collect();
+        let start = std::time::Instant::now();
+        let (cm, data) = commit(&params, poly).expect("commit");
+        let commit_ms = start.elapsed().as_secs_f64() * 1e3;
+        let start = std::time::Instant::now();
+        let proof = prove(&params, &data, &claims, &mut Transcript::new(DOMAIN)).expect("prove");
+        let prove_ms = start.elapsed().as_secs_f64() * 1e3;
+        let start = std::time::Instant::now();
+        assert_eq!(
+            verify(&params, &cm, &claims, &proof, &mut Transcript::new(DOMAIN)),
+            Ok(())
+        );
+        let verify_ms = start.elapsed().as_secs_f64() * 1e3;
+        let mut wrong = claims.clone();
+        wrong[1].value = wrong[1].value.add(&F128::one());
+        assert!(verify(&params, &cm, &wrong, &proof, &mut Transcript::new(DOMAIN)).is_err());
+        eprintln!(
+            "2^{n}: commit {commit_ms:.0} ms, prove {prove_ms:.0} ms, verify {verify_ms:.1} ms, {} bytes, {:.2} bits",
+            codec::encode(&proof).len(),
+            params.security_bits()
+        );
+    }
+}
