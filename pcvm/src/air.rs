@@ -398,6 +398,66 @@ mod tests {
         eprintln!("toy AIR 2^{log_rows} rows: prove {prove_ms:.0} ms, verify {verify_ms:.1} ms");
     }
 
+    fn honest_proof_cached() -> &'static (AirProof, PublicInputs) {
+        static P: std::sync::OnceLock<(AirProof, PublicInputs)> = std::sync::OnceLock::new();
+        P.get_or_init(|| {
+            let (trace, public) = honest();
+            (prove(LOG_ROWS, &trace, &public).expect("prove"), public)
+        })
+    }
+
+    fn flip(x: &mut F128, bit: u32) {
+        *x = x.add(&F128::from_value(1u128 << (bit % 128)));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+        /// Random edits anywhere in an AIR proof (values, lengths, opening bytes) are rejected
+        /// with an error, never a panic.
+        #[test]
+        fn random_edits_rejected(op in 0usize..8, i in proptest::prelude::any::<proptest::sample::Index>(), j in proptest::prelude::any::<proptest::sample::Index>(), bit in 0u32..128) {
+            let (proof, public) = honest_proof_cached();
+            let mut p = proof.clone();
+            match op {
+                0 => {
+                    let r = i.index(p.zerocheck.rounds.len());
+                    let k = j.index(p.zerocheck.rounds[r].len());
+                    flip(&mut p.zerocheck.rounds[r][k], bit);
+                }
+                1 => {
+                    let r = i.index(p.zerocheck.rounds.len());
+                    p.zerocheck.rounds[r].pop();
+                }
+                2 => {
+                    let k = i.index(p.zerocheck.evals.len());
+                    flip(&mut p.zerocheck.evals[k], bit);
+                }
+                3 => p.zerocheck.evals.truncate(i.index(p.zerocheck.evals.len())),
+                4 => {
+                    let r = i.index(p.shift.sumcheck.rounds.len());
+                    let k = j.index(p.shift.sumcheck.rounds[r].len());
+                    flip(&mut p.shift.sumcheck.rounds[r][k], bit);
+                }
+                5 => {
+                    let k = i.index(p.shift.column_evals.len());
+                    flip(&mut p.shift.column_evals[k], bit);
+                }
+                6 => p.shift.column_evals.truncate(i.index(p.shift.column_evals.len())),
+                _ => {
+                    let mut bytes = crate::codec::encode(&p.opening);
+                    let k = i.index(bytes.len());
+                    bytes[k] ^= 1 << (bit % 8);
+                    match crate::codec::decode(&bytes) {
+                        Ok(o) => p.opening = o,
+                        Err(_) => return Ok(()),
+                    }
+                }
+            }
+            proptest::prop_assert!(verify(LOG_ROWS, public, &p).is_err());
+        }
+    }
+
     #[test]
     fn tampered_engine_proofs_rejected() {
         let (trace, public) = honest();

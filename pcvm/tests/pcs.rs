@@ -508,3 +508,14 @@ fn large_sizes_end_to_end() {
         );
     }
 }
+
+#[test]
+fn every_small_size_round_trips() {
+    for n in diverge_pcvm::pcs::MIN_LOG_SIZE..=17 {
+        let f = fixture(Params::new(n).expect("params"), n as u64, 1);
+        assert_eq!(check(&f, &f.claims, &f.proof), Ok(()), "2^{n}");
+        let mut wrong = f.claims.clone();
+        wrong[0].value = wrong[0].value.add(&F128::one());
+        assert!(check(&f, &wrong, &f.proof).is_err(), "2^{n}");
+    }
+}
