@@ -167,16 +167,20 @@ impl Params {
         num_queries: usize,
     ) -> Result<Self, PcsError> {
         let bad = |why: &str| PcsError::InvalidParams(why.to_string());
-        if levels.is_empty() || initial_dim + initial_k > MAX_LOG_SIZE || initial_dim < 2 {
+        if levels.is_empty()
+            || initial_dim + initial_k > MAX_LOG_SIZE
+            || initial_dim < 2
+            || initial_k == 0
+        {
             return Err(bad(
-                "need at least one recursive level and 2^2..=2^30 coefficients",
+                "need at least one recursive level, k >= 1 and at most 2^30 coefficients",
             ));
         }
         let mut prev = initial_dim;
         for &(d, k) in levels {
-            if d + k != prev || d < 1 {
+            if d + k != prev || d < 1 || k == 0 {
                 return Err(bad(
-                    "each level's log_dim + k must equal the previous log_dim",
+                    "each level's log_dim + k (k >= 1) must equal the previous log_dim",
                 ));
             }
             prev = d;
