@@ -294,6 +294,15 @@ fn flip32(x: &mut F32, bit: u32) {
 /// Every proof field, every element position (rows: one element per row): one flipped bit
 /// must be rejected.
 fn tamper_every_field(f: &Fixture) {
+    // Opened rows and siblings are caught by the Merkle check of their own level, not only by
+    // some later check (each level's Merkle check is load-bearing on its own).
+    let merkle = |p: &EvalProof, level: usize, what: &str| {
+        assert_eq!(
+            check(f, &f.claims, p),
+            Err(PcsError::Rejected(Rejection::Merkle(level))),
+            "tampered {what}"
+        );
+    };
     let reject = |p: &EvalProof, what: &str| {
         assert!(check(f, &f.claims, p).is_err(), "tampered {what} accepted");
     };
@@ -326,36 +335,36 @@ fn tamper_every_field(f: &Fixture) {
         let mut p = base.clone();
         let w = p.initial.rows[i].len();
         flip32(&mut p.initial.rows[i][i % w], i as u32);
-        reject(&p, "initial row");
+        merkle(&p, 0, "initial row");
     }
     for i in 0..base.initial.siblings.len() {
         let mut p = base.clone();
         p.initial.siblings[i][i % 32] ^= 0x80;
-        reject(&p, "initial sibling");
+        merkle(&p, 0, "initial sibling");
     }
     for (l, o) in base.recursive.iter().enumerate() {
         for i in 0..o.rows.len() {
             let mut p = base.clone();
             let w = o.rows[i].len();
             flip128(&mut p.recursive[l].rows[i][i % w], i as u32);
-            reject(&p, "recursive row");
+            merkle(&p, l + 1, "recursive row");
         }
         for i in 0..o.siblings.len() {
             let mut p = base.clone();
             p.recursive[l].siblings[i][0] ^= 1;
-            reject(&p, "recursive sibling");
+            merkle(&p, l + 1, "recursive sibling");
         }
     }
     for i in 0..base.last.rows.len() {
         let mut p = base.clone();
         let w = p.last.rows[i].len();
         flip128(&mut p.last.rows[i][i % w], 3 * i as u32);
-        reject(&p, "last row");
+        merkle(&p, base.level_roots.len(), "last row");
     }
     for i in 0..base.last.siblings.len() {
         let mut p = base.clone();
         p.last.siblings[i][31] ^= 2;
-        reject(&p, "last sibling");
+        merkle(&p, base.level_roots.len(), "last sibling");
     }
     // structural edits: drop or add an element of every vector
     let edits: [fn(&mut EvalProof); 9] = [
