@@ -800,7 +800,21 @@ impl Consensus for SafroleConsensus {
             }
             Event::Message { from, bytes } => match decode_exact::<Wire>(&bytes) {
                 Ok(Wire::Grandpa(m)) => {
-                    if let Err(e) = self.voter(now).on_message(now, m) {
+                    let (target, number) = match &m {
+                        GrandpaMessage::Vote(v) => (v.target, v.number),
+                        GrandpaMessage::Commit(j) => (j.target, j.number),
+                    };
+                    let final_number = self.blocks.get(&self.finalized).map_or(0, |b| b.number);
+                    let unknown = number > final_number && !self.blocks.contains_key(&target);
+                    let r = self.voter(now).on_message(now, m);
+                    // A checked vote for a block we lack: its sender has it. Sync follows
+                    // best heads only, so a branch the others stopped building on would never
+                    // reach us, and its votes would never count (seen in scripts/kill-loop:
+                    // two voters short of one prevote target, finality stalled for good).
+                    if unknown && r.is_ok() {
+                        out.push(Action::RequestBlock { hash: target, from });
+                    }
+                    if let Err(e) = r {
                         self.counters.rejected_messages += 1;
                         out.push(telemetry(
                             "consensus.grandpa.rejected",

@@ -135,6 +135,15 @@ pub enum Action {
         /// Plugin-defined bytes (keep them small: written on every vote).
         bytes: Vec<u8>,
     },
+    /// A message named a block this node does not have (a vote's target): ask `from` for it.
+    /// The host's sync normally follows peers' best heads only, so a block on a branch nobody
+    /// builds on any more would otherwise never arrive, and votes for it never count here.
+    RequestBlock {
+        /// The block.
+        hash: Hash,
+        /// Who to ask (the sender of the message that named it).
+        from: ValidatorIndex,
+    },
 }
 
 /// What a valid seal says about a header.

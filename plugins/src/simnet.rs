@@ -397,6 +397,8 @@ impl SimNet {
                 Action::Journal { bytes } => {
                     self.journals.insert(i, bytes);
                 }
+                // SimNet delivers every header to every reachable node already.
+                Action::RequestBlock { .. } => {}
             }
         }
     }

@@ -802,6 +802,15 @@ impl NodeCore {
                 out.push(Output::Event(NodeEvent::Telemetry { name, fields }));
             }
             Action::Journal { bytes } => out.push(Output::StoreJournal { bytes }),
+            Action::RequestBlock { hash, from } => {
+                if !self.blocks.contains_key(&hash) && !self.dead.contains(&hash) {
+                    out.push(Output::Send {
+                        to: from,
+                        channel: Channel::Sync,
+                        bytes: SyncMsg::GetBlock(hash).encode(),
+                    });
+                }
+            }
         }
     }
 
