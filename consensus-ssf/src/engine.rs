@@ -17,7 +17,8 @@ use diverge_safrole::stf::Spec;
 use diverge_safrole::types::State;
 use serde::{Deserialize, Serialize};
 
-use crate::keys::{key_set, KeySet};
+use crate::dkg::{self, DkgError, GenesisDkg, Round1};
+use crate::keys::{key_set, threshold, KeySet};
 use crate::vote::{
     sign, verify_certificate, verify_vote, Certificate, Subject, Vote, FINALIZE, NOTARIZE, SKIP,
 };
@@ -26,6 +27,19 @@ use crate::vote::{
 const REBROADCAST_TIMER: u64 = 1;
 /// Timer ids `(slot << 8) | SKIP_TIMER` fire the SKIP deadline of a slot.
 const SKIP_TIMER: u64 = 2;
+/// Timer: re-send the genesis DKG's messages while this node has no key.
+const DKG_TIMER: u64 = 3;
+
+/// Where the OSST shares come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeySource {
+    /// The genesis validators run FROST's DKG in-protocol ([`crate::dkg`]).
+    #[default]
+    Dkg,
+    /// RESEARCH SHORTCUT, NOT SECURE: every share from a public seed ([`crate::keys`]).
+    Dealer,
+}
 
 /// `[consensus.params]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -41,8 +55,17 @@ pub struct Params {
     /// (default: one slot).
     #[serde(default)]
     pub rebroadcast_ms: Option<u64>,
-    /// RESEARCH SHORTCUT, NOT SECURE: the trusted dealer's seed (hex) every node derives all
-    /// OSST shares from. Default: Blake2b-256 of "diverge-ssf/insecure-dealer" ++ genesis hash.
+    /// `"dkg"` (default): genesis keys from a distributed key generation. `"dealer"`: RESEARCH
+    /// SHORTCUT, NOT SECURE, a trusted dealer whose seed is in the config.
+    #[serde(default)]
+    pub keys: KeySource,
+    /// How often a node without a key re-sends its DKG messages, in ms (a late or restarted
+    /// validator joins through these).
+    #[serde(default = "default_dkg_resend_ms")]
+    pub dkg_resend_ms: u64,
+    /// With `keys = "dealer"` only (RESEARCH SHORTCUT, NOT SECURE): the dealer's seed (hex)
+    /// every node derives all OSST shares from. Default: Blake2b-256 of
+    /// "diverge-ssf/insecure-dealer" ++ genesis hash.
     #[serde(default)]
     pub dealer_seed: Option<String>,
     /// Genesis entropy eta_0..3 as hex; default Blake2b-256 of the genesis header hash.
@@ -54,12 +77,18 @@ fn default_delta_ms() -> u64 {
     100
 }
 
+fn default_dkg_resend_ms() -> u64 {
+    500
+}
+
 impl Default for Params {
     fn default() -> Self {
         Params {
             delta_ms: default_delta_ms(),
             skip_ms: None,
             rebroadcast_ms: None,
+            keys: KeySource::Dkg,
+            dkg_resend_ms: default_dkg_resend_ms(),
             dealer_seed: None,
             genesis_entropy: None,
         }
@@ -75,6 +104,22 @@ pub enum Wire {
     Cert(Certificate),
     /// "My final slot is this": peers holding more answer with their certificates.
     Status(Slot),
+    /// Genesis DKG round 1 (broadcast): the sender's package; `want` = it has no key yet, so
+    /// peers that finished answer with their round-1 package and its share.
+    DkgRound1 {
+        /// FROST round-1 package.
+        package: Round1,
+        /// The sender still needs packages.
+        want: bool,
+    },
+    /// Genesis DKG round 2 (point-to-point, confidential): the sender's share for the receiver
+    /// and the hash of the round-1 transcript the sender dealt on.
+    DkgRound2 {
+        /// f_sender(receiver), a canonical scalar.
+        share: [u8; 32],
+        /// The sender's round-1 transcript hash (echo check of the broadcast).
+        transcript: Hash,
+    },
 }
 
 /// Evidence that one index signed two conflicting subjects; both votes verify against y_i.
@@ -97,6 +142,10 @@ pub struct Counters {
     pub votes_invalid: u64,
     /// Certificates received that did not verify.
     pub certs_invalid: u64,
+    /// Votes and certificates dropped because this node had no key yet.
+    pub before_key: u64,
+    /// DKG messages refused.
+    pub dkg_invalid: u64,
     /// Certificates formed or accepted, by kind (notarize, finalize, skip).
     pub certs: [u64; 3],
 }
@@ -110,14 +159,66 @@ struct Block {
     valid: Option<bool>,
 }
 
+/// The DKG's result as a snapshot keeps it (hex scalars and compressed points).
+#[derive(Serialize, Deserialize)]
+struct StoredKeys {
+    share: Option<String>,
+    group: String,
+    shares: Vec<String>,
+}
+
+impl StoredKeys {
+    fn load(self, t: usize, v: usize) -> Result<(KeySet, Option<Scalar>), PluginError> {
+        let bad = |what: &str| PluginError::invalid_input(format!("snapshot keys: bad {what}"));
+        let bytes32 = |h: &str, what: &str| -> Result<[u8; 32], PluginError> {
+            hex::decode(h)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+                .ok_or_else(|| bad(what))
+        };
+        let point = |h: &str, what: &str| {
+            curve25519_dalek::ristretto::CompressedRistretto(bytes32(h, what)?)
+                .decompress()
+                .ok_or_else(|| bad(what))
+        };
+        let group = point(&self.group, "group key")?;
+        let shares = self
+            .shares
+            .iter()
+            .map(|y| point(y, "verification share"))
+            .collect::<Result<Vec<_>, _>>()?;
+        if shares.len() != v {
+            return Err(bad("verification share count"));
+        }
+        let share = match &self.share {
+            Some(x) => Some(
+                Option::<Scalar>::from(Scalar::from_canonical_bytes(bytes32(x, "share")?))
+                    .ok_or_else(|| bad("share"))?,
+            ),
+            None => None,
+        };
+        Ok((KeySet::new(group, shares, t), share))
+    }
+}
+
 /// The SSF engine of one node.
 pub struct SsfConsensus {
     spec: Spec,
     rule: Rule,
     ring: Arc<RingContext>,
     params: Params,
-    me: Option<(ValidatorIndex, ValidatorSecrets, Scalar)>,
-    keys: KeySet,
+    me: Option<(ValidatorIndex, ValidatorSecrets)>,
+    /// This node's OSST share x_i (None before the DKG finished, or for an observer).
+    share: Option<Scalar>,
+    /// The public key set (None until the genesis DKG finished).
+    keys: Option<KeySet>,
+    /// t = floor(2V/3) + 1 (known before the keys are).
+    threshold: usize,
+    /// The genesis DKG: running, or finished and kept to answer late peers.
+    dkg: Option<GenesisDkg>,
+    dkg_started: bool,
+    /// Why this node's DKG stopped for good.
+    dkg_failed: Option<DkgError>,
     genesis: Hash,
     slot_us: Time,
     blocks: HashMap<Hash, Block>,
@@ -159,6 +260,10 @@ fn telemetry(name: &str, fields: serde_json::Value) -> Action {
         name: name.to_string(),
         fields_json: fields.to_string(),
     }
+}
+
+fn no_key() -> PluginError {
+    PluginError::rejected("no group key yet: the genesis DKG has not finished here")
 }
 
 fn kind_name(kind: u8) -> &'static str {
@@ -208,20 +313,18 @@ impl SsfConsensus {
                 .map_err(|e| PluginError::config(format!("genesis header: {e}")))?
         };
         let genesis = genesis_header.hash();
-        let seed = match &params.dealer_seed {
-            Some(h) => {
-                hex::decode(h).map_err(|e| PluginError::config(format!("dealer_seed: {e}")))?
-            }
-            None => {
-                let mut v = b"diverge-ssf/insecure-dealer".to_vec();
-                v.extend_from_slice(&genesis.0);
-                blake2b_256(&v).0.to_vec()
-            }
-        };
-        let me_index = args.identity.as_ref().map(|id| usize::from(id.index));
-        let (keys, share) = key_set(&seed, v, me_index);
-        let me = match (&args.identity, share) {
-            (Some(id), Some(x)) => {
+        if params.dkg_resend_ms == 0 {
+            return Err(PluginError::config(
+                "[consensus.params] dkg_resend_ms must be > 0",
+            ));
+        }
+        if params.keys == KeySource::Dkg && params.dealer_seed.is_some() {
+            return Err(PluginError::config(
+                "[consensus.params] dealer_seed needs keys = \"dealer\" (the research shortcut)",
+            ));
+        }
+        let me = match &args.identity {
+            Some(id) if usize::from(id.index) < v => {
                 let s = secrets(&id.seed);
                 let k = &args.validators[usize::from(id.index)];
                 if s.bandersnatch.public() != k.bandersnatch {
@@ -230,15 +333,52 @@ impl SsfConsensus {
                         id.index
                     )));
                 }
-                Some((id.index, s, x))
+                Some((id.index, s))
             }
-            (Some(id), None) => {
+            Some(id) => {
                 return Err(PluginError::config(format!(
                     "identity index {} out of range",
                     id.index
                 )))
             }
-            _ => None,
+            None => None,
+        };
+        let t = threshold(v);
+        let (keys, share, dkg) = match params.keys {
+            KeySource::Dealer => {
+                let seed = match &params.dealer_seed {
+                    Some(h) => hex::decode(h)
+                        .map_err(|e| PluginError::config(format!("dealer_seed: {e}")))?,
+                    None => {
+                        let mut v = b"diverge-ssf/insecure-dealer".to_vec();
+                        v.extend_from_slice(&genesis.0);
+                        blake2b_256(&v).0.to_vec()
+                    }
+                };
+                let (keys, share) = key_set(&seed, v, me.as_ref().map(|m| usize::from(m.0)));
+                (Some(keys), share, None)
+            }
+            // One validator: its own random secret is the whole "DKG" (FROST needs two).
+            KeySource::Dkg if v == 1 => match &args.identity {
+                Some(id) => {
+                    let out = dkg::single(&dkg::rng(&id.seed, &genesis, b"genesis"));
+                    (
+                        Some(KeySet::new(out.group, out.shares, t)),
+                        Some(out.share),
+                        None,
+                    )
+                }
+                None => (None, None, None),
+            },
+            KeySource::Dkg => match &args.identity {
+                Some(id) => {
+                    let d =
+                        GenesisDkg::new(id.index, v, t, dkg::rng(&id.seed, &genesis, b"genesis"))
+                            .map_err(|e| PluginError::config(format!("genesis DKG: {e}")))?;
+                    (None, None, Some(d))
+                }
+                None => (None, None, None),
+            },
         };
         let state = diverge_safrole::sealing::genesis_state(
             &spec,
@@ -269,7 +409,12 @@ impl SsfConsensus {
             ring,
             params,
             me,
+            share,
             keys,
+            threshold: t,
+            dkg,
+            dkg_started: false,
+            dkg_failed: None,
             genesis,
             slot_us: chain.slot_ms * 1000,
             blocks,
@@ -293,9 +438,14 @@ impl SsfConsensus {
         })
     }
 
-    /// The public key set (group key, verification shares, t).
-    pub fn keys(&self) -> &KeySet {
-        &self.keys
+    /// The public key set (group key, verification shares, t), once it exists.
+    pub fn keys(&self) -> Option<&KeySet> {
+        self.keys.as_ref()
+    }
+
+    /// Why the genesis DKG stopped at this node, if it did.
+    pub fn dkg_failure(&self) -> Option<&DkgError> {
+        self.dkg_failed.as_ref()
     }
 
     /// The genesis hash.
@@ -392,7 +542,9 @@ impl SsfConsensus {
 
     /// Casts an own vote: records it (the journal a snapshot keeps), counts it, sends it.
     fn cast(&mut self, now: Time, subject: Subject, batch: &mut Vec<Vote>, out: &mut Vec<Action>) {
-        let Some((index, _, x)) = &self.me else {
+        // No key yet (DKG running): no vote. Nothing is marked voted, so the rules cast it
+        // once the key exists, and catch-up SKIPs the slots that went by.
+        let (Some((index, _)), Some(x), Some(keys)) = (&self.me, &self.share, &self.keys) else {
             return;
         };
         let class = if subject.kind == NOTARIZE {
@@ -414,7 +566,7 @@ impl SsfConsensus {
         if blocked {
             return;
         }
-        let vote = sign(subject, u32::from(*index) + 1, x, &self.genesis, &self.keys);
+        let vote = sign(subject, u32::from(*index) + 1, x, &self.genesis, keys);
         self.voted.insert((subject.kind, subject.slot));
         if subject.kind != NOTARIZE {
             // FINALIZE and SKIP exclude each other.
@@ -461,7 +613,7 @@ impl SsfConsensus {
                 self.first.insert((class, s.slot, idx), vote.clone());
             }
         }
-        let t = self.keys.threshold;
+        let t = self.threshold;
         let votes = self.tally.entry(s).or_default();
         votes.insert(idx, vote.contribution);
         let contributions: Vec<[u8; 68]> = votes.values().take(t).copied().collect();
@@ -609,7 +761,7 @@ impl SsfConsensus {
     }
 
     fn may_seal(&self, parent: &Hash, slot: Slot) -> bool {
-        let (Some((index, secret, _)), Some(p)) = (&self.me, self.blocks.get(parent)) else {
+        let (Some((index, secret)), Some(p)) = (&self.me, self.blocks.get(parent)) else {
             return false;
         };
         sealing::my_seal_kind(
@@ -693,10 +845,15 @@ impl SsfConsensus {
                     // Votes travel only from their owner, so the authenticated sender is the
                     // one to blame for a bad one.
                     let owner = vote.index() == u32::from(from) + 1;
-                    let checked = if owner {
-                        verify_vote(&vote, &self.genesis, &self.keys)
-                    } else {
-                        Err(crate::vote::VoteError::Index(vote.index()))
+                    let checked = match &self.keys {
+                        Some(keys) if owner => verify_vote(&vote, &self.genesis, keys),
+                        Some(_) => Err(crate::vote::VoteError::Index(vote.index())),
+                        // Not checkable yet, and not the sender's fault: it is re-sent while
+                        // finality lags.
+                        None => {
+                            self.counters.before_key += 1;
+                            continue;
+                        }
                     };
                     match checked {
                         Ok(()) => {
@@ -733,7 +890,11 @@ impl SsfConsensus {
                 if s.kind == FINALIZE && s.slot <= self.finalized_slot {
                     return;
                 }
-                match verify_certificate(&cert, &self.genesis, &self.keys) {
+                let Some(keys) = &self.keys else {
+                    self.counters.before_key += 1;
+                    return;
+                };
+                match verify_certificate(&cert, &self.genesis, keys) {
                     Ok(()) => self.apply_cert(now, cert, out),
                     Err(e) => {
                         self.counters.certs_invalid += 1;
@@ -756,7 +917,155 @@ impl SsfConsensus {
                     }
                 }
             }
+            Wire::DkgRound1 { package, want } => self.on_dkg_round1(now, from, package, want, out),
+            Wire::DkgRound2 { share, transcript } => {
+                let r = match self.dkg.as_mut() {
+                    Some(d) if self.keys.is_none() => d.on_round2(from, share, transcript),
+                    _ => Ok(()),
+                };
+                self.dkg_result(now, r, out);
+            }
         }
+    }
+
+    /// Starts the genesis DKG at the first event (a plugin has no start hook that may act).
+    fn start_dkg(&mut self, now: Time, out: &mut Vec<Action>) {
+        if self.dkg_started || self.keys.is_some() {
+            return;
+        }
+        let Some(d) = &self.dkg else { return };
+        self.dkg_started = true;
+        out.push(telemetry(
+            "consensus.ssf.dkg_started",
+            serde_json::json!({"validators": self.blocks_validators(), "threshold": self.threshold}),
+        ));
+        out.push(Action::Broadcast {
+            bytes: Wire::DkgRound1 {
+                package: d.round1().clone(),
+                want: true,
+            }
+            .encode(),
+        });
+        out.push(Action::SetTimer {
+            id: DKG_TIMER,
+            at: now + self.params.dkg_resend_ms * 1000,
+        });
+    }
+
+    fn blocks_validators(&self) -> usize {
+        self.rule.validators
+    }
+
+    /// This node's shares for every peer (or one), as messages.
+    fn dkg_shares(&self, to: Option<ValidatorIndex>) -> Vec<Action> {
+        let Some((transcript, shares)) = self.dkg.as_ref().and_then(|d| d.outgoing()) else {
+            return Vec::new();
+        };
+        shares
+            .iter()
+            .filter(|(j, _)| to.is_none_or(|t| t == **j))
+            .map(|(j, share)| Action::Send {
+                to: *j,
+                bytes: Wire::DkgRound2 {
+                    share: *share,
+                    transcript,
+                }
+                .encode(),
+            })
+            .collect()
+    }
+
+    fn on_dkg_round1(
+        &mut self,
+        now: Time,
+        from: ValidatorIndex,
+        package: Round1,
+        want: bool,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(d) = self.dkg.as_mut() else { return };
+        if self.keys.is_some() || self.dkg_failed.is_some() {
+            // Finished (or stopped) here: a peer that still needs packages gets ours again.
+            if want && self.keys.is_some() {
+                out.push(Action::Send {
+                    to: from,
+                    bytes: Wire::DkgRound1 {
+                        package: d.round1().clone(),
+                        want: false,
+                    }
+                    .encode(),
+                });
+                out.extend(self.dkg_shares(Some(from)));
+            }
+            return;
+        }
+        let had = d.outgoing().is_some();
+        let r = d.on_round1(from, package);
+        let dealt = !had && d.outgoing().is_some();
+        if r.is_ok() && dealt {
+            out.extend(self.dkg_shares(None));
+        } else if r.is_ok() && want {
+            // The sender restarted or came late: it needs this node's share again.
+            out.extend(self.dkg_shares(Some(from)));
+        }
+        self.dkg_result(now, r, out);
+    }
+
+    /// Applies the outcome of a DKG step: a refused message is counted and attributed, a fault
+    /// that makes the key unobtainable stops the DKG here, and a complete DKG installs the key.
+    fn dkg_result(&mut self, now: Time, r: Result<(), DkgError>, out: &mut Vec<Action>) {
+        let r = r.and_then(
+            |()| match self.dkg.as_ref().filter(|_| self.keys.is_none()) {
+                Some(d) => d.finish().transpose().map(|o| o.map(Box::new)),
+                None => Ok(None),
+            },
+        );
+        match r {
+            Ok(None) => {}
+            Ok(Some(o)) => {
+                self.keys = Some(KeySet::new(o.group, o.shares, self.threshold));
+                self.share = Some(o.share);
+                out.push(telemetry(
+                    "consensus.ssf.dkg_done",
+                    serde_json::json!({"group": hex::encode(o.group.compress().as_bytes()),
+                        "at_us": now, "slot": self.current}),
+                ));
+            }
+            Err(e) => self.dkg_fault(now, e, out),
+        }
+    }
+
+    fn dkg_fault(&mut self, now: Time, e: DkgError, out: &mut Vec<Action>) {
+        self.counters.dkg_invalid += 1;
+        let offence = match &e {
+            DkgError::Malformed(i, _) => Some((*i, "ssf.dkg.malformed")),
+            DkgError::Equivocation(i) => Some((*i, "ssf.dkg.equivocation")),
+            DkgError::BadProof(i) => Some((*i, "ssf.dkg.bad_proof")),
+            DkgError::BadShare(i) => Some((*i, "ssf.dkg.bad_share")),
+            DkgError::Transcript(_) | DkgError::Frost(_) => None,
+        };
+        if let Some((offender, kind)) = offence {
+            out.push(Action::Misbehaviour {
+                offender,
+                kind: kind.into(),
+                evidence: e.to_string().into_bytes(),
+            });
+        }
+        // A malformed message may be a transient fault: the sender's next resend can fix it.
+        // Every other fault leaves this node without a usable share for good.
+        if matches!(e, DkgError::Malformed(..)) {
+            out.push(telemetry(
+                "consensus.ssf.dkg_message_invalid",
+                serde_json::json!({"error": e.to_string()}),
+            ));
+            return;
+        }
+        out.push(telemetry(
+            "consensus.ssf.dkg_aborted",
+            serde_json::json!({"error": e.to_string(), "at_us": now,
+                "action": "no key here: this node casts no votes; relaunch genesis without the offender"}),
+        ));
+        self.dkg_failed = Some(e);
     }
 
     /// The latest F and every N and K above the final slot, as messages.
@@ -797,6 +1106,26 @@ impl SsfConsensus {
     }
 
     fn on_timer(&mut self, now: Time, id: u64, out: &mut Vec<Action>) {
+        if id == DKG_TIMER {
+            if self.keys.is_some() || self.dkg_failed.is_some() {
+                return;
+            }
+            if let Some(d) = &self.dkg {
+                out.push(Action::Broadcast {
+                    bytes: Wire::DkgRound1 {
+                        package: d.round1().clone(),
+                        want: true,
+                    }
+                    .encode(),
+                });
+                out.extend(self.dkg_shares(None));
+                out.push(Action::SetTimer {
+                    id: DKG_TIMER,
+                    at: now + self.params.dkg_resend_ms * 1000,
+                });
+            }
+            return;
+        }
         if id == REBROADCAST_TIMER {
             out.push(Action::SetTimer {
                 id: REBROADCAST_TIMER,
@@ -872,6 +1201,7 @@ impl SsfConsensus {
 impl Consensus for SsfConsensus {
     fn on_event(&mut self, now: Time, event: Event) -> Result<Vec<Action>, PluginError> {
         let mut out = Vec::new();
+        self.start_dkg(now, &mut out);
         let result = match event {
             Event::Tick { slot } => {
                 self.on_tick(now, slot, &mut out);
@@ -912,7 +1242,8 @@ impl Consensus for SsfConsensus {
                     ));
                 }
                 if cert.subject.slot > self.finalized_slot {
-                    verify_certificate(&cert, &self.genesis, &self.keys)
+                    let keys = self.keys.as_ref().ok_or_else(no_key)?;
+                    verify_certificate(&cert, &self.genesis, keys)
                         .map_err(|e| PluginError::rejected(e.to_string()))?;
                     self.apply_cert(now, cert, &mut out);
                 }
@@ -924,7 +1255,7 @@ impl Consensus for SsfConsensus {
     }
 
     fn seal(&mut self, _now: Time, header: Header) -> Result<Header, PluginError> {
-        let (index, secret, _) = self
+        let (index, secret) = self
             .me
             .as_ref()
             .ok_or_else(|| PluginError::unsupported("this node has no validator identity"))?;
@@ -1006,7 +1337,8 @@ impl Consensus for SsfConsensus {
                 ));
             }
         }
-        verify_certificate(&cert, &self.genesis, &self.keys)
+        let keys = self.keys.as_ref().ok_or_else(no_key)?;
+        verify_certificate(&cert, &self.genesis, keys)
             .map_err(|e| PluginError::rejected(e.to_string()))
     }
 
@@ -1024,8 +1356,23 @@ impl Consensus for SsfConsensus {
             .flatten()
             .map(|v| hex::encode(v.encode()))
             .collect();
+        // The key too: a restarted validator keeps its DKG share (the snapshot is therefore as
+        // secret as the validator's key file). Dealer keys are re-derived, not stored.
+        let keys = match (&self.keys, self.params.keys) {
+            (Some(k), KeySource::Dkg) => Some(StoredKeys {
+                share: self.share.map(|x| hex::encode(x.as_bytes())),
+                group: hex::encode(k.group.compress().as_bytes()),
+                shares: k
+                    .shares
+                    .iter()
+                    .map(|y| hex::encode(y.compress().as_bytes()))
+                    .collect(),
+            }),
+            _ => None,
+        };
         serde_json::to_vec(&serde_json::json!({
             "genesis": self.genesis.to_hex(),
+            "keys": keys,
             "votes": votes,
             "finalized": self.finalized.to_hex(),
             "finalized_slot": self.finalized_slot,
@@ -1045,6 +1392,8 @@ impl Consensus for SsfConsensus {
             finalized_slot: Slot,
             #[serde(default)]
             blocks: Vec<Block>,
+            #[serde(default)]
+            keys: Option<StoredKeys>,
         }
         let s: Snap = serde_json::from_slice(snapshot)
             .map_err(|e| PluginError::invalid_input(format!("snapshot: {e}")))?;
@@ -1066,6 +1415,11 @@ impl Consensus for SsfConsensus {
         }
         for b in s.blocks {
             self.blocks.insert(b.header.hash(), b);
+        }
+        if let (Some(k), KeySource::Dkg) = (s.keys, self.params.keys) {
+            let (keys, share) = k.load(self.threshold, self.rule.validators)?;
+            self.keys = Some(keys);
+            self.share = share;
         }
         if let Some(fin) = s.finalized {
             if !self.blocks.contains_key(&fin) {

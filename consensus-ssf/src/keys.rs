@@ -33,6 +33,19 @@ impl std::fmt::Debug for KeySet {
     }
 }
 
+impl KeySet {
+    /// A key set from the group key and the verification shares y_1..y_V.
+    pub fn new(group: RistrettoPoint, shares: Vec<RistrettoPoint>, threshold: usize) -> KeySet {
+        let n = shares.len() as u32;
+        KeySet {
+            group,
+            shares,
+            threshold,
+            tables: crate::fastverify::Tables::new(n),
+        }
+    }
+}
+
 /// t = floor(2V/3) + 1: any two t-sets of V share more than V/3 members.
 pub fn threshold(validators: usize) -> usize {
     2 * validators / 3 + 1

@@ -69,6 +69,7 @@
 //! - No fast path (at V = 6, n - p = 5 = t; not implemented).
 //! - Certificates carry t full contributions (68 B each), not the compact form.
 
+pub mod dkg;
 pub mod engine;
 pub mod fastverify;
 pub mod keys;
