@@ -34,9 +34,9 @@ use diverge_plugins::codec::{Decode, Encode};
 use diverge_plugins::{blake2b_256, Hash};
 use frost_ristretto255::keys::dkg::{self, round1, round2};
 use frost_ristretto255::keys::{SigningShare, VerifiableSecretSharingCommitment};
+use frost_ristretto255::rand_core::SeedableRng;
 use frost_ristretto255::{Error as FrostError, Identifier, Signature};
 use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
 
 /// A round-1 package on the wire: the Feldman commitment (t compressed points) and the proof of
 /// knowledge (64-byte Schnorr signature).

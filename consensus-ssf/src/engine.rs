@@ -19,8 +19,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::dkg::{self, DkgError, GenesisDkg, Round1};
 use crate::keys::{key_set, threshold, KeySet};
+use crate::reshare::{self, Dealing};
 use crate::vote::{
-    sign, verify_certificate, verify_vote, Certificate, Subject, Vote, FINALIZE, NOTARIZE, SKIP,
+    sign, verify_certificate, verify_vote, Certificate, Subject, Vote, DEALERS, FINALIZE, NOTARIZE,
+    SKIP,
 };
 
 /// Timer: re-send votes and certificates while finality lags.
@@ -59,6 +61,9 @@ pub struct Params {
     /// SHORTCUT, NOT SECURE, a trusted dealer whose seed is in the config.
     #[serde(default)]
     pub keys: KeySource,
+    /// With `keys = "dkg"`: reshare at every epoch change (default true).
+    #[serde(default = "default_true")]
+    pub reshare: bool,
     /// How often a node without a key re-sends its DKG messages, in ms (a late or restarted
     /// validator joins through these).
     #[serde(default = "default_dkg_resend_ms")]
@@ -81,6 +86,10 @@ fn default_dkg_resend_ms() -> u64 {
     500
 }
 
+fn default_true() -> bool {
+    true
+}
+
 impl Default for Params {
     fn default() -> Self {
         Params {
@@ -88,6 +97,7 @@ impl Default for Params {
             skip_ms: None,
             rebroadcast_ms: None,
             keys: KeySource::Dkg,
+            reshare: true,
             dkg_resend_ms: default_dkg_resend_ms(),
             dealer_seed: None,
             genesis_entropy: None,
@@ -120,6 +130,68 @@ pub enum Wire {
         /// The sender's round-1 transcript hash (echo check of the broadcast).
         transcript: Hash,
     },
+    /// Reshare (broadcast): the sender's Feldman commitment to g_i (g_i(0) = its share of
+    /// sharing `sharing`) for the reshare of epoch `epoch`.
+    Deal {
+        /// The epoch whose reshare this is (the new sharing takes over in epoch + 1).
+        epoch: u32,
+        /// The sharing dealt from.
+        sharing: u32,
+        /// C_{i,0..t}.
+        commitment: Vec<[u8; 32]>,
+    },
+    /// Reshare (point-to-point, confidential): g_sender(receiver).
+    SubShare {
+        /// The epoch of the reshare.
+        epoch: u32,
+        /// The sub-share, a canonical scalar.
+        share: [u8; 32],
+    },
+    /// A DEALERS vote with the dealer set (index, commitment hash) it names.
+    Dealers {
+        /// Sharing dealt from.
+        sharing: u32,
+        /// D, by index (0-based) with the hash of each dealer's commitment.
+        dealers: Vec<(u16, Hash)>,
+        /// The vote on H(epoch, sharing, D).
+        vote: Vote,
+    },
+    /// A DEALERS certificate with its dealer set: D is agreed (quorum intersection, as for F).
+    DealerCert {
+        /// Sharing dealt from.
+        sharing: u32,
+        /// D.
+        dealers: Vec<(u16, Hash)>,
+        /// t DEALERS votes.
+        cert: Certificate,
+    },
+    /// "Send me your Deal and SubShare of this epoch again" (a player that missed them).
+    NeedSubShare {
+        /// The epoch of the reshare.
+        epoch: u32,
+    },
+}
+
+/// H(epoch, sharing, D): the subject hash a DEALERS vote signs.
+pub fn dealers_hash(epoch: u32, sharing: u32, dealers: &[(u16, Hash)]) -> Hash {
+    let mut v = b"diverge-ssf/dealers/v1".to_vec();
+    v.extend_from_slice(&epoch.to_le_bytes());
+    v.extend_from_slice(&sharing.to_le_bytes());
+    v.extend_from_slice(&dealers.to_vec().encode());
+    blake2b_256(&v)
+}
+
+/// A dealer set D: (0-based index, hash of its commitment), in index order.
+pub type DealerSet = Vec<(u16, Hash)>;
+
+/// A dealing received for one epoch's reshare.
+#[derive(Clone, Debug)]
+struct InDeal {
+    sharing: u32,
+    commitment: Vec<curve25519_dalek::ristretto::RistrettoPoint>,
+    hash: Hash,
+    /// This node's verified sub-share.
+    sub: Option<Scalar>,
 }
 
 /// Evidence that one index signed two conflicting subjects; both votes verify against y_i.
@@ -146,6 +218,10 @@ pub struct Counters {
     pub before_key: u64,
     /// DKG messages refused.
     pub dkg_invalid: u64,
+    /// Reshare messages refused (bad commitment or sub-share, bad DEALERS vote).
+    pub reshare_invalid: u64,
+    /// Reshares completed here (a new sharing installed with this node's share).
+    pub reshares: u64,
     /// Certificates formed or accepted, by kind (notarize, finalize, skip).
     pub certs: [u64; 3],
 }
@@ -162,13 +238,20 @@ struct Block {
 /// The DKG's result as a snapshot keeps it (hex scalars and compressed points).
 #[derive(Serialize, Deserialize)]
 struct StoredKeys {
-    share: Option<String>,
     group: String,
+    sets: Vec<StoredSet>,
+}
+
+/// One sharing: its id, y_1..y_V and this node's share of it.
+#[derive(Serialize, Deserialize)]
+struct StoredSet {
+    id: u32,
+    share: Option<String>,
     shares: Vec<String>,
 }
 
 impl StoredKeys {
-    fn load(self, t: usize, v: usize) -> Result<(KeySet, Option<Scalar>), PluginError> {
+    fn load(self, t: usize, v: usize) -> Result<Vec<(KeySet, Option<Scalar>)>, PluginError> {
         let bad = |what: &str| PluginError::invalid_input(format!("snapshot keys: bad {what}"));
         let bytes32 = |h: &str, what: &str| -> Result<[u8; 32], PluginError> {
             hex::decode(h)
@@ -182,22 +265,29 @@ impl StoredKeys {
                 .ok_or_else(|| bad(what))
         };
         let group = point(&self.group, "group key")?;
-        let shares = self
-            .shares
+        self.sets
             .iter()
-            .map(|y| point(y, "verification share"))
-            .collect::<Result<Vec<_>, _>>()?;
-        if shares.len() != v {
-            return Err(bad("verification share count"));
-        }
-        let share = match &self.share {
-            Some(x) => Some(
-                Option::<Scalar>::from(Scalar::from_canonical_bytes(bytes32(x, "share")?))
-                    .ok_or_else(|| bad("share"))?,
-            ),
-            None => None,
-        };
-        Ok((KeySet::new(group, shares, t), share))
+            .map(|set| {
+                let shares = set
+                    .shares
+                    .iter()
+                    .map(|y| point(y, "verification share"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if shares.len() != v {
+                    return Err(bad("verification share count"));
+                }
+                let share = match &set.share {
+                    Some(x) => Some(
+                        Option::<Scalar>::from(Scalar::from_canonical_bytes(bytes32(x, "share")?))
+                            .ok_or_else(|| bad("share"))?,
+                    ),
+                    None => None,
+                };
+                let mut ks = KeySet::new(group, shares, t);
+                ks.id = set.id;
+                Ok((ks, share))
+            })
+            .collect()
     }
 }
 
@@ -208,10 +298,31 @@ pub struct SsfConsensus {
     ring: Arc<RingContext>,
     params: Params,
     me: Option<(ValidatorIndex, ValidatorSecrets)>,
-    /// This node's OSST share x_i (None before the DKG finished, or for an observer).
-    share: Option<Scalar>,
-    /// The public key set (None until the genesis DKG finished).
+    /// The genesis sharing (None until the genesis DKG finished): Y, t, V for certificates.
     keys: Option<KeySet>,
+    /// Every known sharing by id (0 = genesis, e = the one that takes over in epoch e).
+    sharings: BTreeMap<u32, KeySet>,
+    /// This node's share of each sharing it holds (old ones are dropped, see `install`).
+    my_shares: BTreeMap<u32, Scalar>,
+    epoch_len: u32,
+    /// Reshare: dealings received, by epoch and dealer index.
+    deals: BTreeMap<u32, BTreeMap<u16, InDeal>>,
+    /// Sub-shares that arrived before their commitment, by (epoch, dealer).
+    early_subs: BTreeMap<(u32, u16), Scalar>,
+    /// This node's own dealing per epoch.
+    my_deal: BTreeMap<u32, (u32, Dealing)>,
+    /// DEALERS votes by (subject, sharing).
+    dealer_tally: HashMap<(Subject, u32), BTreeMap<u32, [u8; 68]>>,
+    /// First DEALERS vote per (epoch, index): a second on another set is equivocation.
+    dealer_first: HashMap<(u32, u32), Vote>,
+    /// Dealer sets seen, by their hash.
+    dealer_lists: HashMap<Hash, (u32, Vec<(u16, Hash)>)>,
+    /// This node's DEALERS vote per epoch.
+    my_dealer_vote: BTreeMap<u32, Wire>,
+    /// The agreed dealer set per epoch: (sharing, D, certificate).
+    dealer_certs: BTreeMap<u32, (u32, DealerSet, Certificate)>,
+    /// Epochs whose reshare failed here for good.
+    reshare_failed: HashSet<u32>,
     /// t = floor(2V/3) + 1 (known before the keys are).
     threshold: usize,
     /// The genesis DKG: running, or finished and kept to answer late peers.
@@ -224,7 +335,7 @@ pub struct SsfConsensus {
     blocks: HashMap<Hash, Block>,
     checked: HashMap<Hash, (Arc<State>, SealInfo)>,
     /// Valid votes by subject: index -> contribution.
-    tally: HashMap<Subject, BTreeMap<u32, [u8; 68]>>,
+    tally: HashMap<(Subject, u32), BTreeMap<u32, [u8; 68]>>,
     /// First valid vote per (class, slot, index): class 0 NOTARIZE, 1 FINALIZE or SKIP.
     first: HashMap<(u8, Slot, u32), Vote>,
     notarized: BTreeMap<Slot, Certificate>,
@@ -409,8 +520,19 @@ impl SsfConsensus {
             ring,
             params,
             me,
-            share,
+            sharings: keys.iter().map(|k| (0, k.clone())).collect(),
+            my_shares: share.map(|x| (0, x)).into_iter().collect(),
             keys,
+            epoch_len: chain.epoch_len,
+            deals: BTreeMap::new(),
+            early_subs: BTreeMap::new(),
+            my_deal: BTreeMap::new(),
+            dealer_tally: HashMap::new(),
+            dealer_first: HashMap::new(),
+            dealer_lists: HashMap::new(),
+            my_dealer_vote: BTreeMap::new(),
+            dealer_certs: BTreeMap::new(),
+            reshare_failed: HashSet::new(),
             threshold: t,
             dkg,
             dkg_started: false,
@@ -544,7 +666,9 @@ impl SsfConsensus {
     fn cast(&mut self, now: Time, subject: Subject, batch: &mut Vec<Vote>, out: &mut Vec<Action>) {
         // No key yet (DKG running): no vote. Nothing is marked voted, so the rules cast it
         // once the key exists, and catch-up SKIPs the slots that went by.
-        let (Some((index, _)), Some(x), Some(keys)) = (&self.me, &self.share, &self.keys) else {
+        let Some((index, _)) = &self.me else { return };
+        let index = *index;
+        let Some((keys, x)) = self.signing_key(subject.slot) else {
             return;
         };
         let class = if subject.kind == NOTARIZE {
@@ -566,7 +690,7 @@ impl SsfConsensus {
         if blocked {
             return;
         }
-        let vote = sign(subject, u32::from(*index) + 1, x, &self.genesis, keys);
+        let vote = sign(subject, u32::from(index) + 1, &x, &self.genesis, &keys);
         self.voted.insert((subject.kind, subject.slot));
         if subject.kind != NOTARIZE {
             // FINALIZE and SKIP exclude each other.
@@ -614,7 +738,7 @@ impl SsfConsensus {
             }
         }
         let t = self.threshold;
-        let votes = self.tally.entry(s).or_default();
+        let votes = self.tally.entry((s, vote.sharing)).or_default();
         votes.insert(idx, vote.contribution);
         let contributions: Vec<[u8; 68]> = votes.values().take(t).copied().collect();
         if contributions.len() >= t && !self.has_cert(&s) {
@@ -666,6 +790,11 @@ impl SsfConsensus {
 
     /// Re-evaluates every rule until nothing changes: author, NOTARIZE, FINALIZE, finality.
     fn progress(&mut self, now: Time, out: &mut Vec<Action>) {
+        if self.resharing() {
+            self.maybe_deal(out);
+            self.maybe_vote_dealers(out);
+            self.try_combine(now, out);
+        }
         let mut batch = Vec::new();
         // FINALIZE on every notarized slot above the final one (rule 4).
         let pending: Vec<Subject> = self
@@ -823,7 +952,18 @@ impl SsfConsensus {
         }
         self.blocks.retain(|h, _| keep.contains(h));
         self.checked.retain(|_, (s, _)| s.tau > fs);
-        self.tally.retain(|s, _| s.slot > fs);
+        self.tally.retain(|(s, _), _| s.slot > fs);
+        // Reshare state older than the previous epoch is of no use (its sharing is installed
+        // or failed); the DEALERS tallies of the current epochs survive finality of their slot.
+        let keep_epoch = (fs / self.epoch_len.max(1)).saturating_sub(1);
+        self.deals.retain(|e, _| *e >= keep_epoch);
+        self.early_subs.retain(|(e, _), _| *e >= keep_epoch);
+        self.my_deal.retain(|e, _| *e >= keep_epoch);
+        self.my_dealer_vote.retain(|e, _| *e >= keep_epoch);
+        let el = self.epoch_len.max(1);
+        self.dealer_tally
+            .retain(|(s, _), _| s.slot / el >= keep_epoch);
+        self.dealer_first.retain(|(e, _), _| *e >= keep_epoch);
         self.first.retain(|(_, s, _), _| *s > fs);
         self.notarized.retain(|s, _| *s > fs);
         self.skips.retain(|s, _| *s > fs);
@@ -845,7 +985,13 @@ impl SsfConsensus {
                     // Votes travel only from their owner, so the authenticated sender is the
                     // one to blame for a bad one.
                     let owner = vote.index() == u32::from(from) + 1;
-                    let checked = match &self.keys {
+                    let epoch = vote.subject.slot / self.epoch_len.max(1);
+                    let checked = match self.sharings.get(&vote.sharing) {
+                        _ if vote.subject.kind == DEALERS => Err(crate::vote::VoteError::Subject),
+                        // An honest node signs a slot of epoch e with a sharing <= e.
+                        Some(_) if vote.sharing > epoch => {
+                            Err(crate::vote::VoteError::Sharing(vote.sharing))
+                        }
                         Some(keys) if owner => verify_vote(&vote, &self.genesis, keys),
                         Some(_) => Err(crate::vote::VoteError::Index(vote.index())),
                         // Not checkable yet, and not the sender's fault: it is re-sent while
@@ -860,7 +1006,7 @@ impl SsfConsensus {
                             self.counters.votes_ok += 1;
                             if self
                                 .tally
-                                .get(&vote.subject)
+                                .get(&(vote.subject, vote.sharing))
                                 .is_some_and(|m| m.contains_key(&vote.index()))
                             {
                                 continue;
@@ -918,6 +1064,27 @@ impl SsfConsensus {
                 }
             }
             Wire::DkgRound1 { package, want } => self.on_dkg_round1(now, from, package, want, out),
+            Wire::Deal {
+                epoch,
+                sharing,
+                commitment,
+            } => self.on_deal(from, epoch, sharing, &commitment, out),
+            Wire::SubShare { epoch, share } => self.on_subshare(from, epoch, share, out),
+            Wire::Dealers {
+                sharing,
+                dealers,
+                vote,
+            } => self.on_dealers_vote(from, sharing, dealers, vote, out),
+            Wire::DealerCert {
+                sharing,
+                dealers,
+                cert,
+            } => self.on_dealer_cert(from, sharing, dealers, cert, out),
+            Wire::NeedSubShare { epoch } => {
+                if let Some((sharing, d)) = self.my_deal.get(&epoch) {
+                    out.extend(Self::deal_messages(epoch, *sharing, d, Some(from)));
+                }
+            }
             Wire::DkgRound2 { share, transcript } => {
                 let r = match self.dkg.as_mut() {
                     Some(d) if self.keys.is_none() => d.on_round2(from, share, transcript),
@@ -926,6 +1093,535 @@ impl SsfConsensus {
                 self.dkg_result(now, r, out);
             }
         }
+    }
+
+    fn epoch_of(&self, slot: Slot) -> u32 {
+        slot / self.epoch_len.max(1)
+    }
+
+    /// The slot of epoch `e` from which nodes vote on the dealer set: half an epoch after its
+    /// start, so the dealings (sent at the epoch's first tick) have arrived.
+    fn anchor(&self, e: u32) -> Slot {
+        e.saturating_mul(self.epoch_len)
+            .saturating_add(self.epoch_len / 2)
+    }
+
+    fn resharing(&self) -> bool {
+        self.params.reshare && self.params.keys == KeySource::Dkg
+    }
+
+    /// The sharing this node signs a vote on `slot` with: the newest it holds that took over
+    /// in the slot's epoch or before.
+    fn signing_key(&self, slot: Slot) -> Option<(KeySet, Scalar)> {
+        let e = self.epoch_of(slot);
+        self.my_shares
+            .range(..=e)
+            .rev()
+            .find_map(|(id, x)| self.sharings.get(id).map(|k| (k.clone(), *x)))
+    }
+
+    fn deal_messages(
+        epoch: u32,
+        sharing: u32,
+        d: &Dealing,
+        to: Option<ValidatorIndex>,
+    ) -> Vec<Action> {
+        let deal = Wire::Deal {
+            epoch,
+            sharing,
+            commitment: reshare::compress(&d.commitment),
+        }
+        .encode();
+        let mut out = vec![match to {
+            Some(to) => Action::Send { to, bytes: deal },
+            None => Action::Broadcast { bytes: deal },
+        }];
+        for (j, s) in d.subshares.iter().enumerate() {
+            let j = j as ValidatorIndex;
+            if to.is_none_or(|t| t == j) {
+                out.push(Action::Send {
+                    to: j,
+                    bytes: Wire::SubShare {
+                        epoch,
+                        share: s.to_bytes(),
+                    }
+                    .encode(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Deals this node's share to the same validator set at the start of every epoch (the set
+    /// does not change in this plugin: every epoch's validators are the genesis ones).
+    fn maybe_deal(&mut self, out: &mut Vec<Action>) {
+        let Some((index, _)) = &self.me else { return };
+        let me = *index;
+        let e = self.epoch_of(self.current);
+        if !self.resharing() || self.my_deal.contains_key(&e) || self.current >= self.anchor(e) {
+            return;
+        }
+        let Some((keys, x)) = self.signing_key(self.current) else {
+            return;
+        };
+        // Hedged: secret (x), and fresh per epoch and sharing, so a restarted dealer deals the
+        // same polynomial again instead of a second one.
+        let mut seed = b"reshare".to_vec();
+        seed.extend_from_slice(&e.to_le_bytes());
+        seed.extend_from_slice(&keys.id.to_le_bytes());
+        let mut rng = dkg::rng(&x.to_bytes(), &self.genesis, &seed);
+        let d = reshare::deal(&x, self.threshold, keys.shares.len(), &mut rng);
+        let own = d.subshares.get(usize::from(me)).copied();
+        let msgs = Self::deal_messages(e, keys.id, &d, None);
+        out.extend(
+            msgs.into_iter()
+                .filter(|a| !matches!(a, Action::Send { to, .. } if *to == me)),
+        );
+        let commitment = d.commitment.clone();
+        self.my_deal.insert(e, (keys.id, d));
+        let hash = blake2b_256(&reshare::compress(&commitment).encode());
+        self.deals.entry(e).or_default().insert(
+            me,
+            InDeal {
+                sharing: keys.id,
+                commitment,
+                hash,
+                sub: own,
+            },
+        );
+    }
+
+    fn reshare_fault(
+        &mut self,
+        from: ValidatorIndex,
+        kind: &str,
+        why: String,
+        out: &mut Vec<Action>,
+    ) {
+        self.counters.reshare_invalid += 1;
+        out.push(Action::Misbehaviour {
+            offender: from,
+            kind: kind.into(),
+            evidence: why.clone().into_bytes(),
+        });
+        out.push(telemetry(
+            "consensus.ssf.reshare_invalid",
+            serde_json::json!({"from": from, "kind": kind, "error": why}),
+        ));
+    }
+
+    fn on_deal(
+        &mut self,
+        from: ValidatorIndex,
+        epoch: u32,
+        sharing: u32,
+        commitment: &[[u8; 32]],
+        out: &mut Vec<Action>,
+    ) {
+        if !self.resharing()
+            || self.dealer_certs.contains_key(&epoch)
+                && self
+                    .deals
+                    .get(&epoch)
+                    .is_some_and(|d| d.contains_key(&from))
+        {
+            return;
+        }
+        let Some(old) = self.sharings.get(&sharing) else {
+            // Not checkable yet (this node lacks that sharing); the dealer re-sends.
+            return;
+        };
+        let hash = blake2b_256(&commitment.to_vec().encode());
+        if let Some(prev) = self.deals.get(&epoch).and_then(|d| d.get(&from)) {
+            if prev.hash != hash || prev.sharing != sharing {
+                self.reshare_fault(
+                    from,
+                    "ssf.reshare.equivocation",
+                    "two commitments in one epoch".into(),
+                    out,
+                );
+            }
+            return;
+        }
+        let dealer = u32::from(from) + 1;
+        let parsed =
+            reshare::decompress(dealer, commitment, self.threshold).and_then(|c| {
+                match old.shares.get(usize::from(from)) {
+                    Some(y) if c.first() == Some(y) => Ok(c),
+                    _ => Err(reshare::ReshareError::Constant(dealer)),
+                }
+            });
+        let c = match parsed {
+            Ok(c) => c,
+            Err(e) => {
+                return self.reshare_fault(from, "ssf.reshare.bad_commitment", e.to_string(), out)
+            }
+        };
+        let mut deal = InDeal {
+            sharing,
+            commitment: c,
+            hash,
+            sub: None,
+        };
+        if let Some(s) = self.early_subs.remove(&(epoch, from)) {
+            self.check_sub(from, &mut deal, s, out);
+        }
+        self.deals.entry(epoch).or_default().insert(from, deal);
+    }
+
+    fn check_sub(
+        &mut self,
+        from: ValidatorIndex,
+        deal: &mut InDeal,
+        s: Scalar,
+        out: &mut Vec<Action>,
+    ) {
+        let Some((me, _)) = &self.me else { return };
+        match reshare::verify_subshare(
+            u32::from(from) + 1,
+            &deal.commitment,
+            u32::from(*me) + 1,
+            &s,
+        ) {
+            Ok(()) => deal.sub = Some(s),
+            Err(e) => self.reshare_fault(from, "ssf.reshare.bad_subshare", e.to_string(), out),
+        }
+    }
+
+    fn on_subshare(
+        &mut self,
+        from: ValidatorIndex,
+        epoch: u32,
+        share: [u8; 32],
+        out: &mut Vec<Action>,
+    ) {
+        if !self.resharing() {
+            return;
+        }
+        let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(share)) else {
+            return self.reshare_fault(
+                from,
+                "ssf.reshare.bad_subshare",
+                "not a canonical scalar".into(),
+                out,
+            );
+        };
+        match self.deals.get_mut(&epoch).and_then(|d| d.remove(&from)) {
+            Some(mut deal) => {
+                if deal.sub.is_none() {
+                    self.check_sub(from, &mut deal, s, out);
+                }
+                self.deals.entry(epoch).or_default().insert(from, deal);
+            }
+            None => {
+                self.early_subs.insert((epoch, from), s);
+            }
+        }
+    }
+
+    /// At the anchor of epoch e: vote DEALERS on the set of dealers (of this node's sharing)
+    /// whose commitment and sub-share for this node both checked, if there are at least t.
+    fn maybe_vote_dealers(&mut self, out: &mut Vec<Action>) {
+        let Some((index, _)) = &self.me else { return };
+        let index = *index;
+        let e = self.epoch_of(self.current);
+        if !self.resharing()
+            || self.current < self.anchor(e)
+            || self.my_dealer_vote.contains_key(&e)
+            || self.dealer_certs.contains_key(&e)
+        {
+            return;
+        }
+        let Some((keys, x)) = self.signing_key(self.anchor(e)) else {
+            return;
+        };
+        let dealers: Vec<(u16, Hash)> = self
+            .deals
+            .get(&e)
+            .map(|d| {
+                d.iter()
+                    .filter(|(_, d)| d.sharing == keys.id && d.sub.is_some())
+                    .map(|(i, d)| (*i, d.hash))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if dealers.len() < self.threshold {
+            return;
+        }
+        let subject = Subject {
+            kind: DEALERS,
+            slot: self.anchor(e),
+            hash: dealers_hash(e, keys.id, &dealers),
+            root: Hash::default(),
+        };
+        let vote = sign(subject, u32::from(index) + 1, &x, &self.genesis, &keys);
+        let w = Wire::Dealers {
+            sharing: keys.id,
+            dealers,
+            vote,
+        };
+        out.push(Action::Broadcast { bytes: w.encode() });
+        self.my_dealer_vote.insert(e, w.clone());
+        if let Wire::Dealers {
+            sharing,
+            dealers,
+            vote,
+        } = w
+        {
+            self.tally_dealers(sharing, dealers, vote, out);
+        }
+    }
+
+    fn on_dealers_vote(
+        &mut self,
+        from: ValidatorIndex,
+        sharing: u32,
+        dealers: Vec<(u16, Hash)>,
+        vote: Vote,
+        out: &mut Vec<Action>,
+    ) {
+        let s = vote.subject;
+        let e = self.epoch_of(s.slot);
+        if !self.resharing() || self.dealer_certs.contains_key(&e) {
+            return;
+        }
+        let Some(keys) = self.sharings.get(&vote.sharing) else {
+            self.counters.before_key += 1;
+            return;
+        };
+        let ok = s.kind == DEALERS
+            && s.slot == self.anchor(e)
+            && vote.sharing == sharing
+            && vote.index() == u32::from(from) + 1
+            && s.hash == dealers_hash(e, sharing, &dealers);
+        let checked = if ok {
+            verify_vote(&vote, &self.genesis, keys).map_err(|e| e.to_string())
+        } else {
+            Err("not a DEALERS vote of its sender on its set".into())
+        };
+        if let Err(why) = checked {
+            return self.reshare_fault(from, "ssf.dealers.invalid", why, out);
+        }
+        match self.dealer_first.get(&(e, vote.index())) {
+            Some(prev) if prev.subject != s => {
+                out.push(Action::Misbehaviour {
+                    offender: from,
+                    kind: "ssf.dealers.equivocation".into(),
+                    evidence: VoteEquivocation {
+                        first: prev.clone(),
+                        second: vote.clone(),
+                    }
+                    .encode(),
+                });
+                return;
+            }
+            Some(_) => return,
+            None => {
+                self.dealer_first.insert((e, vote.index()), vote.clone());
+            }
+        }
+        self.tally_dealers(sharing, dealers, vote, out);
+    }
+
+    fn tally_dealers(
+        &mut self,
+        sharing: u32,
+        dealers: Vec<(u16, Hash)>,
+        vote: Vote,
+        out: &mut Vec<Action>,
+    ) {
+        let s = vote.subject;
+        self.dealer_lists
+            .entry(s.hash)
+            .or_insert_with(|| (sharing, dealers.clone()));
+        let t = self.threshold;
+        let votes = self.dealer_tally.entry((s, vote.sharing)).or_default();
+        votes.insert(vote.index(), vote.contribution);
+        if votes.len() >= t {
+            let cert = Certificate {
+                subject: s,
+                contributions: votes.values().take(t).copied().collect(),
+            };
+            self.apply_dealer_cert(sharing, dealers, cert, out);
+        }
+    }
+
+    fn on_dealer_cert(
+        &mut self,
+        from: ValidatorIndex,
+        sharing: u32,
+        dealers: Vec<(u16, Hash)>,
+        cert: Certificate,
+        out: &mut Vec<Action>,
+    ) {
+        let s = cert.subject;
+        let e = self.epoch_of(s.slot);
+        if !self.resharing() || self.dealer_certs.contains_key(&e) {
+            return;
+        }
+        let Some(keys) = &self.keys else {
+            self.counters.before_key += 1;
+            return;
+        };
+        let ok = s.kind == DEALERS
+            && s.slot == self.anchor(e)
+            && s.hash == dealers_hash(e, sharing, &dealers);
+        let checked = if ok {
+            verify_certificate(&cert, &self.genesis, keys).map_err(|e| e.to_string())
+        } else {
+            Err("certificate is not on this dealer set".into())
+        };
+        match checked {
+            Ok(()) => self.apply_dealer_cert(sharing, dealers, cert, out),
+            Err(why) => self.reshare_fault(from, "ssf.dealers.certificate_invalid", why, out),
+        }
+    }
+
+    /// D is agreed: keep it, forward it once, and combine as soon as the dealings are here.
+    fn apply_dealer_cert(
+        &mut self,
+        sharing: u32,
+        dealers: Vec<(u16, Hash)>,
+        cert: Certificate,
+        out: &mut Vec<Action>,
+    ) {
+        let e = self.epoch_of(cert.subject.slot);
+        if self.dealer_certs.contains_key(&e) {
+            return;
+        }
+        out.push(Action::Broadcast {
+            bytes: Wire::DealerCert {
+                sharing,
+                dealers: dealers.clone(),
+                cert: cert.clone(),
+            }
+            .encode(),
+        });
+        out.push(telemetry(
+            "consensus.ssf.dealers_certified",
+            serde_json::json!({"epoch": e, "sharing": sharing,
+                "dealers": dealers.iter().map(|d| d.0).collect::<Vec<_>>()}),
+        ));
+        self.dealer_certs.insert(e, (sharing, dealers, cert));
+    }
+
+    /// Combines the agreed dealer set's dealings of epoch e into sharing e + 1.
+    fn try_combine(&mut self, now: Time, out: &mut Vec<Action>) {
+        let pending: Vec<u32> = self
+            .dealer_certs
+            .keys()
+            .copied()
+            .filter(|e| {
+                !self.reshare_failed.contains(e)
+                    && !(self.sharings.contains_key(&(e + 1))
+                        && (self.me.is_none() || self.my_shares.contains_key(&(e + 1))))
+            })
+            .collect();
+        for e in pending {
+            let Some((sharing, dealers, _)) = self.dealer_certs.get(&e) else {
+                continue;
+            };
+            let Some(old) = self.sharings.get(sharing) else {
+                continue;
+            };
+            let Some(got) = self.deals.get(&e) else {
+                continue;
+            };
+            // Every dealer of D, with exactly the commitment D names.
+            let mut set = Vec::with_capacity(dealers.len());
+            for (i, h) in dealers {
+                match got.get(i) {
+                    Some(d) if d.hash == *h && d.sharing == *sharing => {
+                        set.push((u32::from(*i) + 1, d.commitment.as_slice(), d.sub))
+                    }
+                    _ => break,
+                }
+            }
+            if set.len() != dealers.len() {
+                continue;
+            }
+            let me = self.me.as_ref().map(|m| u32::from(m.0) + 1);
+            let result = reshare::combine(
+                &set,
+                &old.shares,
+                &old.group,
+                old.threshold,
+                old.shares.len(),
+                me,
+            );
+            let n_dealers = dealers.len();
+            match result {
+                Ok(c) => {
+                    if me.is_some() && c.share.is_none() {
+                        // A sub-share of D is missing here: install the public set (to check
+                        // others' votes) and ask again on the rebroadcast timer.
+                        if !self.sharings.contains_key(&(e + 1)) {
+                            self.install(now, e, n_dealers, c.shares, None, out);
+                        }
+                        continue;
+                    }
+                    self.install(now, e, n_dealers, c.shares, c.share, out);
+                }
+                Err(err) => {
+                    self.reshare_failed.insert(e);
+                    out.push(telemetry(
+                        "consensus.ssf.reshare_failed",
+                        serde_json::json!({"epoch": e, "error": err.to_string()}),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Installs sharing e + 1. Votes already signed for slots of epoch e + 1 or later are
+    /// signed again with it (same subjects: no honest invariant is touched), so a node that
+    /// learnt the new sharing late does not split a slot's votes across two sharings.
+    fn install(
+        &mut self,
+        now: Time,
+        e: u32,
+        dealers: usize,
+        shares: Vec<curve25519_dalek::ristretto::RistrettoPoint>,
+        share: Option<Scalar>,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(g) = &self.keys else { return };
+        let ks = KeySet {
+            id: e + 1,
+            group: g.group,
+            threshold: g.threshold,
+            tables: g.tables.clone(),
+            shares,
+        };
+        self.sharings.insert(e + 1, ks.clone());
+        let Some(x) = share else { return };
+        self.my_shares.insert(e + 1, x);
+        self.counters.reshares += 1;
+        // Shares two sharings old are never signed with again: forget them (a holder that
+        // keeps old shares is what makes a static group key forgeable later).
+        self.my_shares.retain(|id, _| *id >= e);
+        self.sharings.retain(|id, _| *id == 0 || *id >= e);
+        out.push(telemetry(
+            "consensus.ssf.reshare_done",
+            serde_json::json!({"epoch": e, "sharing": e + 1, "dealers": dealers, "at_us": now}),
+        ));
+        let Some((index, _)) = &self.me else { return };
+        let index = u32::from(*index) + 1;
+        let resign: Vec<Subject> = self
+            .my_votes
+            .values()
+            .flatten()
+            .filter(|v| v.sharing < e + 1 && self.epoch_of(v.subject.slot) > e)
+            .map(|v| v.subject)
+            .collect();
+        let mut batch = Vec::new();
+        for s in resign {
+            let v = sign(s, index, &x, &self.genesis, &ks);
+            self.my_votes.entry(s.slot).or_default().push(v.clone());
+            batch.push(v.clone());
+            self.accept_vote(now, v, out);
+        }
+        Self::flush(batch, out);
     }
 
     /// Starts the genesis DKG at the first event (a plugin has no start hook that may act).
@@ -1023,8 +1719,10 @@ impl SsfConsensus {
         match r {
             Ok(None) => {}
             Ok(Some(o)) => {
-                self.keys = Some(KeySet::new(o.group, o.shares, self.threshold));
-                self.share = Some(o.share);
+                let ks = KeySet::new(o.group, o.shares, self.threshold);
+                self.sharings.insert(0, ks.clone());
+                self.my_shares.insert(0, o.share);
+                self.keys = Some(ks);
                 out.push(telemetry(
                     "consensus.ssf.dkg_done",
                     serde_json::json!({"group": hex::encode(o.group.compress().as_bytes()),
@@ -1068,8 +1766,67 @@ impl SsfConsensus {
         self.dkg_failed = Some(e);
     }
 
-    /// The latest F and every N and K above the final slot, as messages.
+    /// The reshare's resends, once per rebroadcast period: a dealer re-sends its dealing and
+    /// its DEALERS vote until D is certified here; a player that knows D but misses a dealing
+    /// of it asks that dealer.
+    fn resend_reshare(&self, out: &mut Vec<Action>) {
+        let e = self.epoch_of(self.current);
+        if !self.dealer_certs.contains_key(&e) {
+            if let Some((sharing, d)) = self.my_deal.get(&e) {
+                let me = self.me.as_ref().map(|m| m.0);
+                out.extend(
+                    Self::deal_messages(e, *sharing, d, None)
+                        .into_iter()
+                        .filter(|a| !matches!(a, Action::Send { to, .. } if Some(*to) == me)),
+                );
+            }
+            if let Some(w) = self.my_dealer_vote.get(&e) {
+                out.push(Action::Broadcast { bytes: w.encode() });
+            }
+        }
+        let Some((me, _)) = &self.me else { return };
+        for (ep, (_, dealers, _)) in &self.dealer_certs {
+            if self.my_shares.contains_key(&(ep + 1)) || self.reshare_failed.contains(ep) {
+                continue;
+            }
+            for (i, h) in dealers {
+                let have = self
+                    .deals
+                    .get(ep)
+                    .and_then(|d| d.get(i))
+                    .is_some_and(|d| d.hash == *h && d.sub.is_some());
+                if !have && i != me {
+                    out.push(Action::Send {
+                        to: *i,
+                        bytes: Wire::NeedSubShare { epoch: *ep }.encode(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The latest F and every N and K above the final slot, as messages (after the latest
+    /// dealer set, so a lagging node learns which sharing the next epoch's votes use).
     fn catch_up_bundle(&self) -> Vec<Vec<u8>> {
+        let dealer_set = self
+            .dealer_certs
+            .iter()
+            .next_back()
+            .map(|(_, (sharing, d, c))| {
+                Wire::DealerCert {
+                    sharing: *sharing,
+                    dealers: d.clone(),
+                    cert: c.clone(),
+                }
+                .encode()
+            });
+        dealer_set
+            .into_iter()
+            .chain(self.catch_up_certs())
+            .collect()
+    }
+
+    fn catch_up_certs(&self) -> Vec<Vec<u8>> {
         self.finals
             .values()
             .rev()
@@ -1131,6 +1888,7 @@ impl SsfConsensus {
                 id: REBROADCAST_TIMER,
                 at: now + self.rebroadcast_every(),
             });
+            self.resend_reshare(out);
             // Finality behind the clock by more than a slot: re-send what may have been lost.
             if self.current > self.finalized_slot.saturating_add(1) {
                 let votes: Vec<Vote> = self.my_votes.values().flatten().cloned().collect();
@@ -1360,12 +2118,22 @@ impl Consensus for SsfConsensus {
         // secret as the validator's key file). Dealer keys are re-derived, not stored.
         let keys = match (&self.keys, self.params.keys) {
             (Some(k), KeySource::Dkg) => Some(StoredKeys {
-                share: self.share.map(|x| hex::encode(x.as_bytes())),
                 group: hex::encode(k.group.compress().as_bytes()),
-                shares: k
-                    .shares
-                    .iter()
-                    .map(|y| hex::encode(y.compress().as_bytes()))
+                sets: self
+                    .sharings
+                    .values()
+                    .map(|ks| StoredSet {
+                        id: ks.id,
+                        share: self
+                            .my_shares
+                            .get(&ks.id)
+                            .map(|x| hex::encode(x.as_bytes())),
+                        shares: ks
+                            .shares
+                            .iter()
+                            .map(|y| hex::encode(y.compress().as_bytes()))
+                            .collect(),
+                    })
                     .collect(),
             }),
             _ => None,
@@ -1417,9 +2185,19 @@ impl Consensus for SsfConsensus {
             self.blocks.insert(b.header.hash(), b);
         }
         if let (Some(k), KeySource::Dkg) = (s.keys, self.params.keys) {
-            let (keys, share) = k.load(self.threshold, self.rule.validators)?;
-            self.keys = Some(keys);
-            self.share = share;
+            let sets = k.load(self.threshold, self.rule.validators)?;
+            for (ks, x) in sets {
+                if let Some(x) = x {
+                    self.my_shares.insert(ks.id, x);
+                }
+                if ks.id == 0 {
+                    self.keys = Some(ks.clone());
+                }
+                self.sharings.insert(ks.id, ks);
+            }
+            if self.keys.is_none() {
+                return Err(PluginError::invalid_input("snapshot keys lack sharing 0"));
+            }
         }
         if let Some(fin) = s.finalized {
             if !self.blocks.contains_key(&fin) {

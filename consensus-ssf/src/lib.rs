@@ -73,6 +73,7 @@ pub mod dkg;
 pub mod engine;
 pub mod fastverify;
 pub mod keys;
+pub mod reshare;
 pub mod vote;
 
 use diverge_plugins::ffi::Plugin;
