@@ -315,8 +315,6 @@ pub struct SsfConsensus {
     dealer_tally: HashMap<(Subject, u32), BTreeMap<u32, [u8; 68]>>,
     /// First DEALERS vote per (epoch, index): a second on another set is equivocation.
     dealer_first: HashMap<(u32, u32), Vote>,
-    /// Dealer sets seen, by their hash.
-    dealer_lists: HashMap<Hash, (u32, Vec<(u16, Hash)>)>,
     /// This node's DEALERS vote per epoch.
     my_dealer_vote: BTreeMap<u32, Wire>,
     /// The agreed dealer set per epoch: (sharing, D, certificate).
@@ -529,7 +527,6 @@ impl SsfConsensus {
             my_deal: BTreeMap::new(),
             dealer_tally: HashMap::new(),
             dealer_first: HashMap::new(),
-            dealer_lists: HashMap::new(),
             my_dealer_vote: BTreeMap::new(),
             dealer_certs: BTreeMap::new(),
             reshare_failed: HashSet::new(),
@@ -1086,9 +1083,14 @@ impl SsfConsensus {
                 }
             }
             Wire::DkgRound2 { share, transcript } => {
+                // Finished or stopped here: nothing left to do with a share (and a stopped DKG
+                // reports its fault once, not at every resend).
+                if self.keys.is_some() || self.dkg_failed.is_some() {
+                    return;
+                }
                 let r = match self.dkg.as_mut() {
-                    Some(d) if self.keys.is_none() => d.on_round2(from, share, transcript),
-                    _ => Ok(()),
+                    Some(d) => d.on_round2(from, share, transcript),
+                    None => Ok(()),
                 };
                 self.dkg_result(now, r, out);
             }
@@ -1431,9 +1433,6 @@ impl SsfConsensus {
         out: &mut Vec<Action>,
     ) {
         let s = vote.subject;
-        self.dealer_lists
-            .entry(s.hash)
-            .or_insert_with(|| (sharing, dealers.clone()));
         let t = self.threshold;
         let votes = self.dealer_tally.entry((s, vote.sharing)).or_default();
         votes.insert(vote.index(), vote.contribution);
@@ -1541,6 +1540,14 @@ impl SsfConsensus {
                 continue;
             }
             let me = self.me.as_ref().map(|m| u32::from(m.0) + 1);
+            // Combining costs V multi-scalar multiplications (7 s at V = 1023): with the
+            // public set installed and a sub-share still missing, wait for it.
+            if me.is_some()
+                && set.iter().any(|d| d.2.is_none())
+                && self.sharings.contains_key(&(e + 1))
+            {
+                continue;
+            }
             let result = reshare::combine(
                 &set,
                 &old.shares,
@@ -1626,7 +1633,19 @@ impl SsfConsensus {
 
     /// Starts the genesis DKG at the first event (a plugin has no start hook that may act).
     fn start_dkg(&mut self, now: Time, out: &mut Vec<Action>) {
-        if self.dkg_started || self.keys.is_some() {
+        if self.dkg_started {
+            return;
+        }
+        if self.params.keys == KeySource::Dealer {
+            self.dkg_started = true;
+            out.push(telemetry(
+                "consensus.ssf.insecure_dealer_keys",
+                serde_json::json!({"warning": "keys = \"dealer\": research shortcut, not secure: \
+                    every OSST share derives from a seed in the config"}),
+            ));
+            return;
+        }
+        if self.keys.is_some() {
             return;
         }
         let Some(d) = &self.dkg else { return };

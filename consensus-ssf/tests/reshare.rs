@@ -406,7 +406,8 @@ fn same_seed_same_reshare() {
 }
 
 /// Cost of the genesis DKG and of one reshare per node, at V = 6 and (with
-/// `DIVERGE_KEY_BENCH_V`, default "6,64,256") larger V. Run:
+/// `DIVERGE_KEY_BENCH_V`, default "6,64,256") larger V; above `DIVERGE_KEY_BENCH_DKG_MAX`
+/// (default 256) only the reshare (the full DKG simulation runs every node's part 2). Run:
 /// `cargo test -p consensus-ssf --test reshare --release -- --ignored --nocapture`.
 #[test]
 #[ignore = "measurement: prints timings"]
@@ -416,9 +417,24 @@ fn cost_of_dkg_and_reshare() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
+    let dkg_max: usize = std::env::var("DIVERGE_KEY_BENCH_DKG_MAX")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(256);
     for v in sizes {
         let t = threshold(v);
         let genesis_hash = Hash([3; 32]);
+        let (dkg_line, share) = if v <= dkg_max {
+            dkg_cost(v, t, &genesis_hash)
+        } else {
+            ("DKG not run".to_string(), Scalar::from(7u64))
+        };
+        reshare_cost(v, t, &genesis_hash, share, &dkg_line);
+    }
+}
+
+fn dkg_cost(v: usize, t: usize, genesis_hash: &Hash) -> (String, Scalar) {
+    {
         let seeds: Vec<[u8; 32]> = (0..v as u32).map(diverge_keys::dev_seed).collect();
         // DKG, per node: part 1 for one node, then part 2 and part 3 at node 0 (every node's
         // part 2 runs too, to deal node 0's shares; its time is reported for node 0 only).
@@ -427,7 +443,7 @@ fn cost_of_dkg_and_reshare() {
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                dkg::GenesisDkg::new(i as u16, v, t, dkg::rng(s, &genesis_hash, b"genesis"))
+                dkg::GenesisDkg::new(i as u16, v, t, dkg::rng(s, genesis_hash, b"genesis"))
                     .expect("part1")
             })
             .collect();
@@ -456,10 +472,18 @@ fn cost_of_dkg_and_reshare() {
         let c = Instant::now();
         let out0 = nodes[0].finish().expect("complete").expect("part3");
         let part3 = c.elapsed().as_secs_f64() * 1e3;
+        (
+            format!("DKG per node part1 {part1:.2} ms, part2 {part2:.1} ms, part3 {part3:.1} ms"),
+            out0.share,
+        )
+    }
+}
+
+fn reshare_cost(v: usize, t: usize, genesis_hash: &Hash, share: Scalar, dkg_line: &str) {
+    {
         // Reshare, per node: one dealing; a player's checks of t sub-shares; combining.
-        let share = out0.share;
         let c = Instant::now();
-        let mut rng = dkg::rng(&share.to_bytes(), &genesis_hash, b"bench");
+        let mut rng = dkg::rng(&share.to_bytes(), genesis_hash, b"bench");
         let d = reshare::deal(&share, t, v, &mut rng);
         let deal_ms = c.elapsed().as_secs_f64() * 1e3;
         // t dealers; their shares need only be valid for the check, so synthesise x_i = i (the
@@ -500,8 +524,8 @@ fn cost_of_dkg_and_reshare() {
         assert!(comb.share.is_some());
         assert_eq!(d.commitment.len(), t);
         println!(
-            "V={v} t={t}: DKG per node part1 {part1:.2} ms, part2 {part2:.1} ms, part3 {part3:.1} ms; \
-             reshare deal {deal_ms:.1} ms, check {t} sub-shares {check_ms:.1} ms, combine {combine_ms:.1} ms"
+            "V={v} t={t}: {dkg_line}; reshare deal {deal_ms:.1} ms, check {t} sub-shares \
+             {check_ms:.1} ms, combine {combine_ms:.1} ms"
         );
     }
 }
