@@ -53,9 +53,9 @@
 //! certificates, K fills the idle slots, and the next honest author finalizes ~3δ after.
 //!
 //! # Accountability
-//! Every vote is checked on arrival against the sender's verification share y_i (a Schnorr
-//! proof, ~30 µs); votes travel only from their owner (index = sender + 1), so a bad one is
-//! attributed to the authenticated sender (`ssf.vote.invalid`). Two valid votes of one index
+//! Every vote is checked on arrival against the sender's verification share y_i in the sharing
+//! the vote names (a Schnorr proof, ~30 µs); votes travel only from their owner
+//! (index = sender + 1), so a bad one is attributed to the authenticated sender (`ssf.vote.invalid`). Two valid votes of one index
 //! on conflicting subjects (two NOTARIZE in a slot, FINALIZE and SKIP in a slot) are
 //! transferable evidence (`ssf.vote.equivocation`, both votes encoded). Certificates received
 //! from others are checked in aggregate only (one OSST equation against Y).
