@@ -359,3 +359,91 @@ fn dealer_keys_are_opt_in_and_dealer_seed_without_them_is_a_config_error() {
         "DKG keys do not exist before the DKG"
     );
 }
+
+#[test]
+fn malformed_dkg_messages_are_attributed_and_do_not_stop_the_dkg() {
+    let mut n = engine(0);
+    let other = dkg::GenesisDkg::new(1, 6, threshold(6), dkg::rng(&[1; 32], &Hash([0; 32]), b"x"))
+        .expect("part1");
+    // Too few commitments: the sender is named, the DKG goes on (a resend may be good).
+    let mut short = other.round1().clone();
+    short.commitment.pop();
+    let out = n
+        .on_event(
+            1,
+            Event::Message {
+                from: 1,
+                bytes: Wire::DkgRound1 {
+                    package: short,
+                    want: true,
+                }
+                .encode(),
+            },
+        )
+        .expect("handled");
+    assert!(out.iter().any(|a| matches!(a,
+        Action::Misbehaviour { offender: 1, kind, .. } if kind == "ssf.dkg.malformed")));
+    assert!(n.dkg_failure().is_none());
+    // A proof that does not decode: also malformed.
+    let mut bad = other.round1().clone();
+    bad.proof = [0xff; 64];
+    let out = n
+        .on_event(
+            2,
+            Event::Message {
+                from: 1,
+                bytes: Wire::DkgRound1 {
+                    package: bad,
+                    want: true,
+                }
+                .encode(),
+            },
+        )
+        .expect("handled");
+    assert!(out.iter().any(|a| matches!(a,
+        Action::Misbehaviour { offender: 1, kind, .. } if kind == "ssf.dkg.malformed")));
+    // The good package is then accepted, and a different one after it is equivocation,
+    // which does stop the DKG here.
+    let out = n
+        .on_event(
+            3,
+            Event::Message {
+                from: 1,
+                bytes: Wire::DkgRound1 {
+                    package: other.round1().clone(),
+                    want: true,
+                }
+                .encode(),
+            },
+        )
+        .expect("handled");
+    assert!(!out.iter().any(|a| matches!(a, Action::Misbehaviour { .. })));
+    let second = dkg::GenesisDkg::new(1, 6, threshold(6), dkg::rng(&[2; 32], &Hash([0; 32]), b"x"))
+        .expect("part1");
+    let out = n
+        .on_event(
+            4,
+            Event::Message {
+                from: 1,
+                bytes: Wire::DkgRound1 {
+                    package: second.round1().clone(),
+                    want: true,
+                }
+                .encode(),
+            },
+        )
+        .expect("handled");
+    assert!(out.iter().any(|a| matches!(a,
+        Action::Misbehaviour { offender: 1, kind, .. } if kind == "ssf.dkg.equivocation")));
+    assert!(n.dkg_failure().is_some());
+    // A round-2 share from a non-validator index, garbage bytes: no panic.
+    assert!(n
+        .on_event(
+            5,
+            Event::Message {
+                from: 1,
+                bytes: vec![9, 9, 9]
+            }
+        )
+        .is_err());
+}
