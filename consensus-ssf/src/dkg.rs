@@ -67,6 +67,9 @@ pub enum DkgError {
     /// peer is not necessarily the culprit).
     #[error("validator {0} saw a different round-1 transcript")]
     Transcript(u16),
+    /// The DKG produced another group key than the configured `group_key`.
+    #[error("the DKG's group key differs from the configured group_key")]
+    GroupKey,
     /// Anything else FROST refused (parameters, counts).
     #[error("frost: {0}")]
     Frost(String),

@@ -68,6 +68,12 @@ pub struct Params {
     /// validator joins through these).
     #[serde(default = "default_dkg_resend_ms")]
     pub dkg_resend_ms: u64,
+    /// With `keys = "dkg"`: the group key Y (hex, compressed), as every validator's
+    /// `consensus.ssf.dkg_done` event reports it. An observer (no validator identity) takes no
+    /// part in the DKG and checks certificates against this key; a validator checks that its
+    /// DKG produced it.
+    #[serde(default)]
+    pub group_key: Option<String>,
     /// With `keys = "dealer"` only (RESEARCH SHORTCUT, NOT SECURE): the dealer's seed (hex)
     /// every node derives all OSST shares from. Default: Blake2b-256 of
     /// "diverge-ssf/insecure-dealer" ++ genesis hash.
@@ -97,6 +103,7 @@ impl Default for Params {
             skip_ms: None,
             rebroadcast_ms: None,
             keys: KeySource::Dkg,
+            group_key: None,
             reshare: true,
             dkg_resend_ms: default_dkg_resend_ms(),
             dealer_seed: None,
@@ -328,6 +335,8 @@ pub struct SsfConsensus {
     dkg_started: bool,
     /// Why this node's DKG stopped for good.
     dkg_failed: Option<DkgError>,
+    /// `group_key` from the config, if given.
+    group_key: Option<curve25519_dalek::ristretto::RistrettoPoint>,
     genesis: Hash,
     slot_us: Time,
     blocks: HashMap<Hash, Block>,
@@ -453,6 +462,25 @@ impl SsfConsensus {
             None => None,
         };
         let t = threshold(v);
+        let group_key = match &params.group_key {
+            Some(h) if params.keys == KeySource::Dkg => Some(
+                hex::decode(h)
+                    .ok()
+                    .and_then(|b| {
+                        curve25519_dalek::ristretto::CompressedRistretto::from_slice(&b).ok()
+                    })
+                    .and_then(|c| c.decompress())
+                    .ok_or_else(|| {
+                        PluginError::config("[consensus.params] group_key is not a ristretto point")
+                    })?,
+            ),
+            Some(_) => {
+                return Err(PluginError::config(
+                    "[consensus.params] group_key needs keys = \"dkg\"",
+                ))
+            }
+            None => None,
+        };
         let (keys, share, dkg) = match params.keys {
             KeySource::Dealer => {
                 let seed = match &params.dealer_seed {
@@ -477,7 +505,7 @@ impl SsfConsensus {
                         None,
                     )
                 }
-                None => (None, None, None),
+                None => (group_key.map(|y| KeySet::public(y, v, t)), None, None),
             },
             KeySource::Dkg => match &args.identity {
                 Some(id) => {
@@ -486,7 +514,7 @@ impl SsfConsensus {
                             .map_err(|e| PluginError::config(format!("genesis DKG: {e}")))?;
                     (None, None, Some(d))
                 }
-                None => (None, None, None),
+                None => (group_key.map(|y| KeySet::public(y, v, t)), None, None),
             },
         };
         let state = diverge_safrole::sealing::genesis_state(
@@ -534,6 +562,7 @@ impl SsfConsensus {
             dkg,
             dkg_started: false,
             dkg_failed: None,
+            group_key,
             genesis,
             slot_us: chain.slot_ms * 1000,
             blocks,
@@ -974,6 +1003,11 @@ impl SsfConsensus {
 
     fn on_wire(&mut self, now: Time, from: ValidatorIndex, w: Wire, out: &mut Vec<Action>) {
         match w {
+            // An observer checks certificates, not votes (it has no verification shares, and a
+            // vote it cannot check is not its sender's fault).
+            Wire::Votes(votes) if self.me.is_none() => {
+                self.counters.before_key += votes.len() as u64;
+            }
             Wire::Votes(votes) => {
                 for vote in votes {
                     if vote.subject.slot <= self.finalized_slot {
@@ -1737,6 +1771,9 @@ impl SsfConsensus {
         );
         match r {
             Ok(None) => {}
+            Ok(Some(o)) if self.group_key.is_some_and(|y| y != o.group) => {
+                self.dkg_fault(now, DkgError::GroupKey, out)
+            }
             Ok(Some(o)) => {
                 let ks = KeySet::new(o.group, o.shares, self.threshold);
                 self.sharings.insert(0, ks.clone());
@@ -1759,7 +1796,7 @@ impl SsfConsensus {
             DkgError::Equivocation(i) => Some((*i, "ssf.dkg.equivocation")),
             DkgError::BadProof(i) => Some((*i, "ssf.dkg.bad_proof")),
             DkgError::BadShare(i) => Some((*i, "ssf.dkg.bad_share")),
-            DkgError::Transcript(_) | DkgError::Frost(_) => None,
+            DkgError::Transcript(_) | DkgError::GroupKey | DkgError::Frost(_) => None,
         };
         if let Some((offender, kind)) = offence {
             out.push(Action::Misbehaviour {

@@ -56,6 +56,25 @@ impl KeySet {
     }
 }
 
+impl KeySet {
+    /// Only the group key, for a node that checks certificates and no vote (an observer given
+    /// Y by its operator): no verification shares, so every vote fails the index check.
+    pub fn public(group: RistrettoPoint, validators: usize, threshold: usize) -> KeySet {
+        KeySet {
+            id: 0,
+            group,
+            shares: Vec::new(),
+            threshold,
+            tables: crate::fastverify::Tables::new(validators as u32),
+        }
+    }
+
+    /// V (the indices a certificate may name are 1..=V).
+    pub fn validators(&self) -> usize {
+        self.tables.n() as usize
+    }
+}
+
 /// t = floor(2V/3) + 1: any two t-sets of V share more than V/3 members.
 pub fn threshold(validators: usize) -> usize {
     2 * validators / 3 + 1

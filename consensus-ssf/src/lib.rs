@@ -95,6 +95,11 @@
 //!   The evidence here is the receiver's word (the shares are not signed).
 //! - V = 1 (`diverge run --dev`): FROST needs two; the lone validator's own random secret is
 //!   the key.
+//! - Observers (no validator identity) take no part and learn Y from their operator
+//!   (`group_key`, from any validator's `consensus.ssf.dkg_done` event), as a GRANDPA light
+//!   client takes its genesis authority set from the chain spec; with static Y that one key
+//!   checks every later certificate. A validator given `group_key` checks that its DKG
+//!   produced it.
 //!
 //! **Reshare at every epoch change** ([`reshare`], `reshare = true`). The validator set is
 //! the genesis set in every epoch (this plugin does not rotate it), so each epoch re-shares to

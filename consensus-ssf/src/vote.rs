@@ -243,7 +243,7 @@ pub fn verify_certificate_plain(
     let (cs, payload) = parse_certificate(cert, genesis, keys)?;
     let cs: Vec<_> = cs
         .iter()
-        .map(|b| decode(b, keys.shares.len()))
+        .map(|b| decode(b, keys.validators()))
         .collect::<Result<_, _>>()?;
     match osst::verify(&keys.group, &cs, keys.threshold as u32, &payload) {
         Ok(true) => Ok(()),
@@ -265,7 +265,7 @@ fn parse_certificate<'a>(
         let mut i = [0u8; 4];
         i.copy_from_slice(&b[..4]);
         let i = u32::from_le_bytes(i);
-        if i == 0 || i as usize > keys.shares.len() {
+        if i == 0 || i as usize > keys.validators() {
             return Err(VoteError::Index(i));
         }
         seen.insert(i);

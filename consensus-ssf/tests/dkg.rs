@@ -447,3 +447,56 @@ fn malformed_dkg_messages_are_attributed_and_do_not_stop_the_dkg() {
         )
         .is_err());
 }
+
+#[test]
+fn an_observer_given_the_group_key_checks_certificates_and_a_wrong_key_is_caught() {
+    let mut nodes: Vec<Box<dyn Consensus>> = (0..5)
+        .map(|i| Box::new(engine(i)) as Box<dyn Consensus>)
+        .collect();
+    // Validator 5 is configured with a group key the DKG cannot produce: it notices.
+    let mut wrong = args(5);
+    let not_y = hex::encode(
+        RistrettoPoint::mul_base(&Scalar::from(5u64))
+            .compress()
+            .as_bytes(),
+    );
+    wrong.params_json = format!(r#"{{"delta_ms": 100, "group_key": "{not_y}"}}"#);
+    nodes.push(Box::new(SsfConsensus::new(&wrong).expect("engine")));
+    let mut net = net_of(nodes);
+    net.run_until(4 * SEC - 1);
+    assert_eq!(net.log.telemetry.get("consensus.ssf.dkg_aborted"), Some(&1));
+    assert_eq!(group_of(net.nodes[5].as_ref()), None);
+    let y = group_of(net.nodes[0].as_ref()).expect("Y");
+    // The other five are t: slots finalize; an observer with Y checks their certificates.
+    let f = *net.log.finalized.iter().find(|f| f.1 == 0).expect("final");
+    let j = net
+        .log
+        .justifications
+        .get(&f.2)
+        .expect("justification")
+        .clone();
+    let observer = |key: &str| {
+        let mut a = args(0);
+        a.identity = None;
+        a.params_json = format!(r#"{{"group_key": "{key}"}}"#);
+        SsfConsensus::new(&a).expect("observer")
+    };
+    observer(&y)
+        .verify_justification(&f.2, &j)
+        .expect("checks against Y");
+    assert!(observer(&not_y).verify_justification(&f.2, &j).is_err());
+    let mut a = args(0);
+    a.identity = None;
+    assert!(
+        SsfConsensus::new(&a)
+            .expect("observer")
+            .verify_justification(&f.2, &j)
+            .is_err(),
+        "an observer without Y checks nothing"
+    );
+    a.params_json = r#"{"group_key": "00"}"#.into();
+    assert!(
+        SsfConsensus::new(&a).is_err(),
+        "group_key that is not a point"
+    );
+}
