@@ -20,7 +20,7 @@ use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 
 use crate::fork_choice::ForkChoice;
-use crate::grandpa::messages::{Justification, Message as GrandpaMessage};
+use crate::grandpa::messages::{Justification, Message as GrandpaMessage, SignedVote};
 use crate::grandpa::voter::{Output as VoterOutput, Voter, VoterConfig};
 use crate::keys::{secrets, ValidatorSecrets};
 use crate::safrole::ring::RingContext;
@@ -686,6 +686,9 @@ impl SafroleConsensus {
                     at,
                 }),
                 VoterOutput::Telemetry(name, fields) => out.push(telemetry(name, fields)),
+                VoterOutput::Journal(votes) => out.push(Action::Journal {
+                    bytes: votes.encode(),
+                }),
             }
         }
     }
@@ -847,6 +850,15 @@ impl Consensus for SafroleConsensus {
                 self.voter(now)
                     .on_message(now, GrandpaMessage::Commit(j))
                     .map_err(|e| rejected(e.to_string()))
+            }
+            Event::Journal { bytes } => {
+                // Our own disk: an undecodable journal is refused (the host logs it as a plugin
+                // error) and the voter carries on as if it had none; it cannot be worse than
+                // a crash before the first vote.
+                let votes: Vec<SignedVote> = decode_exact(&bytes)
+                    .map_err(|e| PluginError::invalid_input(format!("journal: {e}")))?;
+                self.voter(now).recover(now, votes);
+                Ok(())
             }
         };
         self.drain_voter(&mut out);

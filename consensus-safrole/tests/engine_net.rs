@@ -219,3 +219,64 @@ fn snapshot_restores_into_a_fresh_engine_that_keeps_following() {
     assert!(wrong.restore(&snap).is_err(), "another chain's snapshot");
     assert!(wrong.restore(b"{").is_err());
 }
+
+/// Kills two validators at once, again and again, each time just after some vote went out,
+/// and restarts them as a host would: the snapshot of their last finalization, then their
+/// journal. With the journal they never sign a second, different vote for a round and step
+/// (nobody reports them), and finality goes on once they are back.
+fn restart_loop(journal: bool) -> SimNet {
+    let mut net = net(SAFROLE);
+    for k in 0..8u64 {
+        let t = 3 * SEC + k * 770_000;
+        net.run_until(t);
+        for i in [(k % 6) as u16, ((k + 1) % 6) as u16] {
+            let fresh = Box::new(SafroleConsensus::new(&args(i, SAFROLE)).expect("engine"));
+            net.restart(usize::from(i), fresh, t, journal);
+        }
+    }
+    net.run_until(16 * SEC);
+    net
+}
+
+#[test]
+fn restarted_voters_keep_their_votes_and_finality_resumes() {
+    let net = restart_loop(true);
+    assert!(net.log.errors.is_empty(), "{:?}", net.log.errors);
+    assert!(
+        net.log.misbehaviour.is_empty(),
+        "a restarted voter signed a second vote: {:?}",
+        net.log.misbehaviour
+    );
+    net.assert_safe();
+    for i in 0..6 {
+        assert!(
+            net.finalized_slot(i) >= 13,
+            "node {i} final at slot {}",
+            net.finalized_slot(i)
+        );
+    }
+    // Every one of the 16 restarts found its votes.
+    assert_eq!(
+        net.log.telemetry.get("consensus.grandpa.recovered"),
+        Some(&16)
+    );
+}
+
+/// The negative control: the same restarts without the journal. The restarted voters sign
+/// fresh votes in rounds they had already voted in, and their peers report them.
+#[test]
+fn without_the_journal_restarted_voters_equivocate() {
+    let net = restart_loop(false);
+    let equivocators: std::collections::BTreeSet<u16> = net
+        .log
+        .misbehaviour
+        .iter()
+        .map(|(_, who, _)| *who)
+        .collect();
+    assert!(
+        equivocators.len() >= 3,
+        "expected restarted voters to be reported: {:?}",
+        net.log.misbehaviour
+    );
+    net.assert_safe();
+}

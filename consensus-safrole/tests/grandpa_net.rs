@@ -52,6 +52,8 @@ struct Net {
     justifications: Vec<consensus_safrole::grandpa::messages::Justification>,
     /// (voter, name, fields) of every telemetry output.
     telemetry: Vec<(usize, &'static str, serde_json::Value)>,
+    /// Each voter's last journal.
+    journals: Vec<Vec<SignedVote>>,
 }
 
 fn key(i: usize) -> SigningKey {
@@ -96,6 +98,7 @@ impl Net {
             finalized_hashes: Vec::new(),
             justifications: Vec::new(),
             telemetry: Vec::new(),
+            journals: vec![Vec::new(); n],
         };
         for number in 1..=blocks {
             net.push(Time::from(number) * slot, Ev::Block { number });
@@ -114,7 +117,19 @@ impl Net {
     fn collect(&mut self, who: usize, now: Time) {
         for out in self.voters[who].drain() {
             match out {
-                Output::Broadcast(m) => self.broadcast(who, now, &m),
+                Output::Broadcast(m) => {
+                    // Write-ahead: an own vote leaves only after a journal holding it.
+                    if let Message::Vote(v) = &m {
+                        if usize::from(v.voter) == who {
+                            assert!(
+                                self.journals[who].contains(v),
+                                "voter {who} sent a vote its journal lacks"
+                            );
+                        }
+                    }
+                    self.broadcast(who, now, &m)
+                }
+                Output::Journal(votes) => self.journals[who] = votes,
                 Output::SetTimer(at) => self.push(at, Ev::Timer { who }),
                 Output::Finalized {
                     number,

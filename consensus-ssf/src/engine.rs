@@ -177,6 +177,11 @@ pub enum Wire {
         /// The epoch of the reshare.
         epoch: u32,
     },
+    /// "Send me the dealer set of this epoch" (a restarted node whose snapshot predates it).
+    NeedDealerCert {
+        /// The epoch of the reshare.
+        epoch: u32,
+    },
 }
 
 /// H(epoch, sharing, D): the subject hash a DEALERS vote signs.
@@ -324,6 +329,12 @@ pub struct SsfConsensus {
     dealer_first: HashMap<(u32, u32), Vote>,
     /// This node's DEALERS vote per epoch.
     my_dealer_vote: BTreeMap<u32, Wire>,
+    /// DEALERS votes this node cast before a restart (from the journal), without their set:
+    /// it may repeat the same vote, never cast another.
+    journaled_dealers: BTreeMap<u32, Vote>,
+    /// Restored from a snapshot: ask peers once per epoch for a dealer set it may have missed.
+    restored: bool,
+    asked_dealers: HashSet<u32>,
     /// The agreed dealer set per epoch: (sharing, D, certificate).
     dealer_certs: BTreeMap<u32, (u32, DealerSet, Certificate)>,
     /// Epochs whose reshare failed here for good.
@@ -350,6 +361,8 @@ pub struct SsfConsensus {
     skips: BTreeMap<Slot, Certificate>,
     voted: HashSet<(u8, Slot)>,
     my_votes: BTreeMap<Slot, Vec<Vote>>,
+    /// A vote was cast since the journal was last written.
+    journal_dirty: bool,
     authored: HashSet<Slot>,
     /// When each block was first seen here, for telemetry.
     seen_at: HashMap<Hash, Time>,
@@ -556,6 +569,9 @@ impl SsfConsensus {
             dealer_tally: HashMap::new(),
             dealer_first: HashMap::new(),
             my_dealer_vote: BTreeMap::new(),
+            journaled_dealers: BTreeMap::new(),
+            restored: false,
+            asked_dealers: HashSet::new(),
             dealer_certs: BTreeMap::new(),
             reshare_failed: HashSet::new(),
             threshold: t,
@@ -574,6 +590,7 @@ impl SsfConsensus {
             skips: BTreeMap::new(),
             voted: HashSet::new(),
             my_votes: BTreeMap::new(),
+            journal_dirty: false,
             authored: HashSet::new(),
             seen_at: HashMap::new(),
             by_slot: HashMap::new(),
@@ -728,10 +745,47 @@ impl SsfConsensus {
             .or_default()
             .push(vote.clone());
         batch.push(vote.clone());
+        self.journal_dirty = true;
         self.accept_vote(now, vote, out);
     }
 
-    fn flush(batch: Vec<Vote>, out: &mut Vec<Action>) {
+    /// An own vote from the snapshot or the journal: the invariants hold for it as if it had
+    /// just been cast, so a restart never signs its opposite.
+    fn remember_own(&mut self, vote: Vote) {
+        let sl = vote.subject.slot;
+        if self.my_votes.get(&sl).is_some_and(|v| v.contains(&vote)) {
+            return;
+        }
+        self.voted.insert((vote.subject.kind, sl));
+        if vote.subject.kind != NOTARIZE {
+            self.voted.insert((FINALIZE, sl));
+            self.voted.insert((SKIP, sl));
+        }
+        self.my_votes.entry(sl).or_default().push(vote);
+    }
+
+    /// Sends a batch of own votes; new ones go to the journal first (write-ahead), since
+    /// the snapshot is only taken at finalization and a vote forgotten in a crash could be
+    /// contradicted after the restart (SKIP after FINALIZE breaks safety).
+    fn flush(&mut self, batch: Vec<Vote>, out: &mut Vec<Action>) {
+        if std::mem::take(&mut self.journal_dirty) {
+            // DEALERS votes too, whatever the final slot: one per epoch, and a restarted node
+            // that forgot its own would vote another set (an equivocation that could certify
+            // two dealer sets).
+            let votes: Vec<Vote> = self
+                .my_votes
+                .range(self.finalized_slot + 1..)
+                .flat_map(|(_, v)| v.iter().cloned())
+                .chain(self.my_dealer_vote.values().filter_map(|w| match w {
+                    Wire::Dealers { vote, .. } => Some(vote.clone()),
+                    _ => None,
+                }))
+                .chain(self.journaled_dealers.values().cloned())
+                .collect();
+            out.push(Action::Journal {
+                bytes: votes.encode(),
+            });
+        }
         if !batch.is_empty() {
             out.push(Action::Broadcast {
                 bytes: Wire::Votes(batch).encode(),
@@ -892,7 +946,7 @@ impl SsfConsensus {
                 );
             }
         }
-        Self::flush(batch, out);
+        self.flush(batch, out);
         self.apply_finality(now, out);
         // Author (rule 2) in the current slot, once.
         if self.current > self.finalized_slot && !self.authored.contains(&self.current) {
@@ -986,6 +1040,7 @@ impl SsfConsensus {
         self.early_subs.retain(|(e, _), _| *e >= keep_epoch);
         self.my_deal.retain(|e, _| *e >= keep_epoch);
         self.my_dealer_vote.retain(|e, _| *e >= keep_epoch);
+        self.journaled_dealers.retain(|e, _| *e >= keep_epoch);
         let el = self.epoch_len.max(1);
         self.dealer_tally
             .retain(|(s, _), _| s.slot / el >= keep_epoch);
@@ -1114,6 +1169,31 @@ impl SsfConsensus {
             Wire::NeedSubShare { epoch } => {
                 if let Some((sharing, d)) = self.my_deal.get(&epoch) {
                     out.extend(Self::deal_messages(epoch, *sharing, d, Some(from)));
+                } else if let Some((sharing, dealers, _)) = self.dealer_certs.get(&epoch) {
+                    // Restarted since dealing: the same dealing again, if this node is in D.
+                    let me = self.me.as_ref().map(|m| m.0);
+                    let in_d = dealers.iter().any(|(i, _)| Some(*i) == me);
+                    if let (true, Some(keys), Some(x)) = (
+                        in_d,
+                        self.sharings.get(sharing),
+                        self.my_shares.get(sharing),
+                    ) {
+                        let d = self.dealing(epoch, keys, x);
+                        out.extend(Self::deal_messages(epoch, *sharing, &d, Some(from)));
+                    }
+                }
+            }
+            Wire::NeedDealerCert { epoch } => {
+                if let Some((sharing, dealers, cert)) = self.dealer_certs.get(&epoch) {
+                    out.push(Action::Send {
+                        to: from,
+                        bytes: Wire::DealerCert {
+                            sharing: *sharing,
+                            dealers: dealers.clone(),
+                            cert: cert.clone(),
+                        }
+                        .encode(),
+                    });
                 }
             }
             Wire::DkgRound2 { share, transcript } => {
@@ -1200,13 +1280,7 @@ impl SsfConsensus {
         let Some((keys, x)) = self.signing_key(self.current) else {
             return;
         };
-        // Hedged: secret (x), and fresh per epoch and sharing, so a restarted dealer deals the
-        // same polynomial again instead of a second one.
-        let mut seed = b"reshare".to_vec();
-        seed.extend_from_slice(&e.to_le_bytes());
-        seed.extend_from_slice(&keys.id.to_le_bytes());
-        let mut rng = dkg::rng(&x.to_bytes(), &self.genesis, &seed);
-        let d = reshare::deal(&x, self.threshold, keys.shares.len(), &mut rng);
+        let d = self.dealing(e, &keys, &x);
         let own = d.subshares.get(usize::from(me)).copied();
         let msgs = Self::deal_messages(e, keys.id, &d, None);
         out.extend(
@@ -1225,6 +1299,17 @@ impl SsfConsensus {
                 sub: own,
             },
         );
+    }
+
+    /// This node's dealing of epoch e from sharing `keys`. Hedged: secret (x), fresh per epoch
+    /// and sharing, and deterministic, so a restarted dealer deals the same polynomial again
+    /// instead of a second one.
+    fn dealing(&self, e: u32, keys: &KeySet, x: &Scalar) -> Dealing {
+        let mut seed = b"reshare".to_vec();
+        seed.extend_from_slice(&e.to_le_bytes());
+        seed.extend_from_slice(&keys.id.to_le_bytes());
+        let mut rng = dkg::rng(&x.to_bytes(), &self.genesis, &seed);
+        reshare::deal(x, self.threshold, keys.validators(), &mut rng)
     }
 
     fn reshare_fault(
@@ -1390,7 +1475,14 @@ impl SsfConsensus {
             hash: dealers_hash(e, keys.id, &dealers),
             root: Hash::default(),
         };
+        // Voted before a restart: the same vote again if this is its set, else nothing.
+        if let Some(v) = self.journaled_dealers.get(&e) {
+            if v.subject != subject || v.sharing != keys.id {
+                return;
+            }
+        }
         let vote = sign(subject, u32::from(index) + 1, &x, &self.genesis, &keys);
+        self.journal_dirty = true;
         let w = Wire::Dealers {
             sharing: keys.id,
             dealers,
@@ -1398,6 +1490,8 @@ impl SsfConsensus {
         };
         out.push(Action::Broadcast { bytes: w.encode() });
         self.my_dealer_vote.insert(e, w.clone());
+        self.journaled_dealers.remove(&e);
+        self.flush(Vec::new(), out);
         if let Wire::Dealers {
             sharing,
             dealers,
@@ -1661,8 +1755,9 @@ impl SsfConsensus {
             self.my_votes.entry(s.slot).or_default().push(v.clone());
             batch.push(v.clone());
             self.accept_vote(now, v, out);
+            self.journal_dirty = true;
         }
-        Self::flush(batch, out);
+        self.flush(batch, out);
     }
 
     /// Starts the genesis DKG at the first event (a plugin has no start hook that may act).
@@ -1825,7 +1920,7 @@ impl SsfConsensus {
     /// The reshare's resends, once per rebroadcast period: a dealer re-sends its dealing and
     /// its DEALERS vote until D is certified here; a player that knows D but misses a dealing
     /// of it asks that dealer.
-    fn resend_reshare(&self, out: &mut Vec<Action>) {
+    fn resend_reshare(&mut self, out: &mut Vec<Action>) {
         let e = self.epoch_of(self.current);
         if !self.dealer_certs.contains_key(&e) {
             if let Some((sharing, d)) = self.my_deal.get(&e) {
@@ -1841,6 +1936,20 @@ impl SsfConsensus {
             }
         }
         let Some((me, _)) = &self.me else { return };
+        if self.restored {
+            // This epoch's set (past its anchor) and the one the epoch signs with.
+            let mut want = vec![e.saturating_sub(1)];
+            if self.current >= self.anchor(e) {
+                want.push(e);
+            }
+            for ep in want {
+                if !self.dealer_certs.contains_key(&ep) && self.asked_dealers.insert(ep) {
+                    out.push(Action::Broadcast {
+                        bytes: Wire::NeedDealerCert { epoch: ep }.encode(),
+                    });
+                }
+            }
+        }
         for (ep, (_, dealers, _)) in &self.dealer_certs {
             if self.my_shares.contains_key(&(ep + 1)) || self.reshare_failed.contains(ep) {
                 continue;
@@ -1908,7 +2017,7 @@ impl SsfConsensus {
                 self.cast(now, Subject::skip(j), &mut batch, out);
             }
         }
-        Self::flush(batch, out);
+        self.flush(batch, out);
         if !self.rebroadcast_armed {
             self.rebroadcast_armed = true;
             out.push(Action::SetTimer {
@@ -1948,7 +2057,7 @@ impl SsfConsensus {
             // Finality behind the clock by more than a slot: re-send what may have been lost.
             if self.current > self.finalized_slot.saturating_add(1) {
                 let votes: Vec<Vote> = self.my_votes.values().flatten().cloned().collect();
-                Self::flush(votes, out);
+                self.flush(votes, out);
                 for bytes in self.catch_up_bundle() {
                     out.push(Action::Broadcast { bytes });
                 }
@@ -1965,7 +2074,7 @@ impl SsfConsensus {
             if slot > self.finalized_slot && !self.notarized.contains_key(&slot) {
                 let mut batch = Vec::new();
                 self.cast(now, Subject::skip(slot), &mut batch, out);
-                Self::flush(batch, out);
+                self.flush(batch, out);
             }
         }
     }
@@ -2061,6 +2170,25 @@ impl Consensus for SsfConsensus {
                         .map_err(|e| PluginError::rejected(e.to_string()))?;
                     self.apply_cert(now, cert, &mut out);
                 }
+                Ok(())
+            }
+            Event::Journal { bytes } => {
+                let votes: Vec<Vote> = decode_exact(&bytes)
+                    .map_err(|e| PluginError::invalid_input(format!("journal: {e}")))?;
+                let me = self.me.as_ref().map(|(i, _)| u32::from(*i) + 1);
+                let n = votes.len();
+                for v in votes.into_iter().filter(|v| Some(v.index()) == me) {
+                    if v.subject.kind == DEALERS {
+                        let e = self.epoch_of(v.subject.slot);
+                        self.journaled_dealers.insert(e, v);
+                    } else {
+                        self.remember_own(v);
+                    }
+                }
+                out.push(telemetry(
+                    "consensus.ssf.recovered",
+                    serde_json::json!({"votes": n}),
+                ));
                 Ok(())
             }
         };
@@ -2206,6 +2334,7 @@ impl Consensus for SsfConsensus {
     }
 
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), PluginError> {
+        self.restored = true;
         #[derive(Deserialize)]
         struct Snap {
             genesis: String,
@@ -2229,13 +2358,7 @@ impl Consensus for SsfConsensus {
                 .map_err(|e| PluginError::invalid_input(format!("snapshot vote: {e}")))?;
             let vote: Vote = decode_exact(&bytes)
                 .map_err(|e| PluginError::invalid_input(format!("snapshot vote: {e}")))?;
-            let sl = vote.subject.slot;
-            self.voted.insert((vote.subject.kind, sl));
-            if vote.subject.kind != NOTARIZE {
-                self.voted.insert((FINALIZE, sl));
-                self.voted.insert((SKIP, sl));
-            }
-            self.my_votes.entry(sl).or_default().push(vote);
+            self.remember_own(vote);
         }
         for b in s.blocks {
             self.blocks.insert(b.header.hash(), b);

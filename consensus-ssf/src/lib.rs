@@ -116,9 +116,13 @@
 //!    t-quorums share an honest validator, and an honest validator votes DEALERS once per
 //!    epoch, so at most one D is certified per epoch (the argument that makes F unique). The
 //!    certificate travels with its set (`DealerCert`), verifies against Y alone, and is sent in
-//!    the catch-up bundle. This is the ssf.md 3.2 pitfall avoided: every player aggregates over
-//!    exactly D, never "the first t to arrive" (the negative-control test shows players with
-//!    different dealer sets cannot certify although each one's own checks pass).
+//!    the catch-up bundle. A DEALERS vote goes to the journal (write-ahead, as every vote):
+//!    a restarted node repeats it or casts none, never another set; it asks peers once for a
+//!    dealer set its snapshot predates (`NeedDealerCert`), and a restarted dealer answers
+//!    `NeedSubShare` with the same (deterministic) dealing. This is the ssf.md 3.2 pitfall
+//!    avoided: every player aggregates over exactly D, never "the first t to arrive" (the
+//!    negative-control test shows players with different dealer sets cannot certify although
+//!    each one's own checks pass).
 //! 4. Every node combines over D with Lagrange coefficients for D: x'_j = Σ λ_i σ_ij,
 //!    C'_k = Σ λ_i C_{i,k}, checks Π C_{i,0}^{λ_i} = Y and g^{x'_j} = C'(j), and installs sharing
 //!    e+1 (y'_l = C'(l) for every l). A player missing a sub-share of D asks its dealer

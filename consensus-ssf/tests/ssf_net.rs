@@ -369,3 +369,35 @@ fn an_equivocating_author_is_reported_and_one_block_at_most_is_final() {
         );
     }
 }
+
+/// Two validators killed at once, eight times, and restarted as a host does (snapshot of the
+/// last finalization, then the journal): their votes since that finalization come back from
+/// the journal, so none signs the opposite of what it sent (no equivocation report; SKIP after
+/// FINALIZE would break safety), and finality goes on.
+#[test]
+fn restarted_validators_keep_their_votes_and_finality_resumes() {
+    let mut net = net();
+    for k in 0..8u64 {
+        let t = 3 * SEC + k * 770_000;
+        net.run_until(t);
+        for i in [(k % 6) as u16, ((k + 1) % 6) as u16] {
+            net.restart(usize::from(i), engine(i), t, true);
+        }
+    }
+    net.run_until(16 * SEC);
+    assert!(net.log.errors.is_empty(), "{:?}", net.log.errors);
+    assert!(
+        net.log.misbehaviour.is_empty(),
+        "{:?}",
+        net.log.misbehaviour
+    );
+    net.assert_safe();
+    for i in 0..6 {
+        assert!(
+            net.finalized_slot(i) >= 14,
+            "node {i} final at slot {}",
+            net.finalized_slot(i)
+        );
+    }
+    assert_eq!(net.log.telemetry.get("consensus.ssf.recovered"), Some(&16));
+}

@@ -43,6 +43,9 @@ pub struct Stored {
     pub consensus: Vec<u8>,
     /// The exec plugin's snapshot at that finalization.
     pub exec: Vec<u8>,
+    /// The consensus plugin's journal (its votes), written before each was sent; survives
+    /// finalizations, empty if none was written.
+    pub journal: Vec<u8>,
     /// Every stored block.
     pub blocks: Vec<BlockMsg>,
 }
@@ -102,6 +105,17 @@ impl Store {
         txn.commit().map_err(dberr)
     }
 
+    /// Replaces the consensus journal; committed (fsynced) before it returns, so a vote
+    /// sent after this call is on disk.
+    pub fn put_journal(&self, journal: &[u8]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(dberr)?;
+        {
+            let mut t = txn.open_table(META).map_err(dberr)?;
+            t.insert("journal.consensus", journal).map_err(dberr)?;
+        }
+        txn.commit().map_err(dberr)
+    }
+
     /// Everything a restart needs.
     pub fn load(&self) -> Result<Stored, StoreError> {
         let txn = self.db.begin_read().map_err(dberr)?;
@@ -135,6 +149,7 @@ impl Store {
             justification: get("justification")?,
             consensus: get("snapshot.consensus")?,
             exec: get("snapshot.exec")?,
+            journal: get("journal.consensus")?,
             blocks,
         })
     }
@@ -164,7 +179,9 @@ mod tests {
             let s = Store::open(&path).expect("open");
             assert!(s.load().expect("load").finalized.is_none());
             s.put_block(&h, &msg.encode()).expect("put");
+            s.put_journal(b"old votes").expect("journal");
             s.put_finalized(&h, b"j", b"c", b"e").expect("fin");
+            s.put_journal(b"votes").expect("journal");
         }
         let s = Store::open(&path).expect("reopen");
         let st = s.load().expect("load");
@@ -174,5 +191,7 @@ mod tests {
             (st.justification, st.consensus, st.exec),
             (b"j".to_vec(), b"c".to_vec(), b"e".to_vec())
         );
+        // The last journal wins, and a finalization does not clear it.
+        assert_eq!(st.journal, b"votes".to_vec());
     }
 }

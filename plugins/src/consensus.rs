@@ -57,6 +57,13 @@ pub enum Event {
         /// The proof, in the plugin's encoding.
         bytes: Vec<u8>,
     },
+    /// After a restart: the last [`Action::Journal`] this plugin stored, delivered once, after
+    /// [`Consensus::restore`] and before any other event, so what it signed before the crash
+    /// is known again before it signs anything new.
+    Journal {
+        /// The journal bytes, as the plugin wrote them.
+        bytes: Vec<u8>,
+    },
 }
 
 /// Something the consensus plugin asks the host to do.
@@ -118,6 +125,15 @@ pub enum Action {
         name: String,
         /// Fields as a JSON object.
         fields_json: String,
+    },
+    /// Store `bytes` durably as this plugin's journal, replacing the previous one, before any
+    /// later action of the same reply is carried out (write-ahead). For what must survive a
+    /// crash between finalizations: the votes a voter signed. A vote sent and then forgotten
+    /// would be signed again differently after a restart, an equivocation. Handed back as
+    /// [`Event::Journal`].
+    Journal {
+        /// Plugin-defined bytes (keep them small: written on every vote).
+        bytes: Vec<u8>,
     },
 }
 

@@ -47,7 +47,7 @@ pub use types::{
 /// Version of what travels inside the bytes (codec schemas of events, actions, headers, init
 /// arguments). abi_stable checks the layout of the boundary itself; this number covers the rest.
 /// Bump it whenever an encoded type changes shape.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// A plugin object the host instantiated, one variant per axis.
 pub enum Instance {

@@ -97,6 +97,10 @@ pub struct SimNet {
     next_slot: Slot,
     /// A partition: node i reaches node j only if both have the same group.
     groups: Option<Vec<usize>>,
+    /// Each node's last [`Action::Journal`]: what survives a crash besides the snapshot.
+    pub journals: HashMap<usize, Vec<u8>>,
+    /// Each node's snapshot taken right after its last finalization (what a host persists).
+    snapshots: HashMap<usize, Vec<u8>>,
 }
 
 impl std::fmt::Debug for SimNet {
@@ -125,6 +129,35 @@ impl SimNet {
             log: NetLog::default(),
             next_slot: 1,
             groups: None,
+            journals: HashMap::new(),
+            snapshots: HashMap::new(),
+        }
+    }
+
+    /// Kills node `i` and starts `fresh` in its place as a host restart would: the snapshot of
+    /// its last finalization restored, then (if `journal`) its last journal delivered, then
+    /// every header re-imported in authoring order. Whatever it held only in memory is gone,
+    /// and its pending timers and inbound messages die with the old process.
+    pub fn restart(&mut self, i: usize, mut fresh: Box<dyn Consensus>, now: Time, journal: bool) {
+        let queue = std::mem::take(&mut self.queue);
+        self.queue = queue.into_iter().filter(|Reverse(q)| q.to != i).collect();
+        if let Some(snap) = self.snapshots.get(&i) {
+            if let Err(e) = fresh.restore(snap) {
+                self.log.errors.push((i, format!("restore: {e}")));
+            }
+        }
+        self.nodes[i] = fresh;
+        if journal {
+            if let Some(bytes) = self.journals.get(&i).cloned() {
+                self.call(now, i, Event::Journal { bytes });
+            }
+        }
+        self.imported[i].clear();
+        self.pending[i].clear();
+        for h in self.order.clone() {
+            if let Some(header) = self.headers.get(&h).cloned() {
+                self.push(now, i, Ev::Header(header));
+            }
         }
     }
 
@@ -347,6 +380,12 @@ impl SimNet {
                 } => {
                     self.log.finalized.push((now, i, hash, slot));
                     self.log.justifications.entry(hash).or_insert(justification);
+                    match self.nodes[i].snapshot() {
+                        Ok(snap) => {
+                            self.snapshots.insert(i, snap);
+                        }
+                        Err(e) => self.log.errors.push((i, format!("snapshot: {e}"))),
+                    }
                 }
                 Action::SetTimer { id, at } => self.push(at.max(now), i, Ev::Timer(id)),
                 Action::Misbehaviour { offender, kind, .. } => {
@@ -354,6 +393,9 @@ impl SimNet {
                 }
                 Action::Telemetry { name, .. } => {
                     *self.log.telemetry.entry(name).or_default() += 1;
+                }
+                Action::Journal { bytes } => {
+                    self.journals.insert(i, bytes);
                 }
             }
         }

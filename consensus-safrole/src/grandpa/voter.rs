@@ -11,9 +11,11 @@
 //!
 //! Votes only target blocks this node has imported, and a voter only votes for blocks it has
 //! validated (the audit gate): a block the exec plugin rejected never gathers this node's vote.
-//! Own votes of the open round are re-broadcast every 4T, so a voter that was offline picks the
-//! round up again (the gossip layer's catch-up); a round that gossip shows completable ahead of
-//! ours is jumped to.
+//! Own votes of the open round and the one before are re-broadcast every 4T, so a voter that
+//! was offline picks the round up again (the gossip layer's catch-up); a round that gossip
+//! shows completable ahead of ours is jumped to. Every own vote is journaled before it is sent
+//! ([`Output::Journal`], [`Voter::recover`]): a restarted voter never signs a second vote for a
+//! round and step.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -67,6 +69,9 @@ pub enum Output {
     },
     /// Call [`Voter::on_timer`] at this time.
     SetTimer(Time),
+    /// Persist these own votes (the open round's and the one before) before the broadcast
+    /// that follows; handed back through [`Voter::recover`] after a restart.
+    Journal(Vec<SignedVote>),
     /// A structured event (name, JSON fields).
     Telemetry(&'static str, serde_json::Value),
 }
@@ -238,10 +243,12 @@ impl Voter {
         self.timer = None;
         if now >= self.next_rebroadcast {
             self.next_rebroadcast = now + 4 * self.cfg.gossip;
-            if let Some(r) = self.rounds.get(&self.current) {
-                for v in r.own.clone() {
-                    self.out.push(Output::Broadcast(Message::Vote(v)));
-                }
+            // The round before too: a voter that missed it (restarted, or its connections
+            // came back after the votes went out) cannot complete it without them, and the
+            // others, already a round on, would otherwise never send them again. Seen in
+            // scripts/kill-loop: two voters stuck one round behind two others, forever.
+            for v in self.own_votes() {
+                self.out.push(Output::Broadcast(Message::Vote(v)));
             }
             if let Some(j) = self.last_commit.clone() {
                 self.out.push(Output::Broadcast(Message::Commit(j)));
@@ -345,8 +352,12 @@ impl Voter {
             "consensus.grandpa.round",
             serde_json::json!({"round": number, "primary": primary, "start_us": now}),
         ));
+        let proposed = self
+            .rounds
+            .get(&number)
+            .is_some_and(|r| r.own.iter().any(|v| v.kind == VoteKind::PrimaryPropose));
         if let Some((me, _)) = &self.me {
-            if usize::from(*me) == primary {
+            if usize::from(*me) == primary && !proposed {
                 let est = self.last_estimate;
                 if self.tree.number(&est).unwrap_or(0) > self.finalized.1 {
                     self.cast(VoteKind::PrimaryPropose, est);
@@ -376,6 +387,9 @@ impl Voter {
         if let Some(r) = self.rounds.get_mut(&self.current) {
             r.own.push(vote.clone());
         }
+        // Write-ahead: the vote is on disk before it leaves, so a restart cannot sign another
+        // one for this round and step.
+        self.out.push(Output::Journal(self.own_votes()));
         // One event per own vote (the host turns it into a `tracing` event of this name), so a
         // round can be followed step by step: what this voter chose, in which round.
         self.out.push(Output::Telemetry(
@@ -390,6 +404,60 @@ impl Voter {
         self.out
             .push(Output::Broadcast(Message::Vote(vote.clone())));
         self.import_vote(vote);
+    }
+
+    /// Own votes of the retained rounds (the open one and the one before), oldest first.
+    fn own_votes(&self) -> Vec<SignedVote> {
+        self.rounds
+            .values()
+            .flat_map(|r| r.own.iter().cloned())
+            .collect()
+    }
+
+    /// After a restart: the own votes the journal held. The voter moves to the latest round
+    /// it voted in and treats those votes as cast (never signing another for that round and
+    /// step), and re-broadcasts them as usual. Votes that are not this voter's, or do not
+    /// verify under its key, are ignored: the journal is our own disk, but a torn or foreign
+    /// file must not make us adopt someone else's votes.
+    pub fn recover(&mut self, now: Time, votes: Vec<SignedVote>) -> usize {
+        let Some((me, key)) = &self.me else { return 0 };
+        let (me, public) = (*me, key.verifying_key());
+        let mine: Vec<SignedVote> = votes
+            .into_iter()
+            .filter(|v| v.voter == me && v.set_id == self.cfg.set_id && v.verify(&public))
+            .collect();
+        let Some(top) = mine.iter().map(|v| v.round).max() else {
+            return 0;
+        };
+        if top > self.current {
+            self.current = top;
+            self.rounds.entry(top).or_default().start = now;
+            self.rounds.retain(|r, _| *r + 1 >= top);
+        }
+        let mut kept = 0;
+        for v in mine {
+            if v.round + 1 < self.current {
+                continue;
+            }
+            let r = self.rounds.entry(v.round).or_default();
+            if r.own.contains(&v) {
+                continue;
+            }
+            match v.kind {
+                VoteKind::Prevote => r.prevoted = true,
+                VoteKind::Precommit => r.precommitted = true,
+                VoteKind::PrimaryPropose => {}
+            }
+            r.own.push(v.clone());
+            self.import_vote(v);
+            kept += 1;
+        }
+        self.out.push(Output::Telemetry(
+            "consensus.grandpa.recovered",
+            serde_json::json!({"round": self.current, "votes": kept}),
+        ));
+        self.step(now);
+        kept
     }
 
     /// Slot and author of a block, so ties between equally deep branches are broken by what

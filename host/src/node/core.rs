@@ -110,6 +110,12 @@ pub enum Output {
         /// `Executor::snapshot`.
         exec: Vec<u8>,
     },
+    /// Persist the consensus plugin's journal (its signed votes), replacing the last one,
+    /// before any output after this one is carried out.
+    StoreJournal {
+        /// The plugin's bytes.
+        bytes: Vec<u8>,
+    },
     /// A record for the node's JSON-lines event log.
     Event(NodeEvent),
 }
@@ -474,19 +480,24 @@ impl NodeCore {
     }
 
     /// Restores after a restart: plugin snapshots taken at the last finalization, the
-    /// finalized block, and every stored block (any order). Blocks above the finalized one are
-    /// checked again as if they had just arrived.
+    /// consensus journal written since, the finalized block, and every stored block (any
+    /// order). The journal goes in before anything else, so the plugin knows what it signed
+    /// before it can sign again; blocks above the finalized one are then checked again as if
+    /// they had just arrived.
+    #[allow(clippy::too_many_arguments)]
     pub fn restore(
         &mut self,
         now: Time,
         consensus: &[u8],
         exec: &[u8],
+        journal: &[u8],
         finalized: Hash,
         justification: Vec<u8>,
         mut stored: Vec<BlockMsg>,
     ) -> Result<Vec<Output>, diverge_plugins::PluginError> {
         self.plugins.consensus.restore(consensus)?;
         self.plugins.exec.restore(exec)?;
+        let mut out = self.recover_journal(now, journal);
         stored.sort_by_key(|b| b.header.slot);
         let by_hash: HashMap<Hash, BlockMsg> =
             stored.into_iter().map(|b| (b.header.hash(), b)).collect();
@@ -520,7 +531,6 @@ impl NodeCore {
         self.best = finalized;
         self.justification = justification;
         self.stats.finalized_number = chain.len() as u32;
-        let mut out = Vec::new();
         let mut rest: Vec<BlockMsg> = by_hash
             .into_values()
             .filter(|b| !self.blocks.contains_key(&b.header.hash()))
@@ -530,6 +540,18 @@ impl NodeCore {
             self.import(now, None, b, &mut out);
         }
         Ok(out)
+    }
+
+    /// Hands the consensus plugin its journal after a restart (nothing if it never wrote
+    /// one). [`NodeCore::restore`] does this itself; a node that crashed before its first
+    /// finalization has only the journal.
+    pub fn recover_journal(&mut self, now: Time, journal: &[u8]) -> Vec<Output> {
+        let mut out = Vec::new();
+        if !journal.is_empty() {
+            let bytes = journal.to_vec();
+            self.consensus(now, Event::Journal { bytes }, &mut out);
+        }
+        out
     }
 
     /// Feeds one input.
@@ -779,6 +801,7 @@ impl NodeCore {
                     .unwrap_or(serde_json::Value::String(fields_json));
                 out.push(Output::Event(NodeEvent::Telemetry { name, fields }));
             }
+            Action::Journal { bytes } => out.push(Output::StoreJournal { bytes }),
         }
     }
 

@@ -269,20 +269,23 @@ pub async fn run(opts: NodeOptions, workload: Box<dyn Workload>) -> anyhow::Resu
         workload,
         genesis,
     );
-    let mut initial = Vec::new();
-    if let Some(fin) = stored.finalized {
-        initial = core
+    let initial = if let Some(fin) = stored.finalized {
+        let initial = core
             .restore(
                 now_us(genesis_ms),
                 &stored.consensus,
                 &stored.exec,
+                &stored.journal,
                 fin,
                 stored.justification.clone(),
                 stored.blocks.clone(),
             )
             .context("restoring from the store")?;
         tracing::info!(finalized = %fin, blocks = stored.blocks.len(), "restored from disk");
-    }
+        initial
+    } else {
+        core.recover_journal(now_us(genesis_ms), &stored.journal)
+    };
 
     let keys = opts
         .spec
@@ -361,6 +364,7 @@ pub async fn run(opts: NodeOptions, workload: Box<dyn Workload>) -> anyhow::Resu
                     for o in outs {
                         match o {
                             Output::StoreBlock { hash, bytes } => store.put_block(&hash, &bytes)?,
+                            Output::StoreJournal { bytes } => store.put_journal(&bytes)?,
                             Output::StoreFinalized {
                                 hash,
                                 justification,

@@ -216,6 +216,7 @@ fn event_kind(e: &Event) -> &'static str {
         Event::BlockAvailable { .. } => "block_available",
         Event::BlockValidated { .. } => "block_validated",
         Event::Justification { .. } => "justification",
+        Event::Journal { .. } => "journal",
     }
 }
 

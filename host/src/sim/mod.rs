@@ -203,6 +203,7 @@ type Finalized = (Hash, Vec<u8>, Vec<u8>, Vec<u8>);
 struct MemStore {
     blocks: BTreeMap<Hash, Vec<u8>>,
     finalized: Option<Finalized>,
+    journal: Vec<u8>,
 }
 
 struct SimNode {
@@ -496,6 +497,7 @@ impl<'a> Sim<'a> {
                 Output::StoreBlock { hash, bytes } => {
                     self.nodes[i].store.blocks.insert(hash, bytes);
                 }
+                Output::StoreJournal { bytes } => self.nodes[i].store.journal = bytes,
                 Output::StoreFinalized {
                     hash,
                     justification,
@@ -618,18 +620,21 @@ impl<'a> Sim<'a> {
                     nd.wake_pending = false;
                 } else {
                     let mut core = self.new_core(i)?;
-                    let mut outs = Vec::new();
-                    if let Some((fin, just, cons, exec)) = self.nodes[i].store.finalized.clone() {
+                    let journal = self.nodes[i].store.journal.clone();
+                    let outs = if let Some((fin, just, cons, exec)) =
+                        self.nodes[i].store.finalized.clone()
+                    {
                         let stored: Vec<BlockMsg> = self.nodes[i]
                             .store
                             .blocks
                             .values()
                             .filter_map(|b| decode_exact::<BlockMsg>(b).ok())
                             .collect();
-                        outs = core
-                            .restore(t, &cons, &exec, fin, just, stored)
-                            .map_err(|e| anyhow::anyhow!("node {i}: restore: {e}"))?;
-                    }
+                        core.restore(t, &cons, &exec, &journal, fin, just, stored)
+                            .map_err(|e| anyhow::anyhow!("node {i}: restore: {e}"))?
+                    } else {
+                        core.recover_journal(t, &journal)
+                    };
                     let charged = core.take_charged_us();
                     let nd = &mut self.nodes[i];
                     nd.core = Some(core);

@@ -1,0 +1,41 @@
+//! `diverge-pcvm`: the proof system the future `exec-proof` plugin will use to prove PolkaVM
+//! executions over binary fields.
+//!
+//! A plain library (no plugin ABI): the plugin wraps it. Layers, bottom up:
+//!
+//! * [`field`]: GF(2^32) for committed data, GF(2^128) for challenges and claims (the
+//!   `ligerito-binary-fields` types), multilinear helpers, column packing by index bits.
+//! * [`transcript`]: the single Fiat–Shamir transcript every layer absorbs into.
+//! * [`pcs`]: commit to a multilinear polynomial over GF(2^32) and prove its evaluations at
+//!   arbitrary GF(2^128) points, built from `ligerito` 0.8's public pieces (commitment, codes,
+//!   Merkle trees, row-check reduction) with our own evaluation sumcheck and verifier; the
+//!   soundness argument and the chosen security level (100 bits) are in its docs.
+//! * [`codec`]: canonical bytes of an evaluation proof; decoding never trusts a length.
+//! * [`sumcheck`]: generic degree-`d` sumcheck; [`zerocheck`]: `eq(τ, ·)`-weighted, so bad rows
+//!   cannot cancel in characteristic 2; [`shift`]: next-row columns reduced to openings of the
+//!   committed ones; [`grand_product`]: layered product circuit and multiset equality (exact
+//!   multiplicities, unlike LogUp in characteristic 2).
+//! * [`air`]: a toy AIR proven end to end with all of the above, plus the native constraint
+//!   checker used as a debug oracle.
+//!
+//! Every verifier returns a typed error ([`PcsError`], [`EngineError`]) and never panics on proof
+//! data. Every claimed evaluation a sub-protocol leaves open is returned to the caller, who must
+//! discharge it (PCS opening or verifier-known table); the module docs say which.
+//!
+//! Later stages (issue 10) add the PolkaVM trace constraints and the memory arguments.
+
+pub mod air;
+pub mod codec;
+pub mod error;
+pub mod field;
+pub mod grand_product;
+pub mod pcs;
+pub mod shift;
+pub mod sumcheck;
+pub mod transcript;
+pub mod zerocheck;
+
+pub use error::{EngineError, PcsError, Rejection};
+pub use field::{F128, F32};
+pub use pcs::{commit, prove, verify, Claim, Commitment, EvalProof, Params};
+pub use transcript::Transcript;
