@@ -17,15 +17,31 @@ use diverge_safrole::stf::Spec;
 use diverge_safrole::types::State;
 use serde::{Deserialize, Serialize};
 
-use crate::keys::{key_set, KeySet};
+use crate::dkg::{self, DkgError, GenesisDkg, Round1};
+use crate::keys::{key_set, threshold, KeySet};
+use crate::reshare::{self, Dealing};
 use crate::vote::{
-    sign, verify_certificate, verify_vote, Certificate, Subject, Vote, FINALIZE, NOTARIZE, SKIP,
+    sign, verify_certificate, verify_vote, Certificate, Subject, Vote, DEALERS, FINALIZE, NOTARIZE,
+    SKIP,
 };
 
 /// Timer: re-send votes and certificates while finality lags.
 const REBROADCAST_TIMER: u64 = 1;
 /// Timer ids `(slot << 8) | SKIP_TIMER` fire the SKIP deadline of a slot.
 const SKIP_TIMER: u64 = 2;
+/// Timer: re-send the genesis DKG's messages while this node has no key.
+const DKG_TIMER: u64 = 3;
+
+/// Where the OSST shares come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeySource {
+    /// The genesis validators run FROST's DKG in-protocol ([`crate::dkg`]).
+    #[default]
+    Dkg,
+    /// RESEARCH SHORTCUT, NOT SECURE: every share from a public seed ([`crate::keys`]).
+    Dealer,
+}
 
 /// `[consensus.params]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -41,8 +57,26 @@ pub struct Params {
     /// (default: one slot).
     #[serde(default)]
     pub rebroadcast_ms: Option<u64>,
-    /// RESEARCH SHORTCUT, NOT SECURE: the trusted dealer's seed (hex) every node derives all
-    /// OSST shares from. Default: Blake2b-256 of "diverge-ssf/insecure-dealer" ++ genesis hash.
+    /// `"dkg"` (default): genesis keys from a distributed key generation. `"dealer"`: RESEARCH
+    /// SHORTCUT, NOT SECURE, a trusted dealer whose seed is in the config.
+    #[serde(default)]
+    pub keys: KeySource,
+    /// With `keys = "dkg"`: reshare at every epoch change (default true).
+    #[serde(default = "default_true")]
+    pub reshare: bool,
+    /// How often a node without a key re-sends its DKG messages, in ms (a late or restarted
+    /// validator joins through these).
+    #[serde(default = "default_dkg_resend_ms")]
+    pub dkg_resend_ms: u64,
+    /// With `keys = "dkg"`: the group key Y (hex, compressed), as every validator's
+    /// `consensus.ssf.dkg_done` event reports it. An observer (no validator identity) takes no
+    /// part in the DKG and checks certificates against this key; a validator checks that its
+    /// DKG produced it.
+    #[serde(default)]
+    pub group_key: Option<String>,
+    /// With `keys = "dealer"` only (RESEARCH SHORTCUT, NOT SECURE): the dealer's seed (hex)
+    /// every node derives all OSST shares from. Default: Blake2b-256 of
+    /// "diverge-ssf/insecure-dealer" ++ genesis hash.
     #[serde(default)]
     pub dealer_seed: Option<String>,
     /// Genesis entropy eta_0..3 as hex; default Blake2b-256 of the genesis header hash.
@@ -54,12 +88,24 @@ fn default_delta_ms() -> u64 {
     100
 }
 
+fn default_dkg_resend_ms() -> u64 {
+    500
+}
+
+fn default_true() -> bool {
+    true
+}
+
 impl Default for Params {
     fn default() -> Self {
         Params {
             delta_ms: default_delta_ms(),
             skip_ms: None,
             rebroadcast_ms: None,
+            keys: KeySource::Dkg,
+            group_key: None,
+            reshare: true,
+            dkg_resend_ms: default_dkg_resend_ms(),
             dealer_seed: None,
             genesis_entropy: None,
         }
@@ -75,6 +121,89 @@ pub enum Wire {
     Cert(Certificate),
     /// "My final slot is this": peers holding more answer with their certificates.
     Status(Slot),
+    /// Genesis DKG round 1 (broadcast): the sender's package; `want` = it has no key yet, so
+    /// peers that finished answer with their round-1 package and its share.
+    DkgRound1 {
+        /// FROST round-1 package.
+        package: Round1,
+        /// The sender still needs packages.
+        want: bool,
+    },
+    /// Genesis DKG round 2 (point-to-point, confidential): the sender's share for the receiver
+    /// and the hash of the round-1 transcript the sender dealt on.
+    DkgRound2 {
+        /// f_sender(receiver), a canonical scalar.
+        share: [u8; 32],
+        /// The sender's round-1 transcript hash (echo check of the broadcast).
+        transcript: Hash,
+    },
+    /// Reshare (broadcast): the sender's Feldman commitment to g_i (g_i(0) = its share of
+    /// sharing `sharing`) for the reshare of epoch `epoch`.
+    Deal {
+        /// The epoch whose reshare this is (the new sharing takes over in epoch + 1).
+        epoch: u32,
+        /// The sharing dealt from.
+        sharing: u32,
+        /// C_{i,0..t}.
+        commitment: Vec<[u8; 32]>,
+    },
+    /// Reshare (point-to-point, confidential): g_sender(receiver).
+    SubShare {
+        /// The epoch of the reshare.
+        epoch: u32,
+        /// The sub-share, a canonical scalar.
+        share: [u8; 32],
+    },
+    /// A DEALERS vote with the dealer set (index, commitment hash) it names.
+    Dealers {
+        /// Sharing dealt from.
+        sharing: u32,
+        /// D, by index (0-based) with the hash of each dealer's commitment.
+        dealers: Vec<(u16, Hash)>,
+        /// The vote on H(epoch, sharing, D).
+        vote: Vote,
+    },
+    /// A DEALERS certificate with its dealer set: D is agreed (quorum intersection, as for F).
+    DealerCert {
+        /// Sharing dealt from.
+        sharing: u32,
+        /// D.
+        dealers: Vec<(u16, Hash)>,
+        /// t DEALERS votes.
+        cert: Certificate,
+    },
+    /// "Send me your Deal and SubShare of this epoch again" (a player that missed them).
+    NeedSubShare {
+        /// The epoch of the reshare.
+        epoch: u32,
+    },
+    /// "Send me the dealer set of this epoch" (a restarted node whose snapshot predates it).
+    NeedDealerCert {
+        /// The epoch of the reshare.
+        epoch: u32,
+    },
+}
+
+/// H(epoch, sharing, D): the subject hash a DEALERS vote signs.
+pub fn dealers_hash(epoch: u32, sharing: u32, dealers: &[(u16, Hash)]) -> Hash {
+    let mut v = b"diverge-ssf/dealers/v1".to_vec();
+    v.extend_from_slice(&epoch.to_le_bytes());
+    v.extend_from_slice(&sharing.to_le_bytes());
+    v.extend_from_slice(&dealers.to_vec().encode());
+    blake2b_256(&v)
+}
+
+/// A dealer set D: (0-based index, hash of its commitment), in index order.
+pub type DealerSet = Vec<(u16, Hash)>;
+
+/// A dealing received for one epoch's reshare.
+#[derive(Clone, Debug)]
+struct InDeal {
+    sharing: u32,
+    commitment: Vec<curve25519_dalek::ristretto::RistrettoPoint>,
+    hash: Hash,
+    /// This node's verified sub-share.
+    sub: Option<Scalar>,
 }
 
 /// Evidence that one index signed two conflicting subjects; both votes verify against y_i.
@@ -97,6 +226,14 @@ pub struct Counters {
     pub votes_invalid: u64,
     /// Certificates received that did not verify.
     pub certs_invalid: u64,
+    /// Votes and certificates dropped because this node had no key yet.
+    pub before_key: u64,
+    /// DKG messages refused.
+    pub dkg_invalid: u64,
+    /// Reshare messages refused (bad commitment or sub-share, bad DEALERS vote).
+    pub reshare_invalid: u64,
+    /// Reshares completed here (a new sharing installed with this node's share).
+    pub reshares: u64,
     /// Certificates formed or accepted, by kind (notarize, finalize, skip).
     pub certs: [u64; 3],
 }
@@ -110,20 +247,113 @@ struct Block {
     valid: Option<bool>,
 }
 
+/// The DKG's result as a snapshot keeps it (hex scalars and compressed points).
+#[derive(Serialize, Deserialize)]
+struct StoredKeys {
+    group: String,
+    sets: Vec<StoredSet>,
+}
+
+/// One sharing: its id, y_1..y_V and this node's share of it.
+#[derive(Serialize, Deserialize)]
+struct StoredSet {
+    id: u32,
+    share: Option<String>,
+    shares: Vec<String>,
+}
+
+impl StoredKeys {
+    fn load(self, t: usize, v: usize) -> Result<Vec<(KeySet, Option<Scalar>)>, PluginError> {
+        let bad = |what: &str| PluginError::invalid_input(format!("snapshot keys: bad {what}"));
+        let bytes32 = |h: &str, what: &str| -> Result<[u8; 32], PluginError> {
+            hex::decode(h)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+                .ok_or_else(|| bad(what))
+        };
+        let point = |h: &str, what: &str| {
+            curve25519_dalek::ristretto::CompressedRistretto(bytes32(h, what)?)
+                .decompress()
+                .ok_or_else(|| bad(what))
+        };
+        let group = point(&self.group, "group key")?;
+        self.sets
+            .iter()
+            .map(|set| {
+                let shares = set
+                    .shares
+                    .iter()
+                    .map(|y| point(y, "verification share"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if shares.len() != v {
+                    return Err(bad("verification share count"));
+                }
+                let share = match &set.share {
+                    Some(x) => Some(
+                        Option::<Scalar>::from(Scalar::from_canonical_bytes(bytes32(x, "share")?))
+                            .ok_or_else(|| bad("share"))?,
+                    ),
+                    None => None,
+                };
+                let mut ks = KeySet::new(group, shares, t);
+                ks.id = set.id;
+                Ok((ks, share))
+            })
+            .collect()
+    }
+}
+
 /// The SSF engine of one node.
 pub struct SsfConsensus {
     spec: Spec,
     rule: Rule,
     ring: Arc<RingContext>,
     params: Params,
-    me: Option<(ValidatorIndex, ValidatorSecrets, Scalar)>,
-    keys: KeySet,
+    me: Option<(ValidatorIndex, ValidatorSecrets)>,
+    /// The genesis sharing (None until the genesis DKG finished): Y, t, V for certificates.
+    keys: Option<KeySet>,
+    /// Every known sharing by id (0 = genesis, e = the one that takes over in epoch e).
+    sharings: BTreeMap<u32, KeySet>,
+    /// This node's share of each sharing it holds (old ones are dropped, see `install`).
+    my_shares: BTreeMap<u32, Scalar>,
+    epoch_len: u32,
+    /// Reshare: dealings received, by epoch and dealer index.
+    deals: BTreeMap<u32, BTreeMap<u16, InDeal>>,
+    /// Sub-shares that arrived before their commitment, by (epoch, dealer).
+    early_subs: BTreeMap<(u32, u16), Scalar>,
+    /// This node's own dealing per epoch.
+    my_deal: BTreeMap<u32, (u32, Dealing)>,
+    /// DEALERS votes by (subject, sharing).
+    dealer_tally: HashMap<(Subject, u32), BTreeMap<u32, [u8; 68]>>,
+    /// First DEALERS vote per (epoch, index): a second on another set is equivocation.
+    dealer_first: HashMap<(u32, u32), Vote>,
+    /// This node's DEALERS vote per epoch.
+    my_dealer_vote: BTreeMap<u32, Wire>,
+    /// DEALERS votes this node cast before a restart (from the journal), without their set:
+    /// it may repeat the same vote, never cast another.
+    journaled_dealers: BTreeMap<u32, Vote>,
+    /// Restored from a snapshot: ask peers once per epoch for a dealer set it may have missed.
+    restored: bool,
+    asked_dealers: HashSet<u32>,
+    /// The agreed dealer set per epoch: (sharing, D, certificate).
+    dealer_certs: BTreeMap<u32, (u32, DealerSet, Certificate)>,
+    /// Epochs whose reshare failed here for good.
+    reshare_failed: HashSet<u32>,
+    /// t = floor(2V/3) + 1 (known before the keys are).
+    threshold: usize,
+    /// The genesis DKG: running, or finished and kept to answer late peers.
+    dkg: Option<GenesisDkg>,
+    dkg_started: bool,
+    /// Why this node's DKG stopped for good.
+    dkg_failed: Option<DkgError>,
+    /// `group_key` from the config, if given.
+    group_key: Option<curve25519_dalek::ristretto::RistrettoPoint>,
     genesis: Hash,
     slot_us: Time,
     blocks: HashMap<Hash, Block>,
     checked: HashMap<Hash, (Arc<State>, SealInfo)>,
     /// Valid votes by subject: index -> contribution.
-    tally: HashMap<Subject, BTreeMap<u32, [u8; 68]>>,
+    tally: HashMap<(Subject, u32), BTreeMap<u32, [u8; 68]>>,
     /// First valid vote per (class, slot, index): class 0 NOTARIZE, 1 FINALIZE or SKIP.
     first: HashMap<(u8, Slot, u32), Vote>,
     notarized: BTreeMap<Slot, Certificate>,
@@ -161,6 +391,10 @@ fn telemetry(name: &str, fields: serde_json::Value) -> Action {
         name: name.to_string(),
         fields_json: fields.to_string(),
     }
+}
+
+fn no_key() -> PluginError {
+    PluginError::rejected("no group key yet: the genesis DKG has not finished here")
 }
 
 fn kind_name(kind: u8) -> &'static str {
@@ -210,20 +444,18 @@ impl SsfConsensus {
                 .map_err(|e| PluginError::config(format!("genesis header: {e}")))?
         };
         let genesis = genesis_header.hash();
-        let seed = match &params.dealer_seed {
-            Some(h) => {
-                hex::decode(h).map_err(|e| PluginError::config(format!("dealer_seed: {e}")))?
-            }
-            None => {
-                let mut v = b"diverge-ssf/insecure-dealer".to_vec();
-                v.extend_from_slice(&genesis.0);
-                blake2b_256(&v).0.to_vec()
-            }
-        };
-        let me_index = args.identity.as_ref().map(|id| usize::from(id.index));
-        let (keys, share) = key_set(&seed, v, me_index);
-        let me = match (&args.identity, share) {
-            (Some(id), Some(x)) => {
+        if params.dkg_resend_ms == 0 {
+            return Err(PluginError::config(
+                "[consensus.params] dkg_resend_ms must be > 0",
+            ));
+        }
+        if params.keys == KeySource::Dkg && params.dealer_seed.is_some() {
+            return Err(PluginError::config(
+                "[consensus.params] dealer_seed needs keys = \"dealer\" (the research shortcut)",
+            ));
+        }
+        let me = match &args.identity {
+            Some(id) if usize::from(id.index) < v => {
                 let s = secrets(&id.seed);
                 let k = &args.validators[usize::from(id.index)];
                 if s.bandersnatch.public() != k.bandersnatch {
@@ -232,15 +464,71 @@ impl SsfConsensus {
                         id.index
                     )));
                 }
-                Some((id.index, s, x))
+                Some((id.index, s))
             }
-            (Some(id), None) => {
+            Some(id) => {
                 return Err(PluginError::config(format!(
                     "identity index {} out of range",
                     id.index
                 )))
             }
-            _ => None,
+            None => None,
+        };
+        let t = threshold(v);
+        let group_key = match &params.group_key {
+            Some(h) if params.keys == KeySource::Dkg => Some(
+                hex::decode(h)
+                    .ok()
+                    .and_then(|b| {
+                        curve25519_dalek::ristretto::CompressedRistretto::from_slice(&b).ok()
+                    })
+                    .and_then(|c| c.decompress())
+                    .ok_or_else(|| {
+                        PluginError::config("[consensus.params] group_key is not a ristretto point")
+                    })?,
+            ),
+            Some(_) => {
+                return Err(PluginError::config(
+                    "[consensus.params] group_key needs keys = \"dkg\"",
+                ))
+            }
+            None => None,
+        };
+        let (keys, share, dkg) = match params.keys {
+            KeySource::Dealer => {
+                let seed = match &params.dealer_seed {
+                    Some(h) => hex::decode(h)
+                        .map_err(|e| PluginError::config(format!("dealer_seed: {e}")))?,
+                    None => {
+                        let mut v = b"diverge-ssf/insecure-dealer".to_vec();
+                        v.extend_from_slice(&genesis.0);
+                        blake2b_256(&v).0.to_vec()
+                    }
+                };
+                let (keys, share) = key_set(&seed, v, me.as_ref().map(|m| usize::from(m.0)));
+                (Some(keys), share, None)
+            }
+            // One validator: its own random secret is the whole "DKG" (FROST needs two).
+            KeySource::Dkg if v == 1 => match &args.identity {
+                Some(id) => {
+                    let out = dkg::single(&dkg::rng(&id.seed, &genesis, b"genesis"));
+                    (
+                        Some(KeySet::new(out.group, out.shares, t)),
+                        Some(out.share),
+                        None,
+                    )
+                }
+                None => (group_key.map(|y| KeySet::public(y, v, t)), None, None),
+            },
+            KeySource::Dkg => match &args.identity {
+                Some(id) => {
+                    let d =
+                        GenesisDkg::new(id.index, v, t, dkg::rng(&id.seed, &genesis, b"genesis"))
+                            .map_err(|e| PluginError::config(format!("genesis DKG: {e}")))?;
+                    (None, None, Some(d))
+                }
+                None => (group_key.map(|y| KeySet::public(y, v, t)), None, None),
+            },
         };
         let state = diverge_safrole::sealing::genesis_state(
             &spec,
@@ -271,7 +559,26 @@ impl SsfConsensus {
             ring,
             params,
             me,
+            sharings: keys.iter().map(|k| (0, k.clone())).collect(),
+            my_shares: share.map(|x| (0, x)).into_iter().collect(),
             keys,
+            epoch_len: chain.epoch_len,
+            deals: BTreeMap::new(),
+            early_subs: BTreeMap::new(),
+            my_deal: BTreeMap::new(),
+            dealer_tally: HashMap::new(),
+            dealer_first: HashMap::new(),
+            my_dealer_vote: BTreeMap::new(),
+            journaled_dealers: BTreeMap::new(),
+            restored: false,
+            asked_dealers: HashSet::new(),
+            dealer_certs: BTreeMap::new(),
+            reshare_failed: HashSet::new(),
+            threshold: t,
+            dkg,
+            dkg_started: false,
+            dkg_failed: None,
+            group_key,
             genesis,
             slot_us: chain.slot_ms * 1000,
             blocks,
@@ -296,9 +603,14 @@ impl SsfConsensus {
         })
     }
 
-    /// The public key set (group key, verification shares, t).
-    pub fn keys(&self) -> &KeySet {
-        &self.keys
+    /// The public key set (group key, verification shares, t), once it exists.
+    pub fn keys(&self) -> Option<&KeySet> {
+        self.keys.as_ref()
+    }
+
+    /// Why the genesis DKG stopped at this node, if it did.
+    pub fn dkg_failure(&self) -> Option<&DkgError> {
+        self.dkg_failed.as_ref()
     }
 
     /// The genesis hash.
@@ -395,7 +707,11 @@ impl SsfConsensus {
 
     /// Casts an own vote: records it (the journal a snapshot keeps), counts it, sends it.
     fn cast(&mut self, now: Time, subject: Subject, batch: &mut Vec<Vote>, out: &mut Vec<Action>) {
-        let Some((index, _, x)) = &self.me else {
+        // No key yet (DKG running): no vote. Nothing is marked voted, so the rules cast it
+        // once the key exists, and catch-up SKIPs the slots that went by.
+        let Some((index, _)) = &self.me else { return };
+        let index = *index;
+        let Some((keys, x)) = self.signing_key(subject.slot) else {
             return;
         };
         let class = if subject.kind == NOTARIZE {
@@ -417,7 +733,7 @@ impl SsfConsensus {
         if blocked {
             return;
         }
-        let vote = sign(subject, u32::from(*index) + 1, x, &self.genesis, &self.keys);
+        let vote = sign(subject, u32::from(index) + 1, &x, &self.genesis, &keys);
         self.voted.insert((subject.kind, subject.slot));
         if subject.kind != NOTARIZE {
             // FINALIZE and SKIP exclude each other.
@@ -453,10 +769,18 @@ impl SsfConsensus {
     /// contradicted after the restart (SKIP after FINALIZE breaks safety).
     fn flush(&mut self, batch: Vec<Vote>, out: &mut Vec<Action>) {
         if std::mem::take(&mut self.journal_dirty) {
+            // DEALERS votes too, whatever the final slot: one per epoch, and a restarted node
+            // that forgot its own would vote another set (an equivocation that could certify
+            // two dealer sets).
             let votes: Vec<Vote> = self
                 .my_votes
                 .range(self.finalized_slot + 1..)
                 .flat_map(|(_, v)| v.iter().cloned())
+                .chain(self.my_dealer_vote.values().filter_map(|w| match w {
+                    Wire::Dealers { vote, .. } => Some(vote.clone()),
+                    _ => None,
+                }))
+                .chain(self.journaled_dealers.values().cloned())
                 .collect();
             out.push(Action::Journal {
                 bytes: votes.encode(),
@@ -493,8 +817,8 @@ impl SsfConsensus {
                 self.first.insert((class, s.slot, idx), vote.clone());
             }
         }
-        let t = self.keys.threshold;
-        let votes = self.tally.entry(s).or_default();
+        let t = self.threshold;
+        let votes = self.tally.entry((s, vote.sharing)).or_default();
         votes.insert(idx, vote.contribution);
         let contributions: Vec<[u8; 68]> = votes.values().take(t).copied().collect();
         if contributions.len() >= t && !self.has_cert(&s) {
@@ -546,6 +870,11 @@ impl SsfConsensus {
 
     /// Re-evaluates every rule until nothing changes: author, NOTARIZE, FINALIZE, finality.
     fn progress(&mut self, now: Time, out: &mut Vec<Action>) {
+        if self.resharing() {
+            self.maybe_deal(out);
+            self.maybe_vote_dealers(out);
+            self.try_combine(now, out);
+        }
         let mut batch = Vec::new();
         // FINALIZE on every notarized slot above the final one (rule 4).
         let pending: Vec<Subject> = self
@@ -641,7 +970,7 @@ impl SsfConsensus {
     }
 
     fn may_seal(&self, parent: &Hash, slot: Slot) -> bool {
-        let (Some((index, secret, _)), Some(p)) = (&self.me, self.blocks.get(parent)) else {
+        let (Some((index, secret)), Some(p)) = (&self.me, self.blocks.get(parent)) else {
             return false;
         };
         sealing::my_seal_kind(
@@ -703,7 +1032,19 @@ impl SsfConsensus {
         }
         self.blocks.retain(|h, _| keep.contains(h));
         self.checked.retain(|_, (s, _)| s.tau > fs);
-        self.tally.retain(|s, _| s.slot > fs);
+        self.tally.retain(|(s, _), _| s.slot > fs);
+        // Reshare state older than the previous epoch is of no use (its sharing is installed
+        // or failed); the DEALERS tallies of the current epochs survive finality of their slot.
+        let keep_epoch = (fs / self.epoch_len.max(1)).saturating_sub(1);
+        self.deals.retain(|e, _| *e >= keep_epoch);
+        self.early_subs.retain(|(e, _), _| *e >= keep_epoch);
+        self.my_deal.retain(|e, _| *e >= keep_epoch);
+        self.my_dealer_vote.retain(|e, _| *e >= keep_epoch);
+        self.journaled_dealers.retain(|e, _| *e >= keep_epoch);
+        let el = self.epoch_len.max(1);
+        self.dealer_tally
+            .retain(|(s, _), _| s.slot / el >= keep_epoch);
+        self.dealer_first.retain(|(e, _), _| *e >= keep_epoch);
         self.first.retain(|(_, s, _), _| *s > fs);
         self.notarized.retain(|s, _| *s > fs);
         self.skips.retain(|s, _| *s > fs);
@@ -717,6 +1058,11 @@ impl SsfConsensus {
 
     fn on_wire(&mut self, now: Time, from: ValidatorIndex, w: Wire, out: &mut Vec<Action>) {
         match w {
+            // An observer checks certificates, not votes (it has no verification shares, and a
+            // vote it cannot check is not its sender's fault).
+            Wire::Votes(votes) if self.me.is_none() => {
+                self.counters.before_key += votes.len() as u64;
+            }
             Wire::Votes(votes) => {
                 for vote in votes {
                     if vote.subject.slot <= self.finalized_slot {
@@ -725,17 +1071,28 @@ impl SsfConsensus {
                     // Votes travel only from their owner, so the authenticated sender is the
                     // one to blame for a bad one.
                     let owner = vote.index() == u32::from(from) + 1;
-                    let checked = if owner {
-                        verify_vote(&vote, &self.genesis, &self.keys)
-                    } else {
-                        Err(crate::vote::VoteError::Index(vote.index()))
+                    let epoch = vote.subject.slot / self.epoch_len.max(1);
+                    let checked = match self.sharings.get(&vote.sharing) {
+                        _ if vote.subject.kind == DEALERS => Err(crate::vote::VoteError::Subject),
+                        // An honest node signs a slot of epoch e with a sharing <= e.
+                        Some(_) if vote.sharing > epoch => {
+                            Err(crate::vote::VoteError::Sharing(vote.sharing))
+                        }
+                        Some(keys) if owner => verify_vote(&vote, &self.genesis, keys),
+                        Some(_) => Err(crate::vote::VoteError::Index(vote.index())),
+                        // Not checkable yet, and not the sender's fault: it is re-sent while
+                        // finality lags.
+                        None => {
+                            self.counters.before_key += 1;
+                            continue;
+                        }
                     };
                     match checked {
                         Ok(()) => {
                             self.counters.votes_ok += 1;
                             if self
                                 .tally
-                                .get(&vote.subject)
+                                .get(&(vote.subject, vote.sharing))
                                 .is_some_and(|m| m.contains_key(&vote.index()))
                             {
                                 continue;
@@ -765,7 +1122,11 @@ impl SsfConsensus {
                 if s.kind == FINALIZE && s.slot <= self.finalized_slot {
                     return;
                 }
-                match verify_certificate(&cert, &self.genesis, &self.keys) {
+                let Some(keys) = &self.keys else {
+                    self.counters.before_key += 1;
+                    return;
+                };
+                match verify_certificate(&cert, &self.genesis, keys) {
                     Ok(()) => self.apply_cert(now, cert, out),
                     Err(e) => {
                         self.counters.certs_invalid += 1;
@@ -788,11 +1149,849 @@ impl SsfConsensus {
                     }
                 }
             }
+            Wire::DkgRound1 { package, want } => self.on_dkg_round1(now, from, package, want, out),
+            Wire::Deal {
+                epoch,
+                sharing,
+                commitment,
+            } => self.on_deal(from, epoch, sharing, &commitment, out),
+            Wire::SubShare { epoch, share } => self.on_subshare(from, epoch, share, out),
+            Wire::Dealers {
+                sharing,
+                dealers,
+                vote,
+            } => self.on_dealers_vote(from, sharing, dealers, vote, out),
+            Wire::DealerCert {
+                sharing,
+                dealers,
+                cert,
+            } => self.on_dealer_cert(from, sharing, dealers, cert, out),
+            Wire::NeedSubShare { epoch } => {
+                if let Some((sharing, d)) = self.my_deal.get(&epoch) {
+                    out.extend(Self::deal_messages(epoch, *sharing, d, Some(from)));
+                } else if let Some((sharing, dealers, _)) = self.dealer_certs.get(&epoch) {
+                    // Restarted since dealing: the same dealing again, if this node is in D.
+                    let me = self.me.as_ref().map(|m| m.0);
+                    let in_d = dealers.iter().any(|(i, _)| Some(*i) == me);
+                    if let (true, Some(keys), Some(x)) = (
+                        in_d,
+                        self.sharings.get(sharing),
+                        self.my_shares.get(sharing),
+                    ) {
+                        let d = self.dealing(epoch, keys, x);
+                        out.extend(Self::deal_messages(epoch, *sharing, &d, Some(from)));
+                    }
+                }
+            }
+            Wire::NeedDealerCert { epoch } => {
+                if let Some((sharing, dealers, cert)) = self.dealer_certs.get(&epoch) {
+                    out.push(Action::Send {
+                        to: from,
+                        bytes: Wire::DealerCert {
+                            sharing: *sharing,
+                            dealers: dealers.clone(),
+                            cert: cert.clone(),
+                        }
+                        .encode(),
+                    });
+                }
+            }
+            Wire::DkgRound2 { share, transcript } => {
+                // Finished or stopped here: nothing left to do with a share (and a stopped DKG
+                // reports its fault once, not at every resend).
+                if self.keys.is_some() || self.dkg_failed.is_some() {
+                    return;
+                }
+                let r = match self.dkg.as_mut() {
+                    Some(d) => d.on_round2(from, share, transcript),
+                    None => Ok(()),
+                };
+                self.dkg_result(now, r, out);
+            }
         }
     }
 
-    /// The latest F and every N and K above the final slot, as messages.
+    fn epoch_of(&self, slot: Slot) -> u32 {
+        slot / self.epoch_len.max(1)
+    }
+
+    /// The slot of epoch `e` from which nodes vote on the dealer set: half an epoch after its
+    /// start, so the dealings (sent at the epoch's first tick) have arrived.
+    fn anchor(&self, e: u32) -> Slot {
+        e.saturating_mul(self.epoch_len)
+            .saturating_add(self.epoch_len / 2)
+    }
+
+    fn resharing(&self) -> bool {
+        self.params.reshare && self.params.keys == KeySource::Dkg
+    }
+
+    /// The sharing this node signs a vote on `slot` with: the newest it holds that took over
+    /// in the slot's epoch or before.
+    fn signing_key(&self, slot: Slot) -> Option<(KeySet, Scalar)> {
+        let e = self.epoch_of(slot);
+        self.my_shares
+            .range(..=e)
+            .rev()
+            .find_map(|(id, x)| self.sharings.get(id).map(|k| (k.clone(), *x)))
+    }
+
+    fn deal_messages(
+        epoch: u32,
+        sharing: u32,
+        d: &Dealing,
+        to: Option<ValidatorIndex>,
+    ) -> Vec<Action> {
+        let deal = Wire::Deal {
+            epoch,
+            sharing,
+            commitment: reshare::compress(&d.commitment),
+        }
+        .encode();
+        let mut out = vec![match to {
+            Some(to) => Action::Send { to, bytes: deal },
+            None => Action::Broadcast { bytes: deal },
+        }];
+        for (j, s) in d.subshares.iter().enumerate() {
+            let j = j as ValidatorIndex;
+            if to.is_none_or(|t| t == j) {
+                out.push(Action::Send {
+                    to: j,
+                    bytes: Wire::SubShare {
+                        epoch,
+                        share: s.to_bytes(),
+                    }
+                    .encode(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Deals this node's share to the same validator set at the start of every epoch (the set
+    /// does not change in this plugin: every epoch's validators are the genesis ones).
+    fn maybe_deal(&mut self, out: &mut Vec<Action>) {
+        let Some((index, _)) = &self.me else { return };
+        let me = *index;
+        let e = self.epoch_of(self.current);
+        if !self.resharing() || self.my_deal.contains_key(&e) || self.current >= self.anchor(e) {
+            return;
+        }
+        let Some((keys, x)) = self.signing_key(self.current) else {
+            return;
+        };
+        let d = self.dealing(e, &keys, &x);
+        let own = d.subshares.get(usize::from(me)).copied();
+        let msgs = Self::deal_messages(e, keys.id, &d, None);
+        out.extend(
+            msgs.into_iter()
+                .filter(|a| !matches!(a, Action::Send { to, .. } if *to == me)),
+        );
+        let commitment = d.commitment.clone();
+        self.my_deal.insert(e, (keys.id, d));
+        let hash = blake2b_256(&reshare::compress(&commitment).encode());
+        self.deals.entry(e).or_default().insert(
+            me,
+            InDeal {
+                sharing: keys.id,
+                commitment,
+                hash,
+                sub: own,
+            },
+        );
+    }
+
+    /// This node's dealing of epoch e from sharing `keys`. Hedged: secret (x), fresh per epoch
+    /// and sharing, and deterministic, so a restarted dealer deals the same polynomial again
+    /// instead of a second one.
+    fn dealing(&self, e: u32, keys: &KeySet, x: &Scalar) -> Dealing {
+        let mut seed = b"reshare".to_vec();
+        seed.extend_from_slice(&e.to_le_bytes());
+        seed.extend_from_slice(&keys.id.to_le_bytes());
+        let mut rng = dkg::rng(&x.to_bytes(), &self.genesis, &seed);
+        reshare::deal(x, self.threshold, keys.validators(), &mut rng)
+    }
+
+    fn reshare_fault(
+        &mut self,
+        from: ValidatorIndex,
+        kind: &str,
+        why: String,
+        out: &mut Vec<Action>,
+    ) {
+        self.counters.reshare_invalid += 1;
+        out.push(Action::Misbehaviour {
+            offender: from,
+            kind: kind.into(),
+            evidence: why.clone().into_bytes(),
+        });
+        out.push(telemetry(
+            "consensus.ssf.reshare_invalid",
+            serde_json::json!({"from": from, "kind": kind, "error": why}),
+        ));
+    }
+
+    fn on_deal(
+        &mut self,
+        from: ValidatorIndex,
+        epoch: u32,
+        sharing: u32,
+        commitment: &[[u8; 32]],
+        out: &mut Vec<Action>,
+    ) {
+        if !self.resharing()
+            || self.dealer_certs.contains_key(&epoch)
+                && self
+                    .deals
+                    .get(&epoch)
+                    .is_some_and(|d| d.contains_key(&from))
+        {
+            return;
+        }
+        let Some(old) = self.sharings.get(&sharing) else {
+            // Not checkable yet (this node lacks that sharing); the dealer re-sends.
+            return;
+        };
+        let hash = blake2b_256(&commitment.to_vec().encode());
+        if let Some(prev) = self.deals.get(&epoch).and_then(|d| d.get(&from)) {
+            if prev.hash != hash || prev.sharing != sharing {
+                self.reshare_fault(
+                    from,
+                    "ssf.reshare.equivocation",
+                    "two commitments in one epoch".into(),
+                    out,
+                );
+            }
+            return;
+        }
+        let dealer = u32::from(from) + 1;
+        let parsed =
+            reshare::decompress(dealer, commitment, self.threshold).and_then(|c| {
+                match old.shares.get(usize::from(from)) {
+                    Some(y) if c.first() == Some(y) => Ok(c),
+                    _ => Err(reshare::ReshareError::Constant(dealer)),
+                }
+            });
+        let c = match parsed {
+            Ok(c) => c,
+            Err(e) => {
+                return self.reshare_fault(from, "ssf.reshare.bad_commitment", e.to_string(), out)
+            }
+        };
+        let mut deal = InDeal {
+            sharing,
+            commitment: c,
+            hash,
+            sub: None,
+        };
+        if let Some(s) = self.early_subs.remove(&(epoch, from)) {
+            self.check_sub(from, &mut deal, s, out);
+        }
+        self.deals.entry(epoch).or_default().insert(from, deal);
+    }
+
+    fn check_sub(
+        &mut self,
+        from: ValidatorIndex,
+        deal: &mut InDeal,
+        s: Scalar,
+        out: &mut Vec<Action>,
+    ) {
+        let Some((me, _)) = &self.me else { return };
+        match reshare::verify_subshare(
+            u32::from(from) + 1,
+            &deal.commitment,
+            u32::from(*me) + 1,
+            &s,
+        ) {
+            Ok(()) => deal.sub = Some(s),
+            Err(e) => self.reshare_fault(from, "ssf.reshare.bad_subshare", e.to_string(), out),
+        }
+    }
+
+    fn on_subshare(
+        &mut self,
+        from: ValidatorIndex,
+        epoch: u32,
+        share: [u8; 32],
+        out: &mut Vec<Action>,
+    ) {
+        if !self.resharing() {
+            return;
+        }
+        let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(share)) else {
+            return self.reshare_fault(
+                from,
+                "ssf.reshare.bad_subshare",
+                "not a canonical scalar".into(),
+                out,
+            );
+        };
+        match self.deals.get_mut(&epoch).and_then(|d| d.remove(&from)) {
+            Some(mut deal) => {
+                if deal.sub.is_none() {
+                    self.check_sub(from, &mut deal, s, out);
+                }
+                self.deals.entry(epoch).or_default().insert(from, deal);
+            }
+            None => {
+                self.early_subs.insert((epoch, from), s);
+            }
+        }
+    }
+
+    /// At the anchor of epoch e: vote DEALERS on the set of dealers (of this node's sharing)
+    /// whose commitment and sub-share for this node both checked, if there are at least t.
+    fn maybe_vote_dealers(&mut self, out: &mut Vec<Action>) {
+        let Some((index, _)) = &self.me else { return };
+        let index = *index;
+        let e = self.epoch_of(self.current);
+        if !self.resharing()
+            || self.current < self.anchor(e)
+            || self.my_dealer_vote.contains_key(&e)
+            || self.dealer_certs.contains_key(&e)
+        {
+            return;
+        }
+        let Some((keys, x)) = self.signing_key(self.anchor(e)) else {
+            return;
+        };
+        let dealers: Vec<(u16, Hash)> = self
+            .deals
+            .get(&e)
+            .map(|d| {
+                d.iter()
+                    .filter(|(_, d)| d.sharing == keys.id && d.sub.is_some())
+                    .map(|(i, d)| (*i, d.hash))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if dealers.len() < self.threshold {
+            return;
+        }
+        let subject = Subject {
+            kind: DEALERS,
+            slot: self.anchor(e),
+            hash: dealers_hash(e, keys.id, &dealers),
+            root: Hash::default(),
+        };
+        // Voted before a restart: the same vote again if this is its set, else nothing.
+        if let Some(v) = self.journaled_dealers.get(&e) {
+            if v.subject != subject || v.sharing != keys.id {
+                return;
+            }
+        }
+        let vote = sign(subject, u32::from(index) + 1, &x, &self.genesis, &keys);
+        self.journal_dirty = true;
+        let w = Wire::Dealers {
+            sharing: keys.id,
+            dealers,
+            vote,
+        };
+        out.push(Action::Broadcast { bytes: w.encode() });
+        self.my_dealer_vote.insert(e, w.clone());
+        self.journaled_dealers.remove(&e);
+        self.flush(Vec::new(), out);
+        if let Wire::Dealers {
+            sharing,
+            dealers,
+            vote,
+        } = w
+        {
+            self.tally_dealers(sharing, dealers, vote, out);
+        }
+    }
+
+    fn on_dealers_vote(
+        &mut self,
+        from: ValidatorIndex,
+        sharing: u32,
+        dealers: Vec<(u16, Hash)>,
+        vote: Vote,
+        out: &mut Vec<Action>,
+    ) {
+        let s = vote.subject;
+        let e = self.epoch_of(s.slot);
+        if !self.resharing() || self.dealer_certs.contains_key(&e) {
+            return;
+        }
+        let Some(keys) = self.sharings.get(&vote.sharing) else {
+            self.counters.before_key += 1;
+            return;
+        };
+        let ok = s.kind == DEALERS
+            && s.slot == self.anchor(e)
+            && vote.sharing == sharing
+            && vote.index() == u32::from(from) + 1
+            && s.hash == dealers_hash(e, sharing, &dealers);
+        let checked = if ok {
+            verify_vote(&vote, &self.genesis, keys).map_err(|e| e.to_string())
+        } else {
+            Err("not a DEALERS vote of its sender on its set".into())
+        };
+        if let Err(why) = checked {
+            return self.reshare_fault(from, "ssf.dealers.invalid", why, out);
+        }
+        match self.dealer_first.get(&(e, vote.index())) {
+            Some(prev) if prev.subject != s => {
+                out.push(Action::Misbehaviour {
+                    offender: from,
+                    kind: "ssf.dealers.equivocation".into(),
+                    evidence: VoteEquivocation {
+                        first: prev.clone(),
+                        second: vote.clone(),
+                    }
+                    .encode(),
+                });
+                return;
+            }
+            Some(_) => return,
+            None => {
+                self.dealer_first.insert((e, vote.index()), vote.clone());
+            }
+        }
+        self.tally_dealers(sharing, dealers, vote, out);
+    }
+
+    fn tally_dealers(
+        &mut self,
+        sharing: u32,
+        dealers: Vec<(u16, Hash)>,
+        vote: Vote,
+        out: &mut Vec<Action>,
+    ) {
+        let s = vote.subject;
+        let t = self.threshold;
+        let votes = self.dealer_tally.entry((s, vote.sharing)).or_default();
+        votes.insert(vote.index(), vote.contribution);
+        if votes.len() >= t {
+            let cert = Certificate {
+                subject: s,
+                contributions: votes.values().take(t).copied().collect(),
+            };
+            self.apply_dealer_cert(sharing, dealers, cert, out);
+        }
+    }
+
+    fn on_dealer_cert(
+        &mut self,
+        from: ValidatorIndex,
+        sharing: u32,
+        dealers: Vec<(u16, Hash)>,
+        cert: Certificate,
+        out: &mut Vec<Action>,
+    ) {
+        let s = cert.subject;
+        let e = self.epoch_of(s.slot);
+        if !self.resharing() || self.dealer_certs.contains_key(&e) {
+            return;
+        }
+        let Some(keys) = &self.keys else {
+            self.counters.before_key += 1;
+            return;
+        };
+        let ok = s.kind == DEALERS
+            && s.slot == self.anchor(e)
+            && s.hash == dealers_hash(e, sharing, &dealers);
+        let checked = if ok {
+            verify_certificate(&cert, &self.genesis, keys).map_err(|e| e.to_string())
+        } else {
+            Err("certificate is not on this dealer set".into())
+        };
+        match checked {
+            Ok(()) => self.apply_dealer_cert(sharing, dealers, cert, out),
+            Err(why) => self.reshare_fault(from, "ssf.dealers.certificate_invalid", why, out),
+        }
+    }
+
+    /// D is agreed: keep it, forward it once, and combine as soon as the dealings are here.
+    fn apply_dealer_cert(
+        &mut self,
+        sharing: u32,
+        dealers: Vec<(u16, Hash)>,
+        cert: Certificate,
+        out: &mut Vec<Action>,
+    ) {
+        let e = self.epoch_of(cert.subject.slot);
+        if self.dealer_certs.contains_key(&e) {
+            return;
+        }
+        out.push(Action::Broadcast {
+            bytes: Wire::DealerCert {
+                sharing,
+                dealers: dealers.clone(),
+                cert: cert.clone(),
+            }
+            .encode(),
+        });
+        out.push(telemetry(
+            "consensus.ssf.dealers_certified",
+            serde_json::json!({"epoch": e, "sharing": sharing,
+                "dealers": dealers.iter().map(|d| d.0).collect::<Vec<_>>()}),
+        ));
+        self.dealer_certs.insert(e, (sharing, dealers, cert));
+    }
+
+    /// Combines the agreed dealer set's dealings of epoch e into sharing e + 1.
+    fn try_combine(&mut self, now: Time, out: &mut Vec<Action>) {
+        let pending: Vec<u32> = self
+            .dealer_certs
+            .keys()
+            .copied()
+            .filter(|e| {
+                !self.reshare_failed.contains(e)
+                    && !(self.sharings.contains_key(&(e + 1))
+                        && (self.me.is_none() || self.my_shares.contains_key(&(e + 1))))
+            })
+            .collect();
+        for e in pending {
+            let Some((sharing, dealers, _)) = self.dealer_certs.get(&e) else {
+                continue;
+            };
+            let Some(old) = self.sharings.get(sharing) else {
+                continue;
+            };
+            let Some(got) = self.deals.get(&e) else {
+                continue;
+            };
+            // Every dealer of D, with exactly the commitment D names.
+            let mut set = Vec::with_capacity(dealers.len());
+            for (i, h) in dealers {
+                match got.get(i) {
+                    Some(d) if d.hash == *h && d.sharing == *sharing => {
+                        set.push((u32::from(*i) + 1, d.commitment.as_slice(), d.sub))
+                    }
+                    _ => break,
+                }
+            }
+            if set.len() != dealers.len() {
+                continue;
+            }
+            let me = self.me.as_ref().map(|m| u32::from(m.0) + 1);
+            // Combining costs V multi-scalar multiplications (7 s at V = 1023): with the
+            // public set installed and a sub-share still missing, wait for it.
+            if me.is_some()
+                && set.iter().any(|d| d.2.is_none())
+                && self.sharings.contains_key(&(e + 1))
+            {
+                continue;
+            }
+            let result = reshare::combine(
+                &set,
+                &old.shares,
+                &old.group,
+                old.threshold,
+                old.shares.len(),
+                me,
+            );
+            let n_dealers = dealers.len();
+            match result {
+                Ok(c) => {
+                    if me.is_some() && c.share.is_none() {
+                        // A sub-share of D is missing here: install the public set (to check
+                        // others' votes) and ask again on the rebroadcast timer.
+                        if !self.sharings.contains_key(&(e + 1)) {
+                            self.install(now, e, n_dealers, c.shares, None, out);
+                        }
+                        continue;
+                    }
+                    self.install(now, e, n_dealers, c.shares, c.share, out);
+                }
+                Err(err) => {
+                    self.reshare_failed.insert(e);
+                    out.push(telemetry(
+                        "consensus.ssf.reshare_failed",
+                        serde_json::json!({"epoch": e, "error": err.to_string()}),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Installs sharing e + 1. Votes already signed for slots of epoch e + 1 or later are
+    /// signed again with it (same subjects: no honest invariant is touched), so a node that
+    /// learnt the new sharing late does not split a slot's votes across two sharings.
+    fn install(
+        &mut self,
+        now: Time,
+        e: u32,
+        dealers: usize,
+        shares: Vec<curve25519_dalek::ristretto::RistrettoPoint>,
+        share: Option<Scalar>,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(g) = &self.keys else { return };
+        let ks = KeySet {
+            id: e + 1,
+            group: g.group,
+            threshold: g.threshold,
+            tables: g.tables.clone(),
+            shares,
+        };
+        self.sharings.insert(e + 1, ks.clone());
+        let Some(x) = share else { return };
+        self.my_shares.insert(e + 1, x);
+        self.counters.reshares += 1;
+        // Shares two sharings old are never signed with again: forget them (a holder that
+        // keeps old shares is what makes a static group key forgeable later).
+        self.my_shares.retain(|id, _| *id >= e);
+        self.sharings.retain(|id, _| *id == 0 || *id >= e);
+        out.push(telemetry(
+            "consensus.ssf.reshare_done",
+            serde_json::json!({"epoch": e, "sharing": e + 1, "dealers": dealers, "at_us": now}),
+        ));
+        let Some((index, _)) = &self.me else { return };
+        let index = u32::from(*index) + 1;
+        let resign: Vec<Subject> = self
+            .my_votes
+            .values()
+            .flatten()
+            .filter(|v| v.sharing < e + 1 && self.epoch_of(v.subject.slot) > e)
+            .map(|v| v.subject)
+            .collect();
+        let mut batch = Vec::new();
+        for s in resign {
+            let v = sign(s, index, &x, &self.genesis, &ks);
+            self.my_votes.entry(s.slot).or_default().push(v.clone());
+            batch.push(v.clone());
+            self.accept_vote(now, v, out);
+            self.journal_dirty = true;
+        }
+        self.flush(batch, out);
+    }
+
+    /// Starts the genesis DKG at the first event (a plugin has no start hook that may act).
+    fn start_dkg(&mut self, now: Time, out: &mut Vec<Action>) {
+        if self.dkg_started {
+            return;
+        }
+        if self.params.keys == KeySource::Dealer {
+            self.dkg_started = true;
+            out.push(telemetry(
+                "consensus.ssf.insecure_dealer_keys",
+                serde_json::json!({"warning": "keys = \"dealer\": research shortcut, not secure: \
+                    every OSST share derives from a seed in the config"}),
+            ));
+            return;
+        }
+        if self.keys.is_some() {
+            return;
+        }
+        let Some(d) = &self.dkg else { return };
+        self.dkg_started = true;
+        out.push(telemetry(
+            "consensus.ssf.dkg_started",
+            serde_json::json!({"validators": self.blocks_validators(), "threshold": self.threshold}),
+        ));
+        out.push(Action::Broadcast {
+            bytes: Wire::DkgRound1 {
+                package: d.round1().clone(),
+                want: true,
+            }
+            .encode(),
+        });
+        out.push(Action::SetTimer {
+            id: DKG_TIMER,
+            at: now + self.params.dkg_resend_ms * 1000,
+        });
+    }
+
+    fn blocks_validators(&self) -> usize {
+        self.rule.validators
+    }
+
+    /// This node's shares for every peer (or one), as messages.
+    fn dkg_shares(&self, to: Option<ValidatorIndex>) -> Vec<Action> {
+        let Some((transcript, shares)) = self.dkg.as_ref().and_then(|d| d.outgoing()) else {
+            return Vec::new();
+        };
+        shares
+            .iter()
+            .filter(|(j, _)| to.is_none_or(|t| t == **j))
+            .map(|(j, share)| Action::Send {
+                to: *j,
+                bytes: Wire::DkgRound2 {
+                    share: *share,
+                    transcript,
+                }
+                .encode(),
+            })
+            .collect()
+    }
+
+    fn on_dkg_round1(
+        &mut self,
+        now: Time,
+        from: ValidatorIndex,
+        package: Round1,
+        want: bool,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(d) = self.dkg.as_mut() else { return };
+        if self.keys.is_some() || self.dkg_failed.is_some() {
+            // Finished (or stopped) here: a peer that still needs packages gets ours again.
+            if want && self.keys.is_some() {
+                out.push(Action::Send {
+                    to: from,
+                    bytes: Wire::DkgRound1 {
+                        package: d.round1().clone(),
+                        want: false,
+                    }
+                    .encode(),
+                });
+                out.extend(self.dkg_shares(Some(from)));
+            }
+            return;
+        }
+        let had = d.outgoing().is_some();
+        let r = d.on_round1(from, package);
+        let dealt = !had && d.outgoing().is_some();
+        if r.is_ok() && dealt {
+            out.extend(self.dkg_shares(None));
+        } else if r.is_ok() && want {
+            // The sender restarted or came late: it needs this node's share again.
+            out.extend(self.dkg_shares(Some(from)));
+        }
+        self.dkg_result(now, r, out);
+    }
+
+    /// Applies the outcome of a DKG step: a refused message is counted and attributed, a fault
+    /// that makes the key unobtainable stops the DKG here, and a complete DKG installs the key.
+    fn dkg_result(&mut self, now: Time, r: Result<(), DkgError>, out: &mut Vec<Action>) {
+        let r = r.and_then(
+            |()| match self.dkg.as_ref().filter(|_| self.keys.is_none()) {
+                Some(d) => d.finish().transpose().map(|o| o.map(Box::new)),
+                None => Ok(None),
+            },
+        );
+        match r {
+            Ok(None) => {}
+            Ok(Some(o)) if self.group_key.is_some_and(|y| y != o.group) => {
+                self.dkg_fault(now, DkgError::GroupKey, out)
+            }
+            Ok(Some(o)) => {
+                let ks = KeySet::new(o.group, o.shares, self.threshold);
+                self.sharings.insert(0, ks.clone());
+                self.my_shares.insert(0, o.share);
+                self.keys = Some(ks);
+                out.push(telemetry(
+                    "consensus.ssf.dkg_done",
+                    serde_json::json!({"group": hex::encode(o.group.compress().as_bytes()),
+                        "at_us": now, "slot": self.current}),
+                ));
+            }
+            Err(e) => self.dkg_fault(now, e, out),
+        }
+    }
+
+    fn dkg_fault(&mut self, now: Time, e: DkgError, out: &mut Vec<Action>) {
+        self.counters.dkg_invalid += 1;
+        let offence = match &e {
+            DkgError::Malformed(i, _) => Some((*i, "ssf.dkg.malformed")),
+            DkgError::Equivocation(i) => Some((*i, "ssf.dkg.equivocation")),
+            DkgError::BadProof(i) => Some((*i, "ssf.dkg.bad_proof")),
+            DkgError::BadShare(i) => Some((*i, "ssf.dkg.bad_share")),
+            DkgError::Transcript(_) | DkgError::GroupKey | DkgError::Frost(_) => None,
+        };
+        if let Some((offender, kind)) = offence {
+            out.push(Action::Misbehaviour {
+                offender,
+                kind: kind.into(),
+                evidence: e.to_string().into_bytes(),
+            });
+        }
+        // A malformed message may be a transient fault: the sender's next resend can fix it.
+        // Every other fault leaves this node without a usable share for good.
+        if matches!(e, DkgError::Malformed(..)) {
+            out.push(telemetry(
+                "consensus.ssf.dkg_message_invalid",
+                serde_json::json!({"error": e.to_string()}),
+            ));
+            return;
+        }
+        out.push(telemetry(
+            "consensus.ssf.dkg_aborted",
+            serde_json::json!({"error": e.to_string(), "at_us": now,
+                "action": "no key here: this node casts no votes; relaunch genesis without the offender"}),
+        ));
+        self.dkg_failed = Some(e);
+    }
+
+    /// The reshare's resends, once per rebroadcast period: a dealer re-sends its dealing and
+    /// its DEALERS vote until D is certified here; a player that knows D but misses a dealing
+    /// of it asks that dealer.
+    fn resend_reshare(&mut self, out: &mut Vec<Action>) {
+        let e = self.epoch_of(self.current);
+        if !self.dealer_certs.contains_key(&e) {
+            if let Some((sharing, d)) = self.my_deal.get(&e) {
+                let me = self.me.as_ref().map(|m| m.0);
+                out.extend(
+                    Self::deal_messages(e, *sharing, d, None)
+                        .into_iter()
+                        .filter(|a| !matches!(a, Action::Send { to, .. } if Some(*to) == me)),
+                );
+            }
+            if let Some(w) = self.my_dealer_vote.get(&e) {
+                out.push(Action::Broadcast { bytes: w.encode() });
+            }
+        }
+        let Some((me, _)) = &self.me else { return };
+        if self.restored {
+            // This epoch's set (past its anchor) and the one the epoch signs with.
+            let mut want = vec![e.saturating_sub(1)];
+            if self.current >= self.anchor(e) {
+                want.push(e);
+            }
+            for ep in want {
+                if !self.dealer_certs.contains_key(&ep) && self.asked_dealers.insert(ep) {
+                    out.push(Action::Broadcast {
+                        bytes: Wire::NeedDealerCert { epoch: ep }.encode(),
+                    });
+                }
+            }
+        }
+        for (ep, (_, dealers, _)) in &self.dealer_certs {
+            if self.my_shares.contains_key(&(ep + 1)) || self.reshare_failed.contains(ep) {
+                continue;
+            }
+            for (i, h) in dealers {
+                let have = self
+                    .deals
+                    .get(ep)
+                    .and_then(|d| d.get(i))
+                    .is_some_and(|d| d.hash == *h && d.sub.is_some());
+                if !have && i != me {
+                    out.push(Action::Send {
+                        to: *i,
+                        bytes: Wire::NeedSubShare { epoch: *ep }.encode(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The latest F and every N and K above the final slot, as messages (after the latest
+    /// dealer set, so a lagging node learns which sharing the next epoch's votes use).
     fn catch_up_bundle(&self) -> Vec<Vec<u8>> {
+        let dealer_set = self
+            .dealer_certs
+            .iter()
+            .next_back()
+            .map(|(_, (sharing, d, c))| {
+                Wire::DealerCert {
+                    sharing: *sharing,
+                    dealers: d.clone(),
+                    cert: c.clone(),
+                }
+                .encode()
+            });
+        dealer_set
+            .into_iter()
+            .chain(self.catch_up_certs())
+            .collect()
+    }
+
+    fn catch_up_certs(&self) -> Vec<Vec<u8>> {
         self.finals
             .values()
             .rev()
@@ -829,11 +2028,32 @@ impl SsfConsensus {
     }
 
     fn on_timer(&mut self, now: Time, id: u64, out: &mut Vec<Action>) {
+        if id == DKG_TIMER {
+            if self.keys.is_some() || self.dkg_failed.is_some() {
+                return;
+            }
+            if let Some(d) = &self.dkg {
+                out.push(Action::Broadcast {
+                    bytes: Wire::DkgRound1 {
+                        package: d.round1().clone(),
+                        want: true,
+                    }
+                    .encode(),
+                });
+                out.extend(self.dkg_shares(None));
+                out.push(Action::SetTimer {
+                    id: DKG_TIMER,
+                    at: now + self.params.dkg_resend_ms * 1000,
+                });
+            }
+            return;
+        }
         if id == REBROADCAST_TIMER {
             out.push(Action::SetTimer {
                 id: REBROADCAST_TIMER,
                 at: now + self.rebroadcast_every(),
             });
+            self.resend_reshare(out);
             // Finality behind the clock by more than a slot: re-send what may have been lost.
             if self.current > self.finalized_slot.saturating_add(1) {
                 let votes: Vec<Vote> = self.my_votes.values().flatten().cloned().collect();
@@ -904,6 +2124,7 @@ impl SsfConsensus {
 impl Consensus for SsfConsensus {
     fn on_event(&mut self, now: Time, event: Event) -> Result<Vec<Action>, PluginError> {
         let mut out = Vec::new();
+        self.start_dkg(now, &mut out);
         let result = match event {
             Event::Tick { slot } => {
                 self.on_tick(now, slot, &mut out);
@@ -944,7 +2165,8 @@ impl Consensus for SsfConsensus {
                     ));
                 }
                 if cert.subject.slot > self.finalized_slot {
-                    verify_certificate(&cert, &self.genesis, &self.keys)
+                    let keys = self.keys.as_ref().ok_or_else(no_key)?;
+                    verify_certificate(&cert, &self.genesis, keys)
                         .map_err(|e| PluginError::rejected(e.to_string()))?;
                     self.apply_cert(now, cert, &mut out);
                 }
@@ -953,10 +2175,15 @@ impl Consensus for SsfConsensus {
             Event::Journal { bytes } => {
                 let votes: Vec<Vote> = decode_exact(&bytes)
                     .map_err(|e| PluginError::invalid_input(format!("journal: {e}")))?;
-                let me = self.me.as_ref().map(|(i, _, _)| u32::from(*i) + 1);
+                let me = self.me.as_ref().map(|(i, _)| u32::from(*i) + 1);
                 let n = votes.len();
                 for v in votes.into_iter().filter(|v| Some(v.index()) == me) {
-                    self.remember_own(v);
+                    if v.subject.kind == DEALERS {
+                        let e = self.epoch_of(v.subject.slot);
+                        self.journaled_dealers.insert(e, v);
+                    } else {
+                        self.remember_own(v);
+                    }
                 }
                 out.push(telemetry(
                     "consensus.ssf.recovered",
@@ -970,7 +2197,7 @@ impl Consensus for SsfConsensus {
     }
 
     fn seal(&mut self, _now: Time, header: Header) -> Result<Header, PluginError> {
-        let (index, secret, _) = self
+        let (index, secret) = self
             .me
             .as_ref()
             .ok_or_else(|| PluginError::unsupported("this node has no validator identity"))?;
@@ -1052,7 +2279,8 @@ impl Consensus for SsfConsensus {
                 ));
             }
         }
-        verify_certificate(&cert, &self.genesis, &self.keys)
+        let keys = self.keys.as_ref().ok_or_else(no_key)?;
+        verify_certificate(&cert, &self.genesis, keys)
             .map_err(|e| PluginError::rejected(e.to_string()))
     }
 
@@ -1070,8 +2298,33 @@ impl Consensus for SsfConsensus {
             .flatten()
             .map(|v| hex::encode(v.encode()))
             .collect();
+        // The key too: a restarted validator keeps its DKG share (the snapshot is therefore as
+        // secret as the validator's key file). Dealer keys are re-derived, not stored.
+        let keys = match (&self.keys, self.params.keys) {
+            (Some(k), KeySource::Dkg) => Some(StoredKeys {
+                group: hex::encode(k.group.compress().as_bytes()),
+                sets: self
+                    .sharings
+                    .values()
+                    .map(|ks| StoredSet {
+                        id: ks.id,
+                        share: self
+                            .my_shares
+                            .get(&ks.id)
+                            .map(|x| hex::encode(x.as_bytes())),
+                        shares: ks
+                            .shares
+                            .iter()
+                            .map(|y| hex::encode(y.compress().as_bytes()))
+                            .collect(),
+                    })
+                    .collect(),
+            }),
+            _ => None,
+        };
         serde_json::to_vec(&serde_json::json!({
             "genesis": self.genesis.to_hex(),
+            "keys": keys,
             "votes": votes,
             "finalized": self.finalized.to_hex(),
             "finalized_slot": self.finalized_slot,
@@ -1081,6 +2334,7 @@ impl Consensus for SsfConsensus {
     }
 
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), PluginError> {
+        self.restored = true;
         #[derive(Deserialize)]
         struct Snap {
             genesis: String,
@@ -1091,6 +2345,8 @@ impl Consensus for SsfConsensus {
             finalized_slot: Slot,
             #[serde(default)]
             blocks: Vec<Block>,
+            #[serde(default)]
+            keys: Option<StoredKeys>,
         }
         let s: Snap = serde_json::from_slice(snapshot)
             .map_err(|e| PluginError::invalid_input(format!("snapshot: {e}")))?;
@@ -1106,6 +2362,21 @@ impl Consensus for SsfConsensus {
         }
         for b in s.blocks {
             self.blocks.insert(b.header.hash(), b);
+        }
+        if let (Some(k), KeySource::Dkg) = (s.keys, self.params.keys) {
+            let sets = k.load(self.threshold, self.rule.validators)?;
+            for (ks, x) in sets {
+                if let Some(x) = x {
+                    self.my_shares.insert(ks.id, x);
+                }
+                if ks.id == 0 {
+                    self.keys = Some(ks.clone());
+                }
+                self.sharings.insert(ks.id, ks);
+            }
+            if self.keys.is_none() {
+                return Err(PluginError::invalid_input("snapshot keys lack sharing 0"));
+            }
         }
         if let Some(fin) = s.finalized {
             if !self.blocks.contains_key(&fin) {

@@ -14,9 +14,12 @@ use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
 use sha2::{Digest as _, Sha512};
 
-/// The key set of one epoch (static here: one set for the whole chain).
+/// One sharing of the group key: Y (the same in every sharing, see the crate docs' key
+/// policy) and the verification shares y_i of one polynomial.
 #[derive(Clone)]
 pub struct KeySet {
+    /// Which sharing: 0 at genesis, e for the reshare that takes over in epoch e.
+    pub id: u32,
     /// The group key Y.
     pub group: RistrettoPoint,
     /// y_i for validator index i (0-based; the OSST index is i + 1).
@@ -29,7 +32,46 @@ pub struct KeySet {
 
 impl std::fmt::Debug for KeySet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "KeySet(V={}, t={})", self.shares.len(), self.threshold)
+        write!(
+            f,
+            "KeySet(id={}, V={}, t={})",
+            self.id,
+            self.shares.len(),
+            self.threshold
+        )
+    }
+}
+
+impl KeySet {
+    /// Sharing 0 (genesis) from the group key and the verification shares y_1..y_V.
+    pub fn new(group: RistrettoPoint, shares: Vec<RistrettoPoint>, threshold: usize) -> KeySet {
+        let n = shares.len() as u32;
+        KeySet {
+            id: 0,
+            group,
+            shares,
+            threshold,
+            tables: crate::fastverify::Tables::new(n),
+        }
+    }
+}
+
+impl KeySet {
+    /// Only the group key, for a node that checks certificates and no vote (an observer given
+    /// Y by its operator): no verification shares, so every vote fails the index check.
+    pub fn public(group: RistrettoPoint, validators: usize, threshold: usize) -> KeySet {
+        KeySet {
+            id: 0,
+            group,
+            shares: Vec::new(),
+            threshold,
+            tables: crate::fastverify::Tables::new(validators as u32),
+        }
+    }
+
+    /// V (the indices a certificate may name are 1..=V).
+    pub fn validators(&self) -> usize {
+        self.tables.n() as usize
     }
 }
 
@@ -67,6 +109,7 @@ pub fn key_set(seed: &[u8], validators: usize, me: Option<usize>) -> (KeySet, Op
     let mine = me.and_then(|i| xs.get(i).copied());
     (
         KeySet {
+            id: 0,
             group: &secret * RISTRETTO_BASEPOINT_TABLE,
             shares,
             threshold: threshold(validators),

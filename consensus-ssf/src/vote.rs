@@ -16,6 +16,8 @@ pub const NOTARIZE: u8 = 0;
 pub const FINALIZE: u8 = 1;
 /// SKIP: the slot timed out without a notarization here.
 pub const SKIP: u8 = 2;
+/// DEALERS: the dealer set of an epoch's reshare (hash of the set; slot = the epoch's anchor).
+pub const DEALERS: u8 = 3;
 
 /// What a vote is on. SKIP names no block: hash and root are zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Encode, Decode)]
@@ -46,6 +48,7 @@ impl Subject {
         match self.kind {
             NOTARIZE | FINALIZE => true,
             SKIP => self.hash == Hash::default() && self.root == Hash::default(),
+            DEALERS => self.root == Hash::default(),
             _ => false,
         }
     }
@@ -64,11 +67,17 @@ impl Subject {
     }
 }
 
-/// One validator's vote: the subject and its 68-byte OSST contribution (u32 LE index ‖ u ‖ s).
+/// One validator's vote: the subject, the sharing it signs with and its 68-byte OSST
+/// contribution (u32 LE index ‖ u ‖ s).
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Vote {
     /// What it is on.
     pub subject: Subject,
+    /// The sharing ([`KeySet::id`]) of the signer's share: a receiver checks the vote against
+    /// that sharing's y_i, and only votes of one sharing are aggregated into a certificate.
+    /// The payload does not include it: a certificate checks against Y alone, the same in
+    /// every sharing.
+    pub sharing: u32,
     /// The contribution bytes.
     pub contribution: [u8; 68],
 }
@@ -97,6 +106,9 @@ pub enum VoteError {
     /// Unknown kind, or a SKIP naming a block.
     #[error("malformed subject")]
     Subject,
+    /// The vote names another sharing than the key set it is checked against.
+    #[error("vote of sharing {0} checked against another sharing")]
+    Sharing(u32),
     /// The index is not 1..=V.
     #[error("index {0} is not a validator")]
     Index(u32),
@@ -139,6 +151,7 @@ pub fn sign(subject: Subject, index: u32, secret: &Scalar, genesis: &Hash, keys:
     let c = Contribution::new(index, u, r + c * secret);
     Vote {
         subject,
+        sharing: keys.id,
         contribution: c.to_bytes(),
     }
 }
@@ -160,6 +173,9 @@ pub fn decode(
 pub fn verify_vote(vote: &Vote, genesis: &Hash, keys: &KeySet) -> Result<(), VoteError> {
     if !vote.subject.well_formed() {
         return Err(VoteError::Subject);
+    }
+    if vote.sharing != keys.id {
+        return Err(VoteError::Sharing(vote.sharing));
     }
     let index = vote.index();
     if index == 0 || index as usize > keys.shares.len() {
@@ -227,7 +243,7 @@ pub fn verify_certificate_plain(
     let (cs, payload) = parse_certificate(cert, genesis, keys)?;
     let cs: Vec<_> = cs
         .iter()
-        .map(|b| decode(b, keys.shares.len()))
+        .map(|b| decode(b, keys.validators()))
         .collect::<Result<_, _>>()?;
     match osst::verify(&keys.group, &cs, keys.threshold as u32, &payload) {
         Ok(true) => Ok(()),
@@ -249,7 +265,7 @@ fn parse_certificate<'a>(
         let mut i = [0u8; 4];
         i.copy_from_slice(&b[..4]);
         let i = u32::from_le_bytes(i);
-        if i == 0 || i as usize > keys.shares.len() {
+        if i == 0 || i as usize > keys.validators() {
             return Err(VoteError::Index(i));
         }
         seen.insert(i);

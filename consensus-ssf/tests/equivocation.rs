@@ -13,7 +13,7 @@ fn node() -> SsfConsensus {
             slot_ms: 1000,
             ..ChainParams::tiny()
         },
-        params_json: r#"{"dealer_seed": "00ff"}"#.into(),
+        params_json: r#"{"keys": "dealer", "dealer_seed": "00ff"}"#.into(),
         validators: diverge_keys::dev_validators(6),
         identity: Some(ValidatorSecret {
             index: 0,
@@ -42,7 +42,7 @@ fn double_notarize_and_finalize_plus_skip_are_evidence() {
     let mut n = node();
     let (xs, _) = dealer_shares(&[0x00, 0xff], 6);
     let g = n.genesis();
-    let keys = n.keys().clone();
+    let keys = n.keys().expect("dealer keys exist at once").clone();
     let a = Subject {
         kind: NOTARIZE,
         slot: 3,

@@ -178,3 +178,23 @@ fn fast_check_agrees_with_the_crate_on_scattered_signer_sets() {
         assert!(verify_certificate_plain(&bad, &g, &keys).is_err());
     }
 }
+
+#[test]
+fn a_vote_is_checked_only_against_the_sharing_it_names() {
+    let g = Hash([1; 32]);
+    let (keys, _) = key_set(b"seed", 6, None);
+    let (xs, _) = dealer_shares(b"seed", 6);
+    let v = sign(subject(3), 2, &xs[1], &g, &keys);
+    assert_eq!(v.sharing, keys.id);
+    verify_vote(&v, &g, &keys).expect("its own sharing");
+    let mut other = v.clone();
+    other.sharing = keys.id + 1;
+    assert_eq!(
+        verify_vote(&other, &g, &keys),
+        Err(VoteError::Sharing(keys.id + 1))
+    );
+    // Under another sharing's key set with the same id the Schnorr check fails: y_i differs.
+    let (mut next, _) = key_set(b"next", 6, None);
+    next.id = keys.id;
+    assert_eq!(verify_vote(&v, &g, &next), Err(VoteError::Invalid(2)));
+}

@@ -1,6 +1,7 @@
-//! consensus-ssf through its loaded `.so`: six instances in virtual time (SimNet) finalize
-//! every slot within it, a 3/3 partition stalls with no certificate and heals, and bad init
-//! arguments are config errors.
+//! consensus-ssf through its loaded `.so`: six instances in virtual time (SimNet) run the
+//! genesis DKG and epoch 0's reshare, finalize every slot within it, a 3/3 partition (in epoch
+//! 1, on the reshared keys) stalls with no certificate and heals, and bad init arguments are
+//! config errors.
 
 mod common;
 
@@ -41,6 +42,13 @@ fn six_loaded_instances_finalize_every_slot_within_it_and_survive_a_partition() 
     assert!(net.log.errors.is_empty(), "{:?}", net.log.errors);
     assert!(net.log.rejected.is_empty(), "{:?}", net.log.rejected);
     assert_eq!(net.log.authored.len(), 12);
+    // The keys came from the genesis DKG (the default), and epoch 0's reshare installed the
+    // sharing epoch 1 signs with, at all six.
+    assert_eq!(net.log.telemetry.get("consensus.ssf.dkg_done"), Some(&6));
+    assert_eq!(
+        net.log.telemetry.get("consensus.ssf.reshare_done"),
+        Some(&6)
+    );
     net.assert_safe();
     for i in 0..6 {
         let lags: Vec<(u32, u64)> = net
