@@ -371,6 +371,15 @@ pub enum TraceError {
         opcode: &'static str,
         count: usize,
     },
+    #[error(
+        "row {row} ({opcode} at pc {pc}) disagrees with the instruction's semantics: {detail}"
+    )]
+    Semantics {
+        row: usize,
+        pc: u32,
+        opcode: &'static str,
+        detail: String,
+    },
     #[error("no export named {0:?}")]
     NoExport(String),
     #[error("export takes at most {max} argument registers, got {got}")]
@@ -611,8 +620,11 @@ pub trait HostCalls {
 pub struct Tracer {
     traced: Module,
     plain: Module,
-    /// The decoded instruction at each code offset (`None` inside an instruction).
-    program: Vec<Option<Instruction>>,
+    /// The decoded instruction at each code offset and the offset after it (`None` inside an
+    /// instruction).
+    program: Vec<Option<(Instruction, u32)>>,
+    /// The parsed blob (the jump table, for indirect jumps).
+    blob: ProgramBlob,
     imports: Vec<String>,
     supported: Vec<Opcode>,
 }
@@ -707,7 +719,7 @@ impl Tracer {
         let mut table = vec![None; program.code().len()];
         for inst in program.instructions() {
             if let Some(slot) = table.get_mut(inst.offset.0 as usize) {
-                *slot = Some(inst.kind);
+                *slot = Some((inst.kind, inst.next_offset.0));
             }
         }
         let imports = program.imports();
@@ -723,6 +735,7 @@ impl Tracer {
             traced,
             plain,
             program: table,
+            blob: program,
             imports,
             supported: supported.to_vec(),
         })
@@ -871,7 +884,8 @@ impl Tracer {
                         .get(pc as usize)
                         .copied()
                         .flatten()
-                        .ok_or(TraceError::NotAnInstruction { row, pc })?;
+                        .ok_or(TraceError::NotAnInstruction { row, pc })?
+                        .0;
                     let opcode = instruction.opcode();
                     if !self.supported.contains(&opcode) {
                         return Err(TraceError::UnsupportedRow {
@@ -978,6 +992,183 @@ impl Tracer {
             write,
             mem,
             next_pc,
+        })
+    }
+}
+
+/// What the semantics of one instruction say a row must record.
+struct Effect {
+    write: Option<(Reg, u64)>,
+    /// The stored value (zero-extended to 64 bits), for stores.
+    stored: Option<u64>,
+    /// `None`: returned to the host.
+    next_pc: Option<u32>,
+}
+
+/// Sign-extended immediate, as PolkaVM reads every `i32` operand on 64-bit.
+fn sext(imm: i32) -> u64 {
+    imm as i64 as u64
+}
+
+fn width_mask(width: u8) -> u64 {
+    if width >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * u32::from(width))) - 1
+    }
+}
+
+impl Tracer {
+    /// The native oracle for S2's row constraints: re-derives every non-host row's register
+    /// write, stored value and next pc from the program table, the registers before it
+    /// (replayed from the trace itself) and, for loads, the recorded memory value. A row the
+    /// oracle has no semantics for is refused like the tracer refuses it.
+    pub fn check(&self, trace: &Trace) -> Result<(), TraceError> {
+        let replay = trace.replay_registers();
+        for (i, row) in trace.rows.iter().enumerate() {
+            let fail = |detail: String| TraceError::Semantics {
+                row: i,
+                pc: row.pc,
+                opcode: row.opcode.name(),
+                detail,
+            };
+            let (instruction, next) = self
+                .program
+                .get(row.pc as usize)
+                .copied()
+                .flatten()
+                .ok_or(TraceError::NotAnInstruction { row: i, pc: row.pc })?;
+            if instruction.opcode() != row.opcode {
+                return Err(fail(format!(
+                    "the program table has {} at this pc",
+                    instruction.opcode()
+                )));
+            }
+            let before = &replay[i];
+            let expected_mem = mem_operand(instruction, before);
+            match (expected_mem, row.mem) {
+                (None, None) => {}
+                (Some((address, width, store)), Some(m))
+                    if m.address == address && m.width == width && m.store == store => {}
+                (e, r) => return Err(fail(format!("memory access {r:?}, expected {e:?}"))),
+            }
+            if row.opcode == Opcode::ecalli {
+                // The host's effects are inputs to the proof, not consequences of the row.
+                if row.write.is_some() || row.next_pc != Some(next) {
+                    return Err(fail(
+                        "a host call row writes nothing and falls through".into(),
+                    ));
+                }
+                continue;
+            }
+            let effect = self
+                .semantics(instruction, before, row.mem.map(|m| m.value), next)
+                .ok_or(TraceError::UnsupportedRow {
+                    row: i,
+                    pc: row.pc,
+                    opcode: row.opcode.name(),
+                })?;
+            // A write of the register's old value is invisible in the trace.
+            let write = effect.write.filter(|&(r, v)| before[r.to_usize()] != v);
+            if write != row.write {
+                return Err(fail(format!("wrote {:?}, expected {write:?}", row.write)));
+            }
+            if let (Some(v), Some(m)) = (effect.stored, row.mem) {
+                if m.value != v & width_mask(m.width) {
+                    return Err(fail(format!("stored {:#x}, expected {v:#x}", m.value)));
+                }
+            }
+            if effect.next_pc != row.next_pc {
+                return Err(fail(format!(
+                    "next pc {:?}, expected {:?}",
+                    row.next_pc, effect.next_pc
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The target of an indirect jump to `address`: the jump table entry, or `None` for the
+    /// return-to-host address. An address that is neither traps, which a completed trace
+    /// cannot contain.
+    fn indirect(&self, address: u32) -> Option<Option<u32>> {
+        if u64::from(address) == polkavm::RETURN_TO_HOST {
+            return Some(None);
+        }
+        self.blob
+            .jump_table()
+            .get_by_address(address)
+            .map(|pc| Some(pc.0))
+    }
+
+    /// One instruction's effect on 64-bit PolkaVM, for the opcodes in [`SUPPORTED`]; `None`
+    /// for any other (and for an indirect jump to a non-target).
+    fn semantics(
+        &self,
+        instruction: Instruction,
+        regs: &Regs,
+        loaded: Option<u64>,
+        next: u32,
+    ) -> Option<Effect> {
+        use Instruction as I;
+        let r = |reg: polkavm::program::RawReg| regs[reg.get().to_usize()];
+        let set = |d: polkavm::program::RawReg, v: u64| Effect {
+            write: Some((d.get(), v)),
+            stored: None,
+            next_pc: Some(next),
+        };
+        let store = |v: u64| Effect {
+            write: None,
+            stored: Some(v),
+            next_pc: Some(next),
+        };
+        let goto = |taken: bool, target: u32| Effect {
+            write: None,
+            stored: None,
+            next_pc: Some(if taken { target } else { next }),
+        };
+        Some(match instruction {
+            I::fallthrough | I::unlikely => goto(false, next),
+            I::load_imm(d, imm) => set(d, sext(imm)),
+            I::load_imm64(d, imm) => set(d, imm),
+            I::move_reg(d, s) => set(d, r(s)),
+            I::add_64(d, a, b) => set(d, r(a).wrapping_add(r(b))),
+            I::add_imm_64(d, a, imm) => set(d, r(a).wrapping_add(sext(imm))),
+            I::sub_64(d, a, b) => set(d, r(a).wrapping_sub(r(b))),
+            I::and_imm(d, a, imm) => set(d, r(a) & sext(imm)),
+            I::or(d, a, b) => set(d, r(a) | r(b)),
+            I::or_imm(d, a, imm) => set(d, r(a) | sext(imm)),
+            I::xor(d, a, b) => set(d, r(a) ^ r(b)),
+            I::shift_logical_left_imm_64(d, a, imm) => set(d, r(a) << (imm as u32 & 63)),
+            I::shift_logical_right_imm_64(d, a, imm) => set(d, r(a) >> (imm as u32 & 63)),
+            I::set_less_than_unsigned_imm(d, a, imm) => set(d, u64::from(r(a) < sext(imm))),
+            I::set_greater_than_unsigned_imm(d, a, imm) => set(d, u64::from(r(a) > sext(imm))),
+            // Byte loads zero-extend; the 64-bit load is the word itself.
+            I::load_u8(d, _) | I::load_indirect_u8(d, _, _) => set(d, loaded? & 0xff),
+            I::load_indirect_u64(d, _, _) => set(d, loaded?),
+            I::store_imm_u8(_, v)
+            | I::store_imm_indirect_u8(_, _, v)
+            | I::store_imm_indirect_u64(_, _, v) => store(sext(v)),
+            I::store_indirect_u8(s, _, _) | I::store_indirect_u64(s, _, _) => store(r(s)),
+            I::branch_eq_imm(a, imm, t) => goto(r(a) == sext(imm), t),
+            I::branch_not_eq_imm(a, imm, t) => goto(r(a) != sext(imm), t),
+            I::branch_less_unsigned_imm(a, imm, t) => goto(r(a) < sext(imm), t),
+            I::branch_greater_unsigned_imm(a, imm, t) => goto(r(a) > sext(imm), t),
+            I::branch_not_eq(a, b, t) => goto(r(a) != r(b), t),
+            I::branch_less_unsigned(a, b, t) => goto(r(a) < r(b), t),
+            I::branch_greater_or_equal_unsigned(a, b, t) => goto(r(a) >= r(b), t),
+            I::jump(t) => goto(true, t),
+            I::load_imm_and_jump(d, imm, t) => Effect {
+                write: Some((d.get(), sext(imm))),
+                stored: None,
+                next_pc: Some(t),
+            },
+            I::jump_indirect(base, imm) => Effect {
+                write: None,
+                stored: None,
+                next_pc: self.indirect(r(base).wrapping_add(sext(imm)) as u32)?,
+            },
+            _ => return None,
         })
     }
 }

@@ -80,7 +80,7 @@ fn blocks(n: usize, txs: usize) -> Vec<Vec<u8>> {
 }
 
 /// Re-executes `input` on `pre` with exec-reexec (interpreter) and traces it; both must agree.
-fn trace_block(pre: &PoolState, input: Vec<u8>) -> (Trace, PoolHost, BlockRun) {
+fn trace_block(pre: &PoolState, input: Vec<u8>) -> (Trace, PoolHost, BlockRun, Tracer) {
     let mut vm = Vm::new(Backend::Interpreter).expect("engine");
     let run = vm
         .run_block(pre, input.clone(), DEFAULT_GAS_LIMIT)
@@ -96,7 +96,7 @@ fn trace_block(pre: &PoolState, input: Vec<u8>) -> (Trace, PoolHost, BlockRun) {
             usize::MAX,
         )
         .expect("trace");
-    (trace, host, run)
+    (trace, host, run, tracer)
 }
 
 /// The completeness anchor: the trace's return value, host-visible effects and gas are
@@ -146,8 +146,11 @@ fn assert_matches(trace: &Trace, host: &PoolHost, run: &BlockRun, pre: &PoolStat
 fn a_default_block_traces_to_reexecutions_results() {
     let inputs = blocks(2, DEFAULT_TXS);
     let genesis = PoolState::genesis();
-    let (trace, host, run) = trace_block(&genesis, inputs[0].clone());
+    let (trace, host, run, tracer) = trace_block(&genesis, inputs[0].clone());
     assert_matches(&trace, &host, &run, &genesis);
+    tracer
+        .check(&trace)
+        .expect("every row follows its opcode's semantics");
     println!(
         "block 1 ({DEFAULT_TXS} txs): {} rows, {} host calls, {} gas",
         trace.rows.len(),
@@ -174,8 +177,23 @@ fn a_default_block_traces_to_reexecutions_results() {
     println!("loads {loads}, stores {stores}, host-written bytes {host_bytes}");
 
     // The second block starts from a state with spent nullifiers (cross-block double spends).
-    let (trace2, host2, run2) = trace_block(&run.post, inputs[1].clone());
+    let (trace2, host2, run2, _) = trace_block(&run.post, inputs[1].clone());
     assert_matches(&trace2, &host2, &run2, &run.post);
+    tracer.check(&trace2).expect("block 2 rows");
+    // Opcodes the blob has but these blocks never execute: their semantics are exercised by
+    // the oracle only when a workload reaches them.
+    let executed: BTreeSet<Opcode> = trace
+        .rows
+        .iter()
+        .chain(&trace2.rows)
+        .map(|r| r.opcode)
+        .collect();
+    let unexecuted: Vec<&str> = SUPPORTED
+        .iter()
+        .filter(|o| !executed.contains(o))
+        .map(|o| o.name())
+        .collect();
+    println!("supported but not executed by these blocks: {unexecuted:?}");
     assert!(
         run2.results.iter().any(|&r| r != 0),
         "the workload includes rejected txs"
@@ -250,4 +268,51 @@ fn the_prover_refuses_uncovered_rows_and_limits() {
         tracer.trace("no_such_export", &[], &mut host, gas, usize::MAX),
         Err(TraceError::NoExport("no_such_export".into()))
     );
+}
+
+#[test]
+fn the_oracle_rejects_tampered_rows() {
+    let input = blocks(1, 2).remove(0);
+    let genesis = PoolState::genesis();
+    let (trace, _, _, tracer) = trace_block(&genesis, input);
+    tracer.check(&trace).expect("honest trace");
+    let find = |f: &dyn Fn(&diverge_pcvm::trace::Row) -> bool| {
+        trace.rows.iter().position(f).expect("such a row exists")
+    };
+    let semantic_failure_at = |t: &Trace, row: usize| match tracer.check(t) {
+        Err(TraceError::Semantics { row: r, .. }) => assert_eq!(r, row),
+        other => panic!("expected a semantics failure at row {row}, got {other:?}"),
+    };
+
+    let i = find(&|r| r.opcode == Opcode::xor && r.write.is_some());
+    let mut t = trace.clone();
+    if let Some((_, v)) = t.rows[i].write.as_mut() {
+        *v ^= 1;
+    }
+    semantic_failure_at(&t, i);
+
+    let i = find(&|r| r.opcode == Opcode::branch_not_eq);
+    let mut t = trace.clone();
+    t.rows[i].next_pc = t.rows[i].next_pc.map(|pc| pc + 1);
+    semantic_failure_at(&t, i);
+
+    let i = find(&|r| r.opcode == Opcode::store_indirect_u64);
+    let mut t = trace.clone();
+    if let Some(m) = t.rows[i].mem.as_mut() {
+        m.value = m.value.wrapping_add(1);
+    }
+    semantic_failure_at(&t, i);
+
+    let i = find(&|r| r.opcode == Opcode::load_indirect_u8);
+    let mut t = trace.clone();
+    if let Some(m) = t.rows[i].mem.as_mut() {
+        m.address ^= 8;
+    }
+    semantic_failure_at(&t, i);
+
+    // A row claiming another opcode than the program table's.
+    let i = find(&|r| r.opcode == Opcode::add_64);
+    let mut t = trace.clone();
+    t.rows[i].opcode = Opcode::sub_64;
+    semantic_failure_at(&t, i);
 }
