@@ -741,6 +741,12 @@ impl Tracer {
         })
     }
 
+    /// The program table entry at `pc`: the decoded instruction and the pc after it (what
+    /// S2's fetch lookup reads), or `None` if `pc` is not an instruction boundary.
+    pub fn instruction_at(&self, pc: u32) -> Option<(Instruction, u32)> {
+        self.program.get(pc as usize).copied().flatten()
+    }
+
     fn start(
         &self,
         module: &Module,
@@ -1059,10 +1065,7 @@ impl Tracer {
             detail,
         };
         let (instruction, next) = self
-            .program
-            .get(row.pc as usize)
-            .copied()
-            .flatten()
+            .instruction_at(row.pc)
             .ok_or(TraceError::NotAnInstruction { row: i, pc: row.pc })?;
         if instruction.opcode() != row.opcode {
             return Err(fail(format!(

@@ -174,7 +174,16 @@ fn a_default_block_traces_to_reexecutions_results() {
         .flat_map(|c| &c.mem_writes)
         .map(|(_, b)| b.len())
         .sum();
-    println!("loads {loads}, stores {stores}, host-written bytes {host_bytes}");
+    println!(
+        "loads {loads}, stores {stores}, host-written bytes {host_bytes}, {} bytes a row",
+        std::mem::size_of::<diverge_pcvm::trace::Row>()
+    );
+    let (first, next) = tracer
+        .instruction_at(trace.rows[0].pc)
+        .expect("entry point");
+    assert_eq!(first.opcode(), trace.rows[0].opcode);
+    assert!(next > trace.rows[0].pc);
+    assert_eq!(tracer.instruction_at(u32::MAX), None);
 
     // The second block starts from a state with spent nullifiers (cross-block double spends).
     let (trace2, host2, run2, _) = trace_block(&run.post, inputs[1].clone());
