@@ -22,6 +22,10 @@
 //! data. Every claimed evaluation a sub-protocol leaves open is returned to the caller, who must
 //! discharge it (PCS opening or verifier-known table); the module docs say which.
 //!
+//! * [`trace`]: the execution trace S2 constrains (one row per executed PolkaVM instruction,
+//!   read from PolkaVM's interpreter in step-tracing mode) and the opcode inventory that keeps
+//!   the workload blob inside the constrained subset.
+//!
 //! Later stages (issue 10) add the PolkaVM trace constraints and the memory arguments.
 
 pub mod air;
@@ -32,6 +36,7 @@ pub mod grand_product;
 pub mod pcs;
 pub mod shift;
 pub mod sumcheck;
+pub mod trace;
 pub mod transcript;
 pub mod zerocheck;
 
