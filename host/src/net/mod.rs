@@ -29,6 +29,9 @@
 //! - **Backpressure**: the inbound channel is bounded and never awaited on the message path: when
 //!   it is full a message is dropped and counted, so a slow node loop cannot wedge connections.
 //!   Outbound sends are bounded by a backlog of in-flight streams.
+//! - **Rate limits** ([`RateLimit`]): a token bucket per peer on messages and bytes, checked
+//!   before anything is queued, so one flooding peer loses its own excess and cannot crowd the
+//!   others' messages out of the shared inbound channel.
 //!
 //! Messages on distinct streams are not ordered relative to each other; a consumer that needs an
 //! order must carry it in the payload (slot numbers, parents).
@@ -36,6 +39,7 @@
 // Public so the fuzz targets (fuzz/) can drive the header check.
 pub mod frame;
 mod identity;
+mod limit;
 mod stats;
 
 use std::collections::{HashMap, HashSet};
@@ -53,6 +57,8 @@ use tokio::time::Instant;
 
 pub use frame::HEADER_LEN;
 pub use identity::{cert_ed25519_key, public_key};
+use limit::Limiter;
+pub use limit::RateLimit;
 pub use stats::{DropStats, KindStats, NetStats};
 
 use frame::FrameError;
@@ -160,6 +166,8 @@ pub struct NetConfig {
     pub max_message: usize,
     /// Read-only observers (keys outside the set) accepted at once; 0 refuses every outsider.
     pub max_observers: usize,
+    /// Each peer's inbound budget; what is above it is dropped and counted (`rate_limited`).
+    pub rate_limit: RateLimit,
 }
 
 impl std::fmt::Debug for NetConfig {
@@ -172,6 +180,7 @@ impl std::fmt::Debug for NetConfig {
             .field("peers", &self.peers)
             .field("max_message", &self.max_message)
             .field("max_observers", &self.max_observers)
+            .field("rate_limit", &self.rate_limit)
             .finish_non_exhaustive()
     }
 }
@@ -264,6 +273,7 @@ struct Inner {
     endpoint: Mutex<Option<Endpoint>>,
     keys: Arc<KeySet>,
     counters: Arc<Counters>,
+    limiter: Limiter,
     peers: Mutex<HashMap<ValidatorIndex, PeerConn>>,
     addrs: Mutex<HashMap<ValidatorIndex, SocketAddr>>,
     dial: Mutex<HashMap<ValidatorIndex, DialState>>,
@@ -447,6 +457,7 @@ impl Network {
             endpoint: Mutex::new(Some(endpoint.clone())),
             keys,
             counters,
+            limiter: Limiter::new(cfg.rate_limit),
             peers: Mutex::new(HashMap::new()),
             addrs: Mutex::new(addrs),
             dial: Mutex::new(HashMap::new()),
@@ -887,6 +898,10 @@ async fn handle_uni(inner: Arc<Inner>, from: ValidatorIndex, mut recv: quinn::Re
             tracing::debug!(from, ?kind, "observer message refused");
             inner.counters.observer_refused();
         }
+        Ok((kind, bytes)) if !inner.limiter.admit(from, bytes.len()) => {
+            tracing::debug!(from, ?kind, "inbound message over the peer's rate limit");
+            inner.counters.rate_limited();
+        }
         Ok((kind, bytes)) => {
             inner.counters.inbound(kind, HEADER_LEN + bytes.len());
             inner.deliver(Inbound::Message { from, kind, bytes });
@@ -917,6 +932,12 @@ async fn handle_bi(
     if inner.is_observer(from) && kind != Kind::Sync {
         tracing::debug!(from, ?kind, "observer request refused");
         inner.counters.observer_refused();
+        let _ = send.reset(frame::RESET_NO_REPLY);
+        return;
+    }
+    if !inner.limiter.admit(from, bytes.len()) {
+        tracing::debug!(from, ?kind, "inbound request over the peer's rate limit");
+        inner.counters.rate_limited();
         let _ = send.reset(frame::RESET_NO_REPLY);
         return;
     }

@@ -31,6 +31,8 @@ pub struct DropStats {
     pub unauthenticated: u64,
     /// Inbound channel full: the node loop was not keeping up.
     pub inbound_full: u64,
+    /// Inbound messages above their sender's rate limit ([`super::RateLimit`]).
+    pub rate_limited: u64,
     /// Outbound messages to a peer that is not connected.
     pub not_connected: u64,
     /// Outbound messages too large to send, whose stream failed or timed out (connection lost
@@ -91,6 +93,7 @@ pub struct Counters {
     unknown_kind: AtomicU64,
     unauthenticated: AtomicU64,
     inbound_full: AtomicU64,
+    rate_limited: AtomicU64,
     not_connected: AtomicU64,
     send_failed: AtomicU64,
     observer_refused: AtomicU64,
@@ -122,6 +125,9 @@ impl Counters {
     }
     pub fn inbound_full(&self) {
         self.inbound_full.fetch_add(1, Relaxed);
+    }
+    pub fn rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Relaxed);
     }
     pub fn not_connected(&self) {
         self.not_connected.fetch_add(1, Relaxed);
@@ -160,6 +166,7 @@ impl Counters {
                 unknown_kind: self.unknown_kind.load(Relaxed),
                 unauthenticated: self.unauthenticated.load(Relaxed),
                 inbound_full: self.inbound_full.load(Relaxed),
+                rate_limited: self.rate_limited.load(Relaxed),
                 not_connected: self.not_connected.load(Relaxed),
                 send_failed: self.send_failed.load(Relaxed),
                 observer_refused: self.observer_refused.load(Relaxed),

@@ -193,6 +193,7 @@ impl Metrics {
             ("unknown_kind", d.unknown_kind),
             ("unauthenticated", d.unauthenticated),
             ("inbound_full", d.inbound_full),
+            ("rate_limited", d.rate_limited),
             ("not_connected", d.not_connected),
             ("send_failed", d.send_failed),
             ("observer_refused", d.observer_refused),

@@ -24,7 +24,7 @@ use super::metrics::Metrics;
 use super::wire::SyncMsg;
 use crate::chainspec::ChainSpec;
 use crate::config::Loaded;
-use crate::net::{Inbound, Kind, NetConfig, NetStats, Network};
+use crate::net::{Inbound, Kind, NetConfig, NetStats, Network, RateLimit};
 use crate::registry;
 use crate::store::Store;
 
@@ -304,6 +304,7 @@ pub async fn run(opts: NodeOptions, workload: Box<dyn Workload>) -> anyhow::Resu
         peers: opts.peers.clone(),
         max_message: MAX_MESSAGE,
         max_observers: if me.is_some() { opts.max_observers } else { 0 },
+        rate_limit: RateLimit::default(),
     })
     .await
     .context("starting the network")?;
