@@ -529,32 +529,47 @@ impl SafroleConsensus {
             return;
         };
         let state = best.state.clone();
-        if state.tau % self.spec.epoch_len >= self.spec.ticket_end
-            || t.attempt >= self.spec.tickets_per_validator
-        {
+        if t.attempt >= self.spec.tickets_per_validator {
             return;
         }
-        match self
-            .ring
-            .verify_ticket(&state.gamma_z, &state.eta[2], t.attempt, &t.signature)
-        {
-            Ok(id) => {
-                self.counters.tickets_received += 1;
-                // Reported because a ring check is the costliest thing a receiver does (about
-                // 7 ms): hosts count it, and the simulator charges it.
-                out.push(telemetry(
-                    "consensus.safrole.ticket_verified",
-                    serde_json::json!({"attempt": t.attempt}),
-                ));
-                self.insert_ticket((state.eta[2], state.gamma_z), id, t);
+        // A ticket is proven under the maker's eta_2. A peer one epoch ahead of our best block
+        // proved it under what is our eta_1 now (it becomes eta_2 at the epoch change, GP 6.23),
+        // and so did every peer once our best is past the submission window: checking eta_2
+        // alone rejected those honest tickets as bad (seen in scripts/kill-loop), and as they
+        // are marked seen they never came back. Same ring: this chain's validator set is fixed.
+        let in_window = state.tau % self.spec.epoch_len < self.spec.ticket_end;
+        let mut contexts = Vec::with_capacity(2);
+        if in_window {
+            contexts.push(state.eta[2]);
+        }
+        contexts.push(state.eta[1]);
+        let mut last_err = None;
+        for eta in contexts {
+            match self
+                .ring
+                .verify_ticket(&state.gamma_z, &eta, t.attempt, &t.signature)
+            {
+                Ok(id) => {
+                    self.counters.tickets_received += 1;
+                    let next_epoch = eta != state.eta[2];
+                    // Reported because a ring check is the costliest thing a receiver does
+                    // (about 7 ms): hosts count it, and the simulator charges it.
+                    out.push(telemetry(
+                        "consensus.safrole.ticket_verified",
+                        serde_json::json!({"attempt": t.attempt, "next_epoch": next_epoch}),
+                    ));
+                    self.insert_ticket((eta, state.gamma_z), id, t);
+                    return;
+                }
+                Err(e) => last_err = Some(e),
             }
-            Err(e) => {
-                self.counters.rejected_messages += 1;
-                out.push(telemetry(
-                    "consensus.safrole.bad_ticket",
-                    serde_json::json!({"error": e.to_string()}),
-                ));
-            }
+        }
+        if let Some(e) = last_err {
+            self.counters.rejected_messages += 1;
+            out.push(telemetry(
+                "consensus.safrole.bad_ticket",
+                serde_json::json!({"error": e.to_string()}),
+            ));
         }
     }
 
@@ -744,7 +759,13 @@ impl SafroleConsensus {
             .blocks
             .values()
             .filter(|b| b.number >= fin_number)
-            .map(|b| (b.state.eta[2], b.state.gamma_z))
+            // eta_1: tickets already checked for the next epoch (see `on_ticket`).
+            .flat_map(|b| {
+                [
+                    (b.state.eta[2], b.state.gamma_z),
+                    (b.state.eta[1], b.state.gamma_z),
+                ]
+            })
             .collect();
         self.pool.retain(|c, _| live.contains(c));
         // Own tickets seal the epoch after the one they were proven in, where the proof's

@@ -280,3 +280,72 @@ fn without_the_journal_restarted_voters_equivocate() {
     );
     net.assert_safe();
 }
+
+/// A ticket proven one epoch ahead of the receiver (under what is the receiver's eta_1, the
+/// maker's eta_2) is honest: it is accepted and kept for the next epoch, not counted as bad. A
+/// ticket under neither entropy still is.
+#[test]
+fn a_ticket_from_a_peer_one_epoch_ahead_is_accepted_for_the_next_epoch() {
+    use consensus_safrole::safrole::tickets::make_ticket;
+    use consensus_safrole::wire::{Wire, WireTicket};
+    use diverge_plugins::codec::Encode;
+    use diverge_plugins::{Action, Event};
+
+    // Run into epoch 1 (slots 12..24), where eta_1 and eta_2 differ.
+    let mut net = net(SAFROLE);
+    net.run_until(14 * SEC);
+    let mut node = SafroleConsensus::new(&args(0, SAFROLE)).expect("engine");
+    for &(_, _, h) in &net.log.authored {
+        let header = net.headers[&h].clone();
+        node.on_event(0, Event::BlockImported { header })
+            .expect("import");
+        node.on_event(0, Event::BlockAvailable { hash: h })
+            .expect("available");
+        node.on_event(
+            0,
+            Event::BlockValidated {
+                hash: h,
+                valid: true,
+            },
+        )
+        .expect("valid");
+    }
+    let state = node.state_of(&node.best()).expect("best state").clone();
+    assert_eq!(state.tau / 12, 1, "in epoch 1 at slot {}", state.tau);
+    assert_ne!(state.eta[1], state.eta[2]);
+    let ring = consensus_safrole::srs::ring_context(6).expect("ring");
+    let ring_keys: Vec<_> = state.gamma_k.iter().map(|k| k.bandersnatch).collect();
+    let maker = consensus_safrole::keys::secrets(&diverge_keys::dev_seed(3));
+    let send = |node: &mut SafroleConsensus, eta, attempt: u8| -> Vec<String> {
+        let (_, signature) =
+            make_ticket(&ring, &ring_keys, 3, &maker.bandersnatch, &eta, attempt).expect("prove");
+        let bytes = Wire::Ticket(WireTicket { attempt, signature }).encode();
+        node.on_event(0, Event::Message { from: 3, bytes })
+            .expect("handled")
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Telemetry { name, fields_json } => Some(format!("{name} {fields_json}")),
+                _ => None,
+            })
+            .collect()
+    };
+    let ahead = send(&mut node, state.eta[1], 0);
+    assert!(
+        ahead
+            .iter()
+            .any(|t| t.contains("ticket_verified") && t.contains("\"next_epoch\":true")),
+        "{ahead:?}"
+    );
+    let current = send(&mut node, state.eta[2], 1);
+    assert!(
+        current
+            .iter()
+            .any(|t| t.contains("ticket_verified") && t.contains("\"next_epoch\":false")),
+        "{current:?}"
+    );
+    // Not an entropy of this chain (in epoch 1, eta_3 still equals eta_2: both genesis's).
+    let mut other = state.eta[1];
+    other.0[0] ^= 1;
+    let stale = send(&mut node, other, 2);
+    assert!(stale.iter().any(|t| t.contains("bad_ticket")), "{stale:?}");
+}
