@@ -8,12 +8,14 @@
 //! - The plugin ([`ReExec`]) holds the states by root (so forks work), lends the one a block
 //!   needs to the guest through host calls at fixed gas prices ([`vm::price`]), and compares a
 //!   block's claims with its own re-execution ([`reason`] names every way they can differ).
+//! - [`host`] is the guest's six host calls, shared by re-execution and by the prover's tracer.
 //! - [`tx`] is the payload and receipt format; [`workload`] generates deterministic batches.
 //!
 //! Gas is metered synchronously with the naive cost model pinned, so the interpreter and the
 //! recompiler agree on gas to the unit; the engine, module and instance are created once per
 //! plugin instance, because the recompiler's first instantiation costs ~100 ms.
 
+pub mod host;
 pub mod state;
 pub mod tx;
 pub mod vm;

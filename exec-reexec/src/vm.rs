@@ -1,16 +1,15 @@
-//! The PolkaVM side: one engine, module and instance per plugin instance, the host calls the
-//! guest uses to reach the state, and their fixed gas prices.
+//! The PolkaVM side: one engine, module and instance per plugin instance, the host calls
+//! ([`crate::host`]) bound to its linker, and their fixed gas prices.
 
-use std::collections::HashSet;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use polkavm::{
     BackendKind, CallError, Caller, Config, CostModel, CostModelKind, Engine, GasMeteringKind,
-    Instance, InstancePre, Linker, Module, ModuleConfig, ProgramBlob,
+    Instance, InstancePre, Linker, Module, ModuleConfig, ProgramBlob, RawInstance,
 };
 
-use crate::state::{NullifierSet, PoolState, GUEST_STATE_LEN};
-use crate::tx::{Bytes32, TxResult};
+use crate::host::{GuestIo, HostFault, PoolHost};
+use crate::state::PoolState;
 use diverge_plugins::Hash;
 
 /// The committed guest program (`guest/pool.c`, rebuilt by `scripts/build-guest`).
@@ -73,124 +72,69 @@ pub struct BlockRun {
     pub gas_used: u64,
 }
 
-/// Errors a host call raises to stop the guest.
-#[derive(Debug)]
-enum HostError {
-    OutOfGas,
-    Fault(String),
-}
+/// The running guest as the host calls see it.
+struct Io<'a>(&'a mut RawInstance);
 
-/// What the host calls see during one call into the guest.
-struct Ctx {
-    input: Vec<u8>,
-    pre: Arc<NullifierSet>,
-    added: HashSet<Bytes32>,
-    results: Vec<u8>,
-    record: Option<[u8; GUEST_STATE_LEN]>,
-    loaded: [u8; GUEST_STATE_LEN],
-    root: Option<Bytes32>,
-}
-
-fn charge(caller: &mut Caller<'_, Ctx>, cost: i64) -> Result<(), HostError> {
-    let left = caller.instance.gas() - cost;
-    if left < 0 {
-        // Stop here, with nothing left, exactly as the guest's own metering would.
-        caller.instance.set_gas(0);
-        return Err(HostError::OutOfGas);
+impl GuestIo for Io<'_> {
+    fn gas(&self) -> i64 {
+        self.0.gas()
     }
-    caller.instance.set_gas(left);
-    Ok(())
+
+    fn set_gas(&mut self, gas: i64) {
+        self.0.set_gas(gas);
+    }
+
+    fn read(&mut self, at: u32, buf: &mut [u8]) -> Result<(), String> {
+        self.0
+            .read_memory_into(at, buf)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn write(&mut self, at: u32, data: &[u8]) -> Result<(), String> {
+        self.0.write_memory(at, data).map_err(|e| e.to_string())
+    }
 }
 
-fn read32(caller: &mut Caller<'_, Ctx>, ptr: u32) -> Result<Bytes32, HostError> {
-    let mut b = [0u8; 32];
-    caller
-        .instance
-        .read_memory_into(ptr, &mut b)
-        .map_err(|e| HostError::Fault(format!("read at {ptr:#x}: {e}")))?;
-    Ok(b)
-}
+type Call<'a> = Caller<'a, PoolHost>;
 
-fn linker() -> Result<Linker<Ctx, HostError>, polkavm::Error> {
-    let mut linker: Linker<Ctx, HostError> = Linker::new();
+fn linker() -> Result<Linker<PoolHost, HostFault>, polkavm::Error> {
+    let mut linker: Linker<PoolHost, HostFault> = Linker::new();
     linker.define_typed(
         "input_read",
-        |mut caller: Caller<'_, Ctx>, dst: u32, offset: u64, len: u64| -> Result<u64, HostError> {
-            charge(&mut caller, price::INPUT_READ + (len as i64 / 8))?;
-            let input = &caller.user_data.input;
-            let start = usize::try_from(offset)
-                .unwrap_or(usize::MAX)
-                .min(input.len());
-            let end = start.saturating_add(usize::try_from(len).unwrap_or(usize::MAX));
-            let chunk = &input[start..end.min(input.len())];
-            caller
-                .instance
-                .write_memory(dst, chunk)
-                .map_err(|e| HostError::Fault(format!("input_read into {dst:#x}: {e}")))?;
-            Ok(chunk.len() as u64)
+        |c: Call<'_>, dst: u32, offset: u64, len: u64| -> Result<u64, HostFault> {
+            c.user_data
+                .input_read(&mut Io(c.instance), dst, offset, len)
         },
     )?;
     linker.define_typed(
         "state_load",
-        |mut caller: Caller<'_, Ctx>, dst: u32| -> Result<(), HostError> {
-            charge(&mut caller, price::STATE_IO)?;
-            let rec = caller.user_data.loaded;
-            caller
-                .instance
-                .write_memory(dst, &rec)
-                .map_err(|e| HostError::Fault(format!("state_load into {dst:#x}: {e}")))
+        |c: Call<'_>, dst: u32| -> Result<(), HostFault> {
+            c.user_data.state_load(&mut Io(c.instance), dst)
         },
     )?;
     linker.define_typed(
         "state_store",
-        |mut caller: Caller<'_, Ctx>, src: u32, root: u32| -> Result<(), HostError> {
-            charge(&mut caller, price::STATE_IO)?;
-            let mut rec = [0u8; GUEST_STATE_LEN];
-            caller
-                .instance
-                .read_memory_into(src, &mut rec)
-                .map_err(|e| HostError::Fault(format!("state_store from {src:#x}: {e}")))?;
-            let root = read32(&mut caller, root)?;
-            caller.user_data.record = Some(rec);
-            caller.user_data.root = Some(root);
-            Ok(())
+        |c: Call<'_>, src: u32, root: u32| -> Result<(), HostFault> {
+            c.user_data.state_store(&mut Io(c.instance), src, root)
         },
     )?;
     linker.define_typed(
         "nf_contains",
-        |mut caller: Caller<'_, Ctx>, ptr: u32| -> Result<u64, HostError> {
-            charge(&mut caller, price::NF_CONTAINS)?;
-            let nf = read32(&mut caller, ptr)?;
-            let ctx = &caller.user_data;
-            Ok(if ctx.pre.contains(&nf) {
-                1
-            } else if ctx.added.contains(&nf) {
-                2
-            } else {
-                0
-            })
+        |c: Call<'_>, ptr: u32| -> Result<u64, HostFault> {
+            c.user_data.nf_contains(&mut Io(c.instance), ptr)
         },
     )?;
     linker.define_typed(
         "nf_insert",
-        |mut caller: Caller<'_, Ctx>, ptr: u32| -> Result<(), HostError> {
-            charge(&mut caller, price::NF_INSERT)?;
-            let nf = read32(&mut caller, ptr)?;
-            let ctx = &mut caller.user_data;
-            if ctx.pre.contains(&nf) || !ctx.added.insert(nf) {
-                return Err(HostError::Fault("nf_insert of a spent nullifier".into()));
-            }
-            Ok(())
+        |c: Call<'_>, ptr: u32| -> Result<(), HostFault> {
+            c.user_data.nf_insert(&mut Io(c.instance), ptr)
         },
     )?;
     linker.define_typed(
         "tx_result",
-        |mut caller: Caller<'_, Ctx>, code: u64| -> Result<(), HostError> {
-            charge(&mut caller, price::TX_RESULT)?;
-            let code = TxResult::from_code(code)
-                .ok_or_else(|| HostError::Fault(format!("unknown result code {code}")))?;
-            caller.user_data.results.push(code as u8);
-            Ok(())
+        |c: Call<'_>, code: u64| -> Result<(), HostFault> {
+            c.user_data.tx_result(&mut Io(c.instance), code)
         },
     )?;
     Ok(linker)
@@ -199,8 +143,8 @@ fn linker() -> Result<Linker<Ctx, HostError>, polkavm::Error> {
 /// The guest, loaded once: engine, compiled module, resolved imports, and a live instance.
 pub struct Vm {
     backend: Backend,
-    pre: InstancePre<Ctx, HostError>,
-    instance: Instance<Ctx, HostError>,
+    pre: InstancePre<PoolHost, HostFault>,
+    instance: Instance<PoolHost, HostFault>,
 }
 
 impl std::fmt::Debug for Vm {
@@ -221,8 +165,8 @@ fn engine_err(e: impl std::fmt::Display) -> VmError {
 /// instantiation, two live recompiler `Engine`s in one process were measured to slow every host
 /// call of the second by ~5000x (a 400-transaction block: 3 ms alone, 23 s beside another
 /// engine), presumably two worker pools contending for the sandbox futexes on 2 cores.
-fn shared_pre(backend: Backend) -> Result<InstancePre<Ctx, HostError>, VmError> {
-    type Slot = OnceLock<Result<InstancePre<Ctx, HostError>, String>>;
+fn shared_pre(backend: Backend) -> Result<InstancePre<PoolHost, HostFault>, VmError> {
+    type Slot = OnceLock<Result<InstancePre<PoolHost, HostFault>, String>>;
     static COMPILER: Slot = OnceLock::new();
     static INTERPRETER: Slot = OnceLock::new();
     let slot = match backend {
@@ -234,7 +178,7 @@ fn shared_pre(backend: Backend) -> Result<InstancePre<Ctx, HostError>, VmError> 
         .map_err(VmError::Engine)
 }
 
-fn build_pre(backend: Backend) -> Result<InstancePre<Ctx, HostError>, VmError> {
+fn build_pre(backend: Backend) -> Result<InstancePre<PoolHost, HostFault>, VmError> {
     // Config::new, not from_env: POLKAVM_* variables must not change consensus behaviour.
     let mut config = Config::new();
     config.set_backend(Some(match backend {
@@ -281,15 +225,7 @@ impl Vm {
         input: Vec<u8>,
         gas_limit: u64,
     ) -> Result<BlockRun, VmError> {
-        let mut ctx = Ctx {
-            input,
-            pre: pre.nullifiers.clone(),
-            added: HashSet::new(),
-            results: Vec::new(),
-            record: None,
-            loaded: pre.guest_record(),
-            root: None,
-        };
+        let mut ctx = PoolHost::new(pre, input);
         let limit = i64::try_from(gas_limit).unwrap_or(i64::MAX);
         self.instance.set_gas(limit);
         let r = self
@@ -303,10 +239,10 @@ impl Vm {
                 // fresh one (cheap: the module is compiled and the worker is pooled).
                 self.instance = self.pre.instantiate().map_err(engine_err)?;
                 return Err(match e {
-                    CallError::NotEnoughGas | CallError::User(HostError::OutOfGas) => {
+                    CallError::NotEnoughGas | CallError::User(HostFault::OutOfGas) => {
                         VmError::OutOfGas { limit: gas_limit }
                     }
-                    CallError::User(HostError::Fault(m)) => VmError::Guest(m),
+                    CallError::User(HostFault::Fault(m)) => VmError::Guest(m),
                     CallError::Trap => VmError::Guest("trap".into()),
                     CallError::Error(e) => VmError::Engine(e.to_string()),
                     CallError::Step => VmError::Engine("unexpected step interrupt".into()),
@@ -316,26 +252,11 @@ impl Vm {
         if left < 0 {
             return Err(VmError::OutOfGas { limit: gas_limit });
         }
-        let (Some(record), Some(root)) = (ctx.record, ctx.root) else {
-            return Err(VmError::Guest(format!(
-                "apply_block returned {n} without storing the state"
-            )));
-        };
-        if n != ctx.results.len() as u64 {
-            return Err(VmError::Guest(format!(
-                "apply_block returned {n} for {} results",
-                ctx.results.len()
-            )));
-        }
-        let nullifiers = if ctx.added.is_empty() {
-            pre.nullifiers.clone()
-        } else {
-            Arc::new(NullifierSet::child(&pre.nullifiers, ctx.added))
-        };
+        let applied = ctx.finish(pre, n).map_err(VmError::Guest)?;
         Ok(BlockRun {
-            post: PoolState::from_guest_record(&record, nullifiers),
-            root: Hash(root),
-            results: ctx.results,
+            post: applied.post,
+            root: Hash(applied.root),
+            results: applied.results,
             gas_used: (limit - left) as u64,
         })
     }
@@ -348,7 +269,7 @@ impl Vm {
 
     /// Blake2b-256 of `data` computed by the guest (to check its implementation).
     pub fn guest_hash(&mut self, data: &[u8]) -> Result<Hash, VmError> {
-        let mut ctx = self.ctx_with_input(data.to_vec());
+        let mut ctx = PoolHost::with_input(data.to_vec());
         // The guest writes the digest into its stack region's top page, which is always
         // mapped; the address is read back below.
         let out = self.instance.module().memory_map().stack_address_low();
@@ -370,26 +291,14 @@ impl Vm {
         Ok(Hash(h))
     }
 
-    fn ctx_with_input(&self, input: Vec<u8>) -> Ctx {
-        Ctx {
-            input,
-            pre: Arc::new(NullifierSet::default()),
-            added: HashSet::new(),
-            results: Vec::new(),
-            record: None,
-            loaded: [0; GUEST_STATE_LEN],
-            root: None,
-        }
-    }
-
     fn call_simple(
         &mut self,
         name: &str,
         arg: u64,
         input: Vec<u8>,
         gas_limit: u64,
-    ) -> Result<(u64, u64, Ctx), VmError> {
-        let mut ctx = self.ctx_with_input(input);
+    ) -> Result<(u64, u64, PoolHost), VmError> {
+        let mut ctx = PoolHost::with_input(input);
         let limit = i64::try_from(gas_limit).unwrap_or(i64::MAX);
         self.instance.set_gas(limit);
         match self

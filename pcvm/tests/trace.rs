@@ -4,10 +4,9 @@
 mod pool_host;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use diverge_pcvm::trace::{inventory, Trace, TraceError, Tracer, SUPPORTED};
-use exec_reexec::state::{NullifierSet, PoolState};
+use exec_reexec::state::PoolState;
 use exec_reexec::tx::guest_input;
 use exec_reexec::vm::{Backend, BlockRun, Vm, GUEST_BLOB};
 use exec_reexec::workload::{Generator, WorkloadConfig};
@@ -101,18 +100,20 @@ fn trace_block(pre: &PoolState, input: Vec<u8>) -> (Trace, PoolHost, BlockRun, T
 
 /// The completeness anchor: the trace's return value, host-visible effects and gas are
 /// re-execution's, and the rows alone (plus host writes) replay to the final registers.
-fn assert_matches(trace: &Trace, host: &PoolHost, run: &BlockRun, pre: &PoolState) {
+fn assert_matches(trace: &Trace, host: PoolHost, run: &BlockRun, pre: &PoolState) {
     assert_eq!(
         trace.result(),
         run.results.len() as u64,
         "apply_block's return"
     );
-    assert_eq!(host.results, run.results, "per-transaction results");
-    assert_eq!(host.root, Some(run.root.0), "guest-computed state root");
     assert_eq!(trace.gas_used, run.gas_used, "gas, host calls included");
-    let record = host.record.expect("the guest stored its state");
-    let nullifiers = Arc::new(NullifierSet::child(&pre.nullifiers, host.added.clone()));
-    let post = PoolState::from_guest_record(&record, nullifiers);
+    let applied = host
+        .0
+        .finish(pre, trace.result())
+        .expect("the guest stored its state, one result per transaction");
+    assert_eq!(applied.results, run.results, "per-transaction results");
+    assert_eq!(applied.root, run.root.0, "guest-computed state root");
+    let post = applied.post;
     assert_eq!(post.root(), run.post.root(), "post-state");
     assert_eq!(post.nullifiers.len(), run.post.nullifiers.len());
 
@@ -147,7 +148,7 @@ fn a_default_block_traces_to_reexecutions_results() {
     let inputs = blocks(2, DEFAULT_TXS);
     let genesis = PoolState::genesis();
     let (trace, host, run, tracer) = trace_block(&genesis, inputs[0].clone());
-    assert_matches(&trace, &host, &run, &genesis);
+    assert_matches(&trace, host, &run, &genesis);
     tracer
         .check(&trace)
         .expect("every row follows its opcode's semantics");
@@ -187,7 +188,7 @@ fn a_default_block_traces_to_reexecutions_results() {
 
     // The second block starts from a state with spent nullifiers (cross-block double spends).
     let (trace2, host2, run2, _) = trace_block(&run.post, inputs[1].clone());
-    assert_matches(&trace2, &host2, &run2, &run.post);
+    assert_matches(&trace2, host2, &run2, &run.post);
     tracer.check(&trace2).expect("block 2 rows");
     // Opcodes the blob has but these blocks never execute: their semantics are exercised by
     // the oracle only when a workload reaches them.
