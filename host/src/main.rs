@@ -102,6 +102,11 @@ enum Command {
         /// once: they may only sync and are pushed each finalized head; 0 refuses them.
         #[arg(long, default_value_t = 16)]
         max_observers: usize,
+        /// Link shaping (JSON, written by `diverge compare --backend processes`): one-way
+        /// latency by region, jitter, loss, bandwidth and partition windows, applied to this
+        /// validator's sends as the simulator applies them.
+        #[arg(long, value_name = "FILE")]
+        shape: Option<PathBuf>,
     },
     /// Start N node processes on 127.0.0.1, show progress, print a summary.
     Testnet {
@@ -122,6 +127,9 @@ enum Command {
         /// No progress bar (for logs and scripts).
         #[arg(long)]
         quiet: bool,
+        /// Link shaping file for every node (see `diverge run --shape`).
+        #[arg(long, value_name = "FILE")]
+        shape: Option<PathBuf>,
     },
     /// Run two (or more) variant configs under one scenario; write report.md, CSV and an SVG
     /// plot, and print the side-by-side table.
@@ -363,6 +371,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             txs,
             workload_seed,
             max_observers,
+            shape,
         } => {
             let args = run::RunArgs {
                 chain,
@@ -379,6 +388,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 txs,
                 workload_seed,
                 max_observers,
+                shape,
             };
             let loaded = if dev {
                 Loaded::load(&config.config, &run::dev_overrides(&config.overrides))?
@@ -405,6 +415,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             base_path,
             txs,
             quiet,
+            shape,
         } => {
             let loaded = config.load()?;
             let args = testnet::TestnetArgs {
@@ -414,6 +425,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 txs,
                 progress: !quiet,
                 crashes: Vec::new(),
+                shape,
             };
             let s = testnet::testnet(&loaded, &config.overrides, &args, &mut out)?;
             Ok(if s.finalized == 0 || !s.failed_nodes.is_empty() {

@@ -389,6 +389,7 @@ fn garbage_from_a_validator_key_is_dropped_and_counted_while_the_rest_finalize()
             max_message: 1 << 20,
             max_observers: 0,
             rate_limit: diverge::net::RateLimit::default(),
+            shaping: None,
         })
         .await
         .expect("garbage peer network");

@@ -2,11 +2,12 @@
 //! write the side-by-side report (`report.md`, CSV, an SVG plot of the finality latency
 //! distribution) and print its table.
 //!
-//! Backend: real processes over QUIC on 127.0.0.1 (`diverge testnet`), one variant after the
-//! other on the same machine, same validator count, slots, slot length, workload and faults.
-//! The simulator backend (virtual time, modelled links, up to 1023 validators) is issue #8's
-//! next step; scenario keys it alone can honour (latency matrix, loss, partitions) are refused
-//! here rather than silently ignored.
+//! Backends: the simulator ([`crate::sim`], virtual time), or real processes over QUIC on
+//! 127.0.0.1 (`diverge testnet`), one variant after the other on the same machine, same
+//! validator count, slots, slot length, workload and faults. On processes, the scenario's network (latency matrix, jitter, loss, bandwidth) and its
+//! partition and offline windows are applied by each node's transport ([`crate::net::shape`]);
+//! faults only the simulator can stage (byzantine behaviours, twins) are refused rather than
+//! silently ignored.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -18,6 +19,7 @@ use serde::Deserialize;
 
 use super::testnet::{self, TestnetArgs};
 use crate::config::Loaded;
+use crate::net::shape::{Cut, ShapeSpec};
 use crate::node::cost::CostFile;
 use crate::sim::links::{LinkModel, RttTable};
 use crate::sim::{Byzantine, SimFault, SimSetup};
@@ -348,6 +350,48 @@ impl Scenario {
             costs: CostFile::load(&costs_path)?,
             progress,
         })
+    }
+}
+
+impl Scenario {
+    /// What the process backend applies of this scenario's network (`diverge run --shape`):
+    /// the simulator's link model and its partition and offline windows, so both backends
+    /// run one network.
+    pub fn shape_spec(&self) -> anyhow::Result<ShapeSpec> {
+        let setup = self.sim_setup(false)?;
+        let n = usize::from(self.nodes);
+        let cuts = setup
+            .faults
+            .iter()
+            .filter_map(|f| match f {
+                SimFault::Partition { group, at, heal } => Some(Cut {
+                    from_slot: *at,
+                    to_slot: *heal,
+                    groups: (0..n)
+                        .map(|i| u32::from(group.contains(&(i as u16))))
+                        .collect(),
+                }),
+                SimFault::Offline { node, from, to } => Some(Cut {
+                    from_slot: *from,
+                    to_slot: *to,
+                    groups: (0..n).map(|i| u32::from(i == usize::from(*node))).collect(),
+                }),
+                _ => None,
+            })
+            .collect();
+        let l = setup.links;
+        let spec = ShapeSpec {
+            region_of: l.region_of,
+            one_way_us: l.one_way_us,
+            jitter_us: l.jitter_us,
+            loss: l.loss,
+            bytes_per_us: l.bytes_per_us,
+            cuts,
+            seed: self.seed,
+        };
+        spec.validate(n)
+            .with_context(|| format!("scenario {}", self.name))?;
+        Ok(spec)
     }
 }
 
@@ -1039,21 +1083,15 @@ pub fn compare(
     out: &mut dyn Write,
 ) -> anyhow::Result<Vec<VariantReport>> {
     if backend == Backend::Processes {
-        if let Some(f) = scenario
-            .faults
-            .iter()
-            .find(|f| !matches!(f, Fault::Crash { .. }))
-        {
+        if let Some(f) = scenario.faults.iter().find(|f| {
+            !matches!(
+                f,
+                Fault::Crash { .. } | Fault::Partition { .. } | Fault::Offline { .. }
+            )
+        }) {
             bail!(
                 "scenario {}: {f:?} needs the simulator (backend = \"sim\" or --backend sim); \
-                 the process backend runs crash and restart faults",
-                scenario.name
-            );
-        }
-        if scenario.network != NetworkSpec::default() {
-            bail!(
-                "scenario {}: [network] (latency, jitter, loss, bandwidth) is modelled by the \
-                 simulator only (--backend sim); the process backend runs on 127.0.0.1 unshaped",
+                 the process backend runs crash/restart, partition and offline faults",
                 scenario.name
             );
         }
@@ -1120,6 +1158,21 @@ pub fn compare(
                 Vec::new()
             }
             None => {
+                let shape = if scenario.network == NetworkSpec::default()
+                    && !scenario
+                        .faults
+                        .iter()
+                        .any(|f| matches!(f, Fault::Partition { .. } | Fault::Offline { .. }))
+                {
+                    // Nothing to shape: loopback as it is.
+                    None
+                } else {
+                    let path = std::path::absolute(base.join("shape.json"))?;
+                    std::fs::create_dir_all(&base)?;
+                    std::fs::write(&path, serde_json::to_vec_pretty(&scenario.shape_spec()?)?)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    Some(path)
+                };
                 let args = TestnetArgs {
                     nodes: scenario.nodes,
                     slots: scenario.slots,
@@ -1127,6 +1180,7 @@ pub fn compare(
                     txs: scenario.txs,
                     progress,
                     crashes: crashes.clone(),
+                    shape,
                 };
                 testnet::testnet(&loaded, &sets, &args, out)?.failed_nodes
             }

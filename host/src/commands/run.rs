@@ -43,6 +43,8 @@ pub struct RunArgs {
     pub workload_seed: u64,
     /// Read-only observers this validator serves at once.
     pub max_observers: usize,
+    /// Link shaping file ([`crate::net::ShapeSpec`], JSON).
+    pub shape: Option<PathBuf>,
 }
 
 /// Slot length of a development chain unless `--set chain.slot_ms` says otherwise: short, so a
@@ -248,6 +250,11 @@ pub fn run(config: &Loaded, args: &RunArgs) -> anyhow::Result<Summary> {
         exit_after_slot: args.exit_after_slot,
         txs_per_block: args.txs,
         max_observers: args.max_observers,
+        shape: args
+            .shape
+            .as_deref()
+            .map(crate::net::ShapeSpec::load)
+            .transpose()?,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -29,6 +29,8 @@ pub struct TestnetArgs {
     /// Crash faults: node, the slot it is killed with SIGKILL at, and the slot it restarts
     /// from its disk at (never, if none).
     pub crashes: Vec<(u16, u32, Option<u32>)>,
+    /// Link shaping file every node applies (`diverge run --shape`).
+    pub shape: Option<PathBuf>,
 }
 
 /// The run's numbers.
@@ -181,8 +183,11 @@ pub fn testnet(
             .arg("--exit-after-slot")
             .arg(args.slots.to_string())
             .arg("--txs")
-            .arg(args.txs.to_string())
-            .stdin(Stdio::null())
+            .arg(args.txs.to_string());
+        if let Some(shape) = &args.shape {
+            cmd.arg("--shape").arg(shape);
+        }
+        cmd.stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
         cmd.spawn()

@@ -40,6 +40,7 @@
 pub mod frame;
 mod identity;
 mod limit;
+pub mod shape;
 mod stats;
 
 use std::collections::{HashMap, HashSet};
@@ -59,6 +60,7 @@ pub use frame::HEADER_LEN;
 pub use identity::{cert_ed25519_key, public_key};
 use limit::Limiter;
 pub use limit::RateLimit;
+pub use shape::{ShapeSpec, Shaper};
 pub use stats::{DropStats, KindStats, NetStats};
 
 use frame::FrameError;
@@ -168,6 +170,8 @@ pub struct NetConfig {
     pub max_observers: usize,
     /// Each peer's inbound budget; what is above it is dropped and counted (`rate_limited`).
     pub rate_limit: RateLimit,
+    /// A scenario's link model applied to this node's sends ([`shape`]); none: unshaped.
+    pub shaping: Option<Arc<Shaper>>,
 }
 
 impl std::fmt::Debug for NetConfig {
@@ -181,6 +185,7 @@ impl std::fmt::Debug for NetConfig {
             .field("max_message", &self.max_message)
             .field("max_observers", &self.max_observers)
             .field("rate_limit", &self.rate_limit)
+            .field("shaping", &self.shaping.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -222,6 +227,8 @@ pub enum NetError {
     Certificate(#[from] rcgen::Error),
     #[error("validator {0} is not connected")]
     NotConnected(ValidatorIndex),
+    #[error("validator {0} is cut off by the scenario's link shaping")]
+    Partitioned(ValidatorIndex),
     #[error("request to validator {0} timed out")]
     Timeout(ValidatorIndex),
     #[error("message of {size} bytes exceeds the {max}-byte bound")]
@@ -285,6 +292,7 @@ struct Inner {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     out_permits: Arc<Semaphore>,
     closed: AtomicBool,
+    shaper: Option<Arc<Shaper>>,
 }
 
 /// A poisoned lock only means another task panicked mid-update of plain maps; the data is still
@@ -467,6 +475,7 @@ impl Network {
             tasks: Mutex::new(Vec::new()),
             out_permits: Arc::new(Semaphore::new(OUTBOUND_BACKLOG)),
             closed: AtomicBool::new(false),
+            shaper: cfg.shaping.clone(),
         });
 
         let forwarder = tokio::spawn(async move {
@@ -480,6 +489,10 @@ impl Network {
         let acceptor = tokio::spawn(accept_loop(inner.clone(), endpoint));
         let dialer = tokio::spawn(dial_loop(inner.clone()));
         lock(&inner.tasks).extend([forwarder, acceptor, dialer]);
+        if let Some(sh) = cfg.shaping {
+            let cuts = tokio::spawn(cut_loop(inner.clone(), sh));
+            lock(&inner.tasks).push(cuts);
+        }
         tracing::debug!(me = cfg.me, %local_addr, "network started");
         Ok((Network { inner }, inbound_rx))
     }
@@ -516,7 +529,7 @@ impl Network {
             return;
         };
         let frame: Arc<[u8]> = frame::encode(kind, &bytes).into();
-        self.inner.spawn_send(conn, kind, frame);
+        self.inner.shaped_send(to, conn, kind, frame);
     }
 
     /// [`Network::send`] to every connected validator (not observers); the frame is encoded once.
@@ -565,14 +578,14 @@ impl Network {
             self.inner.counters.send_failed();
             return;
         }
-        let conns: Vec<Connection> = lock(&self.inner.peers)
+        let conns: Vec<(ValidatorIndex, Connection)> = lock(&self.inner.peers)
             .iter()
             .filter(|(i, p)| p.conn.close_reason().is_none() && keep(&self.inner, **i))
-            .map(|(_, p)| p.conn.clone())
+            .map(|(i, p)| (*i, p.conn.clone()))
             .collect();
         let frame: Arc<[u8]> = frame::encode(kind, &bytes).into();
-        for conn in conns {
-            self.inner.spawn_send(conn, kind, frame.clone());
+        for (to, conn) in conns {
+            self.inner.shaped_send(to, conn, kind, frame.clone());
         }
     }
 
@@ -595,7 +608,19 @@ impl Network {
             });
         }
         let conn = inner.conn(to).ok_or(NetError::NotConnected(to))?;
+        // Shaped: the request waits for the modelled one-way trip, the reply for the way back.
+        let (there, back) = match &inner.shaper {
+            None => (Duration::ZERO, Duration::ZERO),
+            Some(sh) => match sh.delay(usize::from(to), bytes.len() + HEADER_LEN) {
+                None => {
+                    inner.counters.partitioned();
+                    return Err(NetError::Partitioned(to));
+                }
+                Some(d) => (d, sh.base(usize::from(to))),
+            },
+        };
         let exchange = async {
+            tokio::time::sleep(there).await;
             let (mut send, mut recv) = conn.open_bi().await?;
             let frame = frame::encode(kind, &bytes);
             send.write_all(&frame)
@@ -612,6 +637,7 @@ impl Network {
                             reason: format!("asked {kind:?}, answered {k:?}"),
                         });
                     }
+                    tokio::time::sleep(back).await;
                     Ok(resp)
                 }
                 Err(FrameError::Aborted) => Err(NetError::Refused(to)),
@@ -704,7 +730,22 @@ impl Inner {
         lock(&self.endpoint).clone()
     }
 
-    fn spawn_send(&self, conn: Connection, kind: Kind, frame: Arc<[u8]>) {
+    /// Sends now, or after the shaper's modelled delay; a cut drops the message.
+    fn shaped_send(&self, to: ValidatorIndex, conn: Connection, kind: Kind, frame: Arc<[u8]>) {
+        let delay = match &self.shaper {
+            None => Duration::ZERO,
+            Some(sh) => match sh.delay(usize::from(to), frame.len()) {
+                Some(d) => d,
+                None => {
+                    self.counters.partitioned();
+                    return;
+                }
+            },
+        };
+        self.spawn_send(conn, kind, frame, delay);
+    }
+
+    fn spawn_send(&self, conn: Connection, kind: Kind, frame: Arc<[u8]>, delay: Duration) {
         let Ok(permit) = self.out_permits.clone().try_acquire_owned() else {
             self.counters.send_failed();
             return;
@@ -712,6 +753,9 @@ impl Inner {
         let counters = self.counters.clone();
         self.rt.spawn(async move {
             let _permit = permit;
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
             let result = tokio::time::timeout(SEND_TIMEOUT, async {
                 let mut s = conn.open_uni().await.ok()?;
                 s.write_all(&frame).await.ok()?;
@@ -785,7 +829,12 @@ impl Inner {
             }
             None => {
                 peers.insert(peer, new);
-                if !self.is_observer(peer) {
+                // A peer behind a cut is announced when the cut heals ([`cut_loop`]).
+                let cut = self
+                    .shaper
+                    .as_ref()
+                    .is_some_and(|sh| !sh.reaches(usize::from(peer)));
+                if !self.is_observer(peer) && !cut {
                     let _ = self.events.send(Inbound::PeerConnected(peer));
                 }
             }
@@ -981,6 +1030,33 @@ async fn accept_loop(inner: Arc<Inner>, endpoint: Endpoint) {
                 serve(inner, conn, None).await;
             }
         });
+    }
+}
+
+/// Announces cuts as disconnections and heals as connections: the node loop reacts to a
+/// partition the way it reacts to a lost link (and re-syncs when it heals).
+async fn cut_loop(inner: Arc<Inner>, sh: Arc<Shaper>) {
+    while let Some((wait, slot)) = sh.next_boundary() {
+        tokio::time::sleep(wait).await;
+        if inner.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        let peers = lock(&inner.peers);
+        for (j, reachable) in sh.changes(slot.saturating_sub(1), slot) {
+            let Ok(id) = ValidatorIndex::try_from(j) else {
+                continue;
+            };
+            if peers
+                .get(&id)
+                .is_some_and(|p| p.conn.close_reason().is_none())
+            {
+                let _ = inner.events.send(if reachable {
+                    Inbound::PeerConnected(id)
+                } else {
+                    Inbound::PeerDisconnected(id)
+                });
+            }
+        }
     }
 }
 

@@ -35,6 +35,9 @@ pub struct DropStats {
     pub rate_limited: u64,
     /// Outbound messages to a peer that is not connected.
     pub not_connected: u64,
+    /// Outbound messages and requests a scenario's link shaping cut (a partition or an offline
+    /// node, [`super::shape`]), as the simulator's partition mask drops them.
+    pub partitioned: u64,
     /// Outbound messages too large to send, whose stream failed or timed out (connection lost
     /// mid-send), that found the outbound backlog full, or replies too large or unwritable.
     pub send_failed: u64,
@@ -95,6 +98,7 @@ pub struct Counters {
     inbound_full: AtomicU64,
     rate_limited: AtomicU64,
     not_connected: AtomicU64,
+    partitioned: AtomicU64,
     send_failed: AtomicU64,
     observer_refused: AtomicU64,
     connections: AtomicU64,
@@ -128,6 +132,9 @@ impl Counters {
     }
     pub fn rate_limited(&self) {
         self.rate_limited.fetch_add(1, Relaxed);
+    }
+    pub fn partitioned(&self) {
+        self.partitioned.fetch_add(1, Relaxed);
     }
     pub fn not_connected(&self) {
         self.not_connected.fetch_add(1, Relaxed);
@@ -167,6 +174,7 @@ impl Counters {
                 unauthenticated: self.unauthenticated.load(Relaxed),
                 inbound_full: self.inbound_full.load(Relaxed),
                 rate_limited: self.rate_limited.load(Relaxed),
+                partitioned: self.partitioned.load(Relaxed),
                 not_connected: self.not_connected.load(Relaxed),
                 send_failed: self.send_failed.load(Relaxed),
                 observer_refused: self.observer_refused.load(Relaxed),

@@ -194,6 +194,7 @@ impl Metrics {
             ("unauthenticated", d.unauthenticated),
             ("inbound_full", d.inbound_full),
             ("rate_limited", d.rate_limited),
+            ("partitioned", d.partitioned),
             ("not_connected", d.not_connected),
             ("send_failed", d.send_failed),
             ("observer_refused", d.observer_refused),

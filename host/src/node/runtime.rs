@@ -24,7 +24,7 @@ use super::metrics::Metrics;
 use super::wire::SyncMsg;
 use crate::chainspec::ChainSpec;
 use crate::config::Loaded;
-use crate::net::{Inbound, Kind, NetConfig, NetStats, Network, RateLimit};
+use crate::net::{Inbound, Kind, NetConfig, NetStats, Network, RateLimit, ShapeSpec, Shaper};
 use crate::registry;
 use crate::store::Store;
 
@@ -56,6 +56,8 @@ pub struct NodeOptions {
     pub txs_per_block: usize,
     /// Read-only observers a validator serves at once (an observer itself serves none).
     pub max_observers: usize,
+    /// A scenario's link model applied to this validator's sends (`--shape`); none: unshaped.
+    pub shape: Option<ShapeSpec>,
 }
 
 /// Written to `summary.json` when the node stops.
@@ -296,6 +298,18 @@ pub async fn run(opts: NodeOptions, workload: Box<dyn Workload>) -> anyhow::Resu
         Some((_, seed)) => diverge_keys::ed25519_seed(&seed),
         None => observer_seed(&opts.base_path)?,
     };
+    let shaping = match (&opts.shape, me) {
+        (Some(spec), Some(i)) => {
+            spec.validate(usize::from(opts.spec.chain.validators))
+                .context("--shape")?;
+            let sh = Shaper::new(spec.clone(), usize::from(i), genesis_ms, slot_ms)
+                .context("--shape")?;
+            tracing::info!(cuts = spec.cuts.len(), "link shaping on");
+            Some(Arc::new(sh))
+        }
+        // An observer follows the chain as it is served; shaping models validators' links.
+        _ => None,
+    };
     let (net, mut inbound) = Network::start(NetConfig {
         listen: opts.listen,
         me: me.unwrap_or(u16::MAX),
@@ -305,6 +319,7 @@ pub async fn run(opts: NodeOptions, workload: Box<dyn Workload>) -> anyhow::Resu
         max_message: MAX_MESSAGE,
         max_observers: if me.is_some() { opts.max_observers } else { 0 },
         rate_limit: RateLimit::default(),
+        shaping,
     })
     .await
     .context("starting the network")?;
