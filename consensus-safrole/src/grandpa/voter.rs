@@ -260,11 +260,26 @@ impl Voter {
     /// A message from the network.
     pub fn on_message(&mut self, now: Time, message: Message) -> Result<(), Rejected> {
         let r = match message {
+            // Checked only if it could count: a vote outside the kept rounds is ignored anyway,
+            // and one held byte for byte (a re-broadcast) was checked when it first came. With
+            // V voters re-broadcasting every 4T, re-checks were most of GRANDPA's CPU at large
+            // V (docs/SCALE.md).
+            Message::Vote(v) if self.ignorable(&v) => Ok(()),
             Message::Vote(v) => self.check_vote(&v).map(|()| self.import_vote(v)),
             Message::Commit(j) => self.on_commit(now, &j),
         };
         self.step(now);
         r
+    }
+
+    fn ignorable(&self, v: &SignedVote) -> bool {
+        v.round + 1 < self.current
+            || v.round > self.current + FUTURE_ROUNDS
+            || self
+                .rounds
+                .get(&v.round)
+                .and_then(|r| r.first.get(&(v.voter, v.kind)))
+                == Some(v)
     }
 
     fn check_vote(&self, v: &SignedVote) -> Result<(), Rejected> {
@@ -663,6 +678,12 @@ impl Voter {
     fn on_commit(&mut self, now: Time, j: &Justification) -> Result<(), Rejected> {
         if !self.tree.contains(&j.target) {
             // Unknown (not imported yet) or below our final block: nothing to learn from it.
+            return Ok(());
+        }
+        if j.number <= self.finalized.1 && j.round < self.current {
+            // Our final block again, from a round we have left: it can neither finalize nor
+            // move us on, so its ~2V/3 signatures are not checked again. Every node
+            // re-broadcasting every commit made this the V^3 term of a large network.
             return Ok(());
         }
         self.check_justification(j)?;
