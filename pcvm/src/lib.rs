@@ -31,6 +31,7 @@
 pub mod air;
 pub mod codec;
 pub mod error;
+pub mod fetch;
 pub mod field;
 pub mod grand_product;
 pub mod pcs;
