@@ -77,6 +77,7 @@
 //! batching.
 
 use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use blake2::digest::consts::U32;
 use blake2::{Blake2b, Digest};
@@ -487,8 +488,21 @@ pub struct FetchProof {
 
 const DOMAIN: &[u8] = b"pcvm/fetch/v1";
 
-fn params_for(log_rows: usize) -> Result<Params, EngineError> {
-    Ok(Params::new(log_rows + LOG_COLUMNS)?)
+/// The PCS parameters for `2^log_rows` rows, built once per process: the prover's Reed–Solomon
+/// codes take seconds at 2^24 and do not depend on the statement. At most [`MAX_LOG_ROWS`]
+/// entries are ever built, so leaking them is bounded.
+fn params_for(log_rows: usize) -> Result<&'static Params, EngineError> {
+    static CACHE: OnceLock<Mutex<HashMap<usize, &'static Params>>> = OnceLock::new();
+    let mut cache = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = cache.get(&log_rows) {
+        return Ok(p);
+    }
+    let p: &'static Params = Box::leak(Box::new(Params::new(log_rows + LOG_COLUMNS)?));
+    cache.insert(log_rows, p);
+    Ok(p)
 }
 
 /// Fiat–Shamir up to the fingerprint challenges: domain, blob hash, sizes, root → `β`, `γ`.
@@ -513,14 +527,22 @@ fn fingerprint(beta: &[F128], gamma: F128, fields: &[F128], counter: F128) -> F1
         })
 }
 
+/// [`fingerprint`] of a table-shaped tuple (no allocation: it runs once per row).
+fn fingerprint_entry(beta: &[F128], gamma: F128, e: &Entry, counter: F128) -> F128 {
+    e.iter()
+        .zip(beta)
+        .fold(gamma.add(&beta[FIELDS].mul(&counter)), |acc, (&x, b)| {
+            acc.add(&b.mul(&lift(x)))
+        })
+}
+
 fn leaves(beta: &[F128], gamma: F128, rows: &[Entry], ts: &[F32], times_g: bool) -> Vec<F128> {
     let gl = F128::from(g());
     rows.par_iter()
         .zip(ts.par_iter())
         .map(|(e, &c)| {
-            let fields: Vec<F128> = e.iter().map(|&x| lift(x)).collect();
             let c = F128::from(c);
-            fingerprint(beta, gamma, &fields, if times_g { gl.mul(&c) } else { c })
+            fingerprint_entry(beta, gamma, e, if times_g { gl.mul(&c) } else { c })
         })
         .collect()
 }
@@ -530,10 +552,7 @@ fn init_product(table: &ProgramTable, beta: &[F128], gamma: F128) -> F128 {
     table
         .entries
         .par_iter()
-        .map(|e| {
-            let fields: Vec<F128> = e.iter().map(|&x| lift(x)).collect();
-            fingerprint(beta, gamma, &fields, F128::one())
-        })
+        .map(|e| fingerprint_entry(beta, gamma, e, F128::one()))
         .reduce(F128::one, |a, b| a.mul(&b))
 }
 
@@ -588,7 +607,7 @@ pub fn prove_unchecked(table: &ProgramTable, w: &FetchWitness) -> Result<FetchPr
     finals.resize(rows, F32::zero());
     columns.push(finals);
     let (commitment, data) =
-        pcs::commit(&params, pack_columns(&columns, log_rows)).map_err(EngineError::from)?;
+        pcs::commit(params, pack_columns(&columns, log_rows)).map_err(EngineError::from)?;
     let (mut t, beta, gamma) = begin(table, log_rows, &commitment);
 
     let (reads, r_reads, _) =
@@ -617,7 +636,7 @@ pub fn prove_unchecked(table: &ProgramTable, w: &FetchWitness) -> Result<FetchPr
         claims.push(column_claim(point, &values, &mut t));
         column_evals[k] = values;
     }
-    let opening = pcs::prove(&params, &data, &claims, &mut t).map_err(EngineError::from)?;
+    let opening = pcs::prove(params, &data, &claims, &mut t).map_err(EngineError::from)?;
     Ok(FetchProof {
         commitment,
         reads,
@@ -678,7 +697,7 @@ pub fn verify(table: &ProgramTable, log_rows: usize, proof: &FetchProof) -> Resu
         .zip(&proof.column_evals)
         .map(|(p, v)| column_claim(p, v, &mut t))
         .collect();
-    pcs::verify(&params, &proof.commitment, &claims, &proof.opening, &mut t)
+    pcs::verify(params, &proof.commitment, &claims, &proof.opening, &mut t)
         .map_err(EngineError::from)?;
     Ok(())
 }
