@@ -60,16 +60,17 @@
 //! # Every open claim, and what discharges it
 //!
 //! * `Π Init`: the verifier computes it from the table directly (no sub-protocol).
-//! * `Π R`, `Π W`, `Π_k ts_k` (rows, `log_rows` layers each) and `Π F` (table, `p` layers):
-//!   layered product circuits; each ends in one claim on its leaves' MLE at a point `r`.
-//!   The leaves are affine in the columns, so the claim is `γ + Σ β_j ṽ_j(r) + β_ts·c̃(r)`
-//!   (`g·t̃s(r)` for `W`, `t̃s(r)` alone for the nonzero product). The prover states all 16
-//!   packed columns at `r` (absorbed); the verifier checks the leaf claim from them, with
-//!   `ẽ_j(r)` for `F` **evaluated by the verifier from its own table**.
-//! * The four stated column vectors: each is reduced to one **PCS claim** on the packed
+//! * `Π R`, `Π W`, `Π_k ts_k` (rows, `log_rows` layers, proven as one batched circuit,
+//!   [`grand_product::prove_batch`], so all three end at one point `r`) and `Π F` (table, `p`
+//!   layers, its own point `r_F`): each ends in one claim on its leaves' MLE. The leaves are
+//!   affine in the columns, so the claim is `γ + Σ β_j ṽ_j(r) + β_ts·c̃(r)` (`g·t̃s(r)` for
+//!   `W`, `t̃s(r)` alone for the nonzero product). The prover states all 16 packed columns at
+//!   each point (absorbed); the verifier checks the leaf claims from them, with `ẽ_j(r_F)` for
+//!   `F` **evaluated by the verifier from its own table**.
+//! * The two stated column vectors: each is reduced to one **PCS claim** on the packed
 //!   polynomial at `(r, ρ)` with value `Σ_y eq(ρ, y)·v_y`, `ρ` drawn after the values (a wrong
 //!   value makes this a nonzero multilinear polynomial in `ρ`: `4/2^128`). One batched
-//!   evaluation proof ([`pcs`], 100 bits) opens all four. For `F` the row point is
+//!   evaluation proof ([`pcs`], 100 bits) opens both. For `F` the row point is
 //!   `(r_F, 0^{log_rows − p})`: the first `2^p` cells of the counter column.
 //!
 //! The verifier also checks `Π Init · Π W = Π R · Π F` and `Π ts ≠ 0`. Soundness error: the
@@ -87,7 +88,7 @@ use rayon::prelude::*;
 
 use crate::error::EngineError;
 use crate::field::{eq_table, evaluate_mle, pack_columns, F128, F32};
-use crate::grand_product::{self, GrandProductProof};
+use crate::grand_product::{self, BatchProductProof, GrandProductProof};
 use crate::pcs::{self, Claim, Commitment, EvalProof, Params};
 use crate::trace::{self, Trace, TraceError};
 use crate::transcript::Transcript;
@@ -475,14 +476,13 @@ pub fn check(table: &ProgramTable, w: &FetchWitness) -> Result<(), FetchError> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FetchProof {
     pub commitment: Commitment,
-    /// Grand products of `R`, `W`, the read counters, and `F`.
-    pub reads: GrandProductProof,
-    pub writes: GrandProductProof,
-    pub nonzero: GrandProductProof,
+    /// The row-side grand products `Π R`, `Π W`, `Π ts`, batched (one point).
+    pub rows: BatchProductProof,
+    /// The table-side grand product `Π F`.
     pub finals: GrandProductProof,
-    /// The 16 packed columns at each product's final row point, in the order above.
-    pub column_evals: [Vec<F128>; 4],
-    /// One evaluation proof for the four claims.
+    /// The 16 packed columns at the rows' point, then at the table's point.
+    pub column_evals: [Vec<F128>; 2],
+    /// One evaluation proof for the two claims.
     pub opening: EvalProof,
 }
 
@@ -610,20 +610,22 @@ pub fn prove_unchecked(table: &ProgramTable, w: &FetchWitness) -> Result<FetchPr
         pcs::commit(params, pack_columns(&columns, log_rows)).map_err(EngineError::from)?;
     let (mut t, beta, gamma) = begin(table, log_rows, &commitment);
 
-    let (reads, r_reads, _) =
-        grand_product::prove(leaves(&beta, gamma, &w.rows, &w.read_ts, false), &mut t);
-    let (writes, r_writes, _) =
-        grand_product::prove(leaves(&beta, gamma, &w.rows, &w.read_ts, true), &mut t);
-    let (nonzero, r_nonzero, _) =
-        grand_product::prove(w.read_ts.iter().map(|&x| F128::from(x)).collect(), &mut t);
+    let (rows_gp, r_rows, _) = grand_product::prove_batch(
+        vec![
+            leaves(&beta, gamma, &w.rows, &w.read_ts, false),
+            leaves(&beta, gamma, &w.rows, &w.read_ts, true),
+            w.read_ts.iter().map(|&x| F128::from(x)).collect(),
+        ],
+        &mut t,
+    );
     let (finals_gp, r_finals, _) = grand_product::prove(
         leaves(&beta, gamma, &table.entries, &w.final_ts, false),
         &mut t,
     );
 
-    let points = [r_reads, r_writes, r_nonzero, row_point(&r_finals, log_rows)];
-    let mut column_evals: [Vec<F128>; 4] = Default::default();
-    let mut claims = Vec::with_capacity(4);
+    let points = [r_rows, row_point(&r_finals, log_rows)];
+    let mut column_evals: [Vec<F128>; 2] = Default::default();
+    let mut claims = Vec::with_capacity(2);
     for (k, point) in points.iter().enumerate() {
         let values: Vec<F128> = (0..COLUMNS)
             .into_par_iter()
@@ -639,9 +641,7 @@ pub fn prove_unchecked(table: &ProgramTable, w: &FetchWitness) -> Result<FetchPr
     let opening = pcs::prove(params, &data, &claims, &mut t).map_err(EngineError::from)?;
     Ok(FetchProof {
         commitment,
-        reads,
-        writes,
-        nonzero,
+        rows: rows_gp,
         finals: finals_gp,
         column_evals,
         opening,
@@ -658,10 +658,9 @@ pub fn verify(table: &ProgramTable, log_rows: usize, proof: &FetchProof) -> Resu
     }
     let params = params_for(log_rows)?;
     let (mut t, beta, gamma) = begin(table, log_rows, &proof.commitment);
-    let (p_reads, r_reads, c_reads) = grand_product::verify(log_rows, &proof.reads, &mut t)?;
-    let (p_writes, r_writes, c_writes) = grand_product::verify(log_rows, &proof.writes, &mut t)?;
-    let (p_nonzero, r_nonzero, c_nonzero) =
-        grand_product::verify(log_rows, &proof.nonzero, &mut t)?;
+    let rows = grand_product::verify_batch(log_rows, 3, &proof.rows, &mut t)?;
+    let (p_reads, p_writes, p_nonzero) = (rows.products[0], rows.products[1], rows.products[2]);
+    let (r_rows, c_rows) = (rows.point, rows.claims);
     let (p_finals, r_finals, c_finals) =
         grand_product::verify(table.log_entries, &proof.finals, &mut t)?;
     if p_nonzero == F128::zero() {
@@ -672,16 +671,16 @@ pub fn verify(table: &ProgramTable, log_rows: usize, proof: &FetchProof) -> Resu
         return Err(EngineError::FinalEvaluation("Init ∪ W ≠ R ∪ F").into());
     }
 
-    let [ev_reads, ev_writes, ev_nonzero, ev_finals] = &proof.column_evals;
-    let gl = F128::from(g());
-    let fp = |ev: &[F128], counter: F128| fingerprint(&beta, gamma, &ev[..FIELDS], counter);
-    if fp(ev_reads, ev_reads[COL_TS]) != c_reads {
+    let [ev_rows, ev_finals] = &proof.column_evals;
+    let fields = &ev_rows[..FIELDS];
+    let ts = ev_rows[COL_TS];
+    if fingerprint(&beta, gamma, fields, ts) != c_rows[0] {
         return Err(EngineError::FinalEvaluation("read leaves").into());
     }
-    if fp(ev_writes, gl.mul(&ev_writes[COL_TS])) != c_writes {
+    if fingerprint(&beta, gamma, fields, F128::from(g()).mul(&ts)) != c_rows[1] {
         return Err(EngineError::FinalEvaluation("write leaves").into());
     }
-    if ev_nonzero[COL_TS] != c_nonzero {
+    if ts != c_rows[2] {
         return Err(EngineError::FinalEvaluation("counter leaves").into());
     }
     // F's fields are the table's: evaluated here, not taken from the prover.
@@ -691,7 +690,7 @@ pub fn verify(table: &ProgramTable, log_rows: usize, proof: &FetchProof) -> Resu
         return Err(EngineError::FinalEvaluation("final leaves").into());
     }
 
-    let points = [r_reads, r_writes, r_nonzero, row_point(&r_finals, log_rows)];
+    let points = [r_rows, row_point(&r_finals, log_rows)];
     let claims: Vec<Claim> = points
         .iter()
         .zip(&proof.column_evals)
@@ -709,17 +708,16 @@ pub fn verify_blob(blob: &[u8], log_rows: usize, proof: &FetchProof) -> Result<(
 
 /// Bytes of a proof (roots, field elements and the encoded opening), for size reports.
 pub fn proof_bytes(proof: &FetchProof) -> usize {
-    let gp = |p: &GrandProductProof| {
-        16 + p
-            .layers
+    let layers = |layers: &[crate::sumcheck::SumcheckProof]| {
+        layers
             .iter()
             .map(|l| 16 * (l.rounds.iter().map(Vec::len).sum::<usize>() + l.evals.len()))
             .sum::<usize>()
     };
-    32 + gp(&proof.reads)
-        + gp(&proof.writes)
-        + gp(&proof.nonzero)
-        + gp(&proof.finals)
+    32 + 16 * proof.rows.products.len()
+        + layers(&proof.rows.layers)
+        + 16
+        + layers(&proof.finals.layers)
         + 16 * proof.column_evals.iter().map(Vec::len).sum::<usize>()
         + crate::codec::encode(&proof.opening).len()
 }

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use diverge_pcvm::fetch::{
     self, field, FetchError, FetchProof, FetchWitness, ProgramTable, COLUMNS, FIELDS, PAD_OPCODE,
 };
+use diverge_pcvm::sumcheck::SumcheckProof;
 use diverge_pcvm::trace::{Trace, Tracer};
 use diverge_pcvm::{codec, F128, F32};
 use exec_reexec::state::PoolState;
@@ -332,52 +333,57 @@ fn every_proof_field_is_bound() {
         p.commitment.root[i] ^= 1 << (i % 8);
         reject(&p, "root byte");
     }
-    type Gp = fn(&mut FetchProof) -> &mut diverge_pcvm::grand_product::GrandProductProof;
-    let gps: [(&str, Gp); 4] = [
-        ("reads", |p| &mut p.reads),
-        ("writes", |p| &mut p.writes),
-        ("nonzero", |p| &mut p.nonzero),
-        ("finals", |p| &mut p.finals),
-    ];
-    for (name, gp) in gps {
+    // The batched row products.
+    let mut p = proof.clone();
+    for k in 0..3 {
         let mut p = proof.clone();
-        flip(&mut gp(&mut p).product, 5);
-        reject(&p, name);
-        let layers = gp(&mut proof.clone()).layers.len();
-        for l in 0..layers {
-            let (rounds, evals) = {
-                let mut q = proof.clone();
-                let layer = &gp(&mut q).layers[l];
-                (
-                    layer.rounds.iter().map(Vec::len).collect::<Vec<_>>(),
-                    layer.evals.len(),
-                )
-            };
+        flip(&mut p.rows.products[k], 5 + k);
+        reject(&p, "row product");
+    }
+    p.rows.products.pop();
+    reject(&p, "row products shortened");
+    type Layers = fn(&mut FetchProof) -> &mut Vec<SumcheckProof>;
+    let circuits: [(&str, Layers); 2] = [
+        ("rows", |p| &mut p.rows.layers),
+        ("finals", |p| &mut p.finals.layers),
+    ];
+    let mut p = proof.clone();
+    flip(&mut p.finals.product, 9);
+    reject(&p, "finals product");
+    for (name, layers_of) in circuits {
+        let shape: Vec<(Vec<usize>, usize)> = layers_of(&mut proof.clone())
+            .iter()
+            .map(|l| (l.rounds.iter().map(Vec::len).collect(), l.evals.len()))
+            .collect();
+        for (l, (rounds, evals)) in shape.iter().enumerate() {
             for (r, &len) in rounds.iter().enumerate() {
                 for k in 0..len {
                     let mut p = proof.clone();
-                    flip(&mut gp(&mut p).layers[l].rounds[r][k], l + r + k);
+                    flip(&mut layers_of(&mut p)[l].rounds[r][k], l + r + k);
                     reject(&p, name);
                 }
             }
-            for e in 0..evals {
+            for e in 0..*evals {
                 let mut p = proof.clone();
-                flip(&mut gp(&mut p).layers[l].evals[e], 100 + e);
+                flip(&mut layers_of(&mut p)[l].evals[e], 100 + e);
                 reject(&p, name);
             }
             // a round dropped or added (the top layer has none): a shape error, not a panic
             let mut p = proof.clone();
-            let layer = &mut gp(&mut p).layers[l];
+            let layer = &mut layers_of(&mut p)[l];
             if layer.rounds.pop().is_none() {
                 layer.rounds.push(vec![F128::zero(); 4]);
             }
             reject(&p, name);
+            let mut p = proof.clone();
+            layers_of(&mut p)[l].evals.pop();
+            reject(&p, name);
         }
         let mut p = proof.clone();
-        gp(&mut p).layers.pop();
+        layers_of(&mut p).pop();
         reject(&p, name);
     }
-    for k in 0..4 {
+    for k in 0..2 {
         for c in 0..COLUMNS {
             let mut p = proof.clone();
             flip(&mut p.column_evals[k][c], c * 7 + k);
