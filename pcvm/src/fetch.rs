@@ -11,8 +11,8 @@
 //!
 //! The table is the verifier's own: [`ProgramTable::from_blob`] parses the blob with PolkaVM's
 //! parser (as [`trace::inventory`](crate::trace::inventory) does), and the table is never
-//! committed; the verifier evaluates its multilinear extension itself (2^p entries, p = 12 for
-//! the workload). The blob's Blake2b-256 hash is absorbed right after the domain label
+//! committed; the verifier evaluates its multilinear extension itself (2^p entries, p = 11 for
+//! the workload's 1521 instructions). The blob's Blake2b-256 hash is absorbed right after the domain label
 //! (`pcvm/fetch/v1`, the version is in the label) and before the commitment and any challenge,
 //! so a proof made for one blob is a transcript of another statement under every other blob,
 //! even one whose table is identical.
@@ -48,8 +48,10 @@
 //! `g^m · Π ts = Π ts`, and `Π ts ≠ 0`, so `g^m = 1`: `m` is a multiple of `ord(g) = 2^32 − 1`,
 //! and `m ≤ 2^log_rows < 2^32 − 1` gives `m = 0`. No row fetches `x`. (Zero is the one fixed
 //! point of `ts ↦ g·ts`; it is what the nonzero product excludes. Additive counters `ts + 1`
-//! would have order 2 in characteristic 2 and prove nothing.) The final counters `f` may be
-//! anything for this argument; they only have to make the honest multisets balance.
+//! would have order 2 in characteristic 2 and prove nothing.) For a table entry `e_i` read by
+//! `c_i` rows the same products give `g^{c_i} · Π ts = Π ts · f_i`, so `f_i = g^{c_i}`: the
+//! committed counters are the exact read counts (`c ↦ g^c` is injective below `2^32 − 1`), and
+//! the rows' multiset is the table's entries each repeated by its count.
 //!
 //! Multiset equality is by grand products ([`grand_product`]) of fingerprints
 //! `γ + Σ_j β_j·field_j + β_ts·counter` with `β_0..β_10`, `γ` drawn after the commitment: as
