@@ -144,6 +144,27 @@ fn the_default_block_proves_and_verifies() {
 #[test]
 fn the_honest_prefix_verifies() {
     assert_eq!(verify_prefix(prefix_proof()), Ok(()));
+    // Row counts the statement cannot have: typed errors, from the prover and the verifier.
+    let t = table();
+    for log_rows in [0, t.log_entries - 1, fetch::MAX_LOG_ROWS + 1, usize::MAX] {
+        assert!(fetch::verify(t, log_rows, prefix_proof()).is_err());
+    }
+    let pcs = prefix_pcs();
+    assert!(matches!(
+        FetchWitness::new(t, &pcs, t.log_entries - 1),
+        Err(FetchError::Rows { .. })
+    ));
+    let too_many = vec![pcs[0]; (1 << t.log_entries) + 1];
+    assert!(matches!(
+        FetchWitness::new(t, &too_many, t.log_entries),
+        Err(FetchError::Rows { .. })
+    ));
+    let mut short = prefix_witness();
+    short.read_ts.pop();
+    assert!(matches!(
+        fetch::prove_unchecked(t, &short),
+        Err(FetchError::Rows { .. })
+    ));
 }
 
 /// Prove a tampered witness without the native check; the check must refuse it and the
