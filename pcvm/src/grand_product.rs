@@ -17,7 +17,7 @@
 
 use crate::error::EngineError;
 use crate::field::{eq_eval, eq_table, F128};
-use crate::sumcheck::{self, Product, SumcheckProof};
+use crate::sumcheck::{self, Composition, Product, SumcheckProof};
 use crate::transcript::Transcript;
 use ligerito_binary_fields::BinaryFieldElement;
 
@@ -146,6 +146,145 @@ pub fn verify_multiset(
     Ok([(rl, cl.add(&gamma)), (rr, cr.add(&gamma))])
 }
 
+/// Several grand products over tables of one size, proven together: one sumcheck per layer
+/// for all circuits, so they all end at one point (one set of openings for the caller).
+///
+/// Per layer the claims `c_k = L̃_{k,i+1}(r)` are batched by fresh `λ_k` drawn after them:
+/// `Σ_k λ_k c_k = Σ_x eq(r, x)·Σ_k λ_k L̃_{k,i}(0, x)·L̃_{k,i}(1, x)`. A false `c_k` makes the
+/// batched claim false except with probability `1/|F|` (`λ` independent, drawn after every
+/// `c_k` is fixed), and the sumcheck then fails as in [`prove`]. The merge at `ρ` is shared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchProductProof {
+    /// One product per table.
+    pub products: Vec<F128>,
+    /// One sumcheck per layer (top layer first), over `1 + 2·tables` inputs.
+    pub layers: Vec<SumcheckProof>,
+}
+
+const BATCH: &[u8] = b"pcvm/grand-product/v1/batch";
+
+/// `eq · Σ_k λ_k · even_k · odd_k` on the inputs `[eq, even_0, odd_0, even_1, odd_1, …]`.
+struct BatchedLayer {
+    lambda: Vec<F128>,
+}
+
+impl Composition for BatchedLayer {
+    fn num_inputs(&self) -> usize {
+        1 + 2 * self.lambda.len()
+    }
+    fn degree(&self) -> usize {
+        3
+    }
+    fn eval(&self, x: &[F128]) -> F128 {
+        let sum = self
+            .lambda
+            .iter()
+            .enumerate()
+            .fold(F128::zero(), |acc, (k, l)| {
+                acc.add(&l.mul(&x[1 + 2 * k].mul(&x[2 + 2 * k])))
+            });
+        x[0].mul(&sum)
+    }
+}
+
+/// Prove the products of `tables` (equal powers of two, at least one). Returns the proof, the
+/// common point and each table's MLE value there, which the caller must discharge.
+pub fn prove_batch(
+    tables: Vec<Vec<F128>>,
+    t: &mut Transcript,
+) -> (BatchProductProof, Vec<F128>, Vec<F128>) {
+    assert!(!tables.is_empty(), "at least one table");
+    let len = tables[0].len();
+    assert!(
+        len.is_power_of_two() && tables.iter().all(|x| x.len() == len),
+        "tables must be equal powers of two"
+    );
+    let n = len.trailing_zeros() as usize;
+    let circuits: Vec<Vec<Vec<F128>>> = tables
+        .into_iter()
+        .map(|leaves| {
+            let mut layers = vec![leaves];
+            for _ in 0..n {
+                let prev = &layers[layers.len() - 1];
+                let next: Vec<F128> = prev.chunks_exact(2).map(|p| p[0].mul(&p[1])).collect();
+                layers.push(next);
+            }
+            layers
+        })
+        .collect();
+    let products: Vec<F128> = circuits.iter().map(|c| c[n][0]).collect();
+    t.absorb_f128s(PRODUCT, &products);
+    let mut point: Vec<F128> = Vec::new();
+    let mut claims = products.clone();
+    let mut layers = Vec::with_capacity(n);
+    for i in (0..n).rev() {
+        let lambda = t.challenge_f128s(BATCH, circuits.len());
+        let mut inputs = vec![eq_table(&point)];
+        for c in &circuits {
+            inputs.push(c[i].iter().step_by(2).copied().collect());
+            inputs.push(c[i].iter().skip(1).step_by(2).copied().collect());
+        }
+        let (proof, rp) = sumcheck::prove(inputs, &BatchedLayer { lambda }, t);
+        let rho = t.challenge_f128(MERGE);
+        for (k, claim) in claims.iter_mut().enumerate() {
+            let (e0, e1) = (proof.evals[1 + 2 * k], proof.evals[2 + 2 * k]);
+            *claim = e0.add(&rho.mul(&e0.add(&e1)));
+        }
+        point = std::iter::once(rho).chain(rp).collect();
+        layers.push(proof);
+    }
+    (BatchProductProof { products, layers }, point, claims)
+}
+
+/// What a verified batch leaves: the proven products, and the common point with each table's
+/// claimed MLE value there (every one to be discharged by the caller).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub products: Vec<F128>,
+    pub point: Vec<F128>,
+    pub claims: Vec<F128>,
+}
+
+/// Verify `tables` grand products over `2^num_vars` leaves each.
+pub fn verify_batch(
+    num_vars: usize,
+    tables: usize,
+    proof: &BatchProductProof,
+    t: &mut Transcript,
+) -> Result<BatchOutcome, EngineError> {
+    if tables == 0 || proof.products.len() != tables || proof.layers.len() != num_vars {
+        return Err(EngineError::Shape("batched grand product"));
+    }
+    t.absorb_f128s(PRODUCT, &proof.products);
+    let mut point: Vec<F128> = Vec::new();
+    let mut claims = proof.products.clone();
+    for layer in &proof.layers {
+        let lambda = t.challenge_f128s(BATCH, tables);
+        let claim = claims
+            .iter()
+            .zip(&lambda)
+            .fold(F128::zero(), |acc, (c, l)| acc.add(&c.mul(l)));
+        let comp = BatchedLayer { lambda };
+        let rp = sumcheck::verify(point.len(), &comp, claim, layer, t)?;
+        if layer.evals[0] != eq_eval(&point, &rp) {
+            return Err(EngineError::FinalEvaluation(
+                "batched grand product eq(r, r')",
+            ));
+        }
+        let rho = t.challenge_f128(MERGE);
+        for (k, claim) in claims.iter_mut().enumerate() {
+            let (e0, e1) = (layer.evals[1 + 2 * k], layer.evals[2 + 2 * k]);
+            *claim = e0.add(&rho.mul(&e0.add(&e1)));
+        }
+        point = std::iter::once(rho).chain(rp).collect();
+    }
+    Ok(BatchOutcome {
+        products: proof.products.clone(),
+        point,
+        claims,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,5 +381,46 @@ mod tests {
         };
         assert_eq!(logup(&left), logup(&right), "LogUp cannot tell them apart");
         assert!(multiset_run(&left, &right).is_err());
+    }
+
+    #[test]
+    fn batched_products_verify_and_bind_each_table() {
+        let mut rng = ChaCha8Rng::seed_from_u64(24);
+        for n in [0usize, 1, 6] {
+            let tables: Vec<Vec<F128>> = (0..3).map(|_| rand_vec(&mut rng, 1 << n)).collect();
+            let (proof, point, claims) = prove_batch(tables.clone(), &mut Transcript::new(b"b"));
+            let out = verify_batch(n, 3, &proof, &mut Transcript::new(b"b")).expect("verify");
+            assert_eq!((&out.point, &out.claims), (&point, &claims));
+            let products = out.products;
+            for (k, table) in tables.iter().enumerate() {
+                let p = table.iter().fold(F128::one(), |a, b| a.mul(b));
+                assert_eq!(products[k], p, "n={n} table {k}");
+                assert_eq!(
+                    evaluate_mle_f128(table, &point),
+                    claims[k],
+                    "n={n} table {k}"
+                );
+            }
+        }
+        let tables: Vec<Vec<F128>> = (0..2).map(|_| rand_vec(&mut rng, 16)).collect();
+        let (proof, _, _) = prove_batch(tables, &mut Transcript::new(b"b"));
+        let v = |p: &BatchProductProof| verify_batch(4, 2, p, &mut Transcript::new(b"b"));
+        assert!(v(&proof).is_ok());
+        for k in 0..2 {
+            let mut p = proof.clone();
+            p.products[k] = p.products[k].add(&F128::one());
+            assert!(v(&p).is_err(), "product {k}");
+        }
+        for l in 0..4 {
+            for e in 0..5 {
+                let mut p = proof.clone();
+                p.layers[l].evals[e] = p.layers[l].evals[e].add(&F128::one());
+                assert!(v(&p).is_err(), "layer {l} eval {e}");
+            }
+        }
+        assert!(verify_batch(4, 3, &proof, &mut Transcript::new(b"b")).is_err());
+        let mut p = proof;
+        p.layers.pop();
+        assert_eq!(v(&p), Err(EngineError::Shape("batched grand product")));
     }
 }

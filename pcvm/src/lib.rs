@@ -25,12 +25,20 @@
 //! * [`trace`]: the execution trace S2 constrains (one row per executed PolkaVM instruction,
 //!   read from PolkaVM's interpreter in step-tracing mode) and the opcode inventory that keeps
 //!   the workload blob inside the constrained subset.
+//! * [`fetch`]: S2's first argument. The verifier derives the program table from the blob
+//!   (one entry per instruction: pc, opcode, register and immediate operands, next pc, target)
+//!   and binds the blob's hash into the transcript; the proof shows every committed row's fetch
+//!   tuple is a table entry (read-only offline memory checking with multiplicative counters,
+//!   by grand products; every open claim is a PCS opening or the verifier's own table
+//!   evaluation). Proven on the workload's real trace.
 //!
-//! Later stages (issue 10) add the PolkaVM trace constraints and the memory arguments.
+//! Later stages (issue 10) add the rest of the CPU constraints (ALU semantics, registers,
+//! control flow, boundary and padding rows) and the memory arguments.
 
 pub mod air;
 pub mod codec;
 pub mod error;
+pub mod fetch;
 pub mod field;
 pub mod grand_product;
 pub mod pcs;

@@ -39,20 +39,50 @@ pub fn eval_point(i: usize) -> F128 {
     F128::from_value(i as u128)
 }
 
+/// `1 / Π_{j≠i} (ω_i + ω_j)` for the `n` points `ω_0..ω_{n-1}`: constants of the Lagrange
+/// basis. A verifier interpolates once per sumcheck round and an inversion costs as much as
+/// ~100 multiplications in software GF(2^128), so the small sizes every round uses are built
+/// once.
+fn lagrange_denominators(n: usize) -> Vec<F128> {
+    let pts: Vec<F128> = (0..n).map(eval_point).collect();
+    (0..n)
+        .map(|i| {
+            pts.iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .fold(F128::one(), |den, (_, &xj)| den.mul(&pts[i].add(&xj)))
+                .inv()
+        })
+        .collect()
+}
+
+const CACHED_DENOMINATORS: usize = 9;
+
 /// `g(r)` from `g(eval_point(i)) = values[i]`, `i ≤ d` (Lagrange; the denominators are nonzero
 /// because the points are distinct).
 pub fn interpolate(values: &[F128], r: F128) -> F128 {
-    let pts: Vec<F128> = (0..values.len()).map(eval_point).collect();
+    static CACHE: std::sync::OnceLock<Vec<Vec<F128>>> = std::sync::OnceLock::new();
+    let n = values.len();
+    let owned;
+    let den_inv: &[F128] = if n < CACHED_DENOMINATORS {
+        &CACHE.get_or_init(|| {
+            (0..CACHED_DENOMINATORS)
+                .map(lagrange_denominators)
+                .collect()
+        })[n]
+    } else {
+        owned = lagrange_denominators(n);
+        &owned
+    };
+    let pts: Vec<F128> = (0..n).map(eval_point).collect();
     let mut acc = F128::zero();
-    for (i, (&v, &xi)) in values.iter().zip(&pts).enumerate() {
-        let (mut num, mut den) = (F128::one(), F128::one());
-        for (j, &xj) in pts.iter().enumerate() {
-            if i != j {
-                num = num.mul(&r.add(&xj));
-                den = den.mul(&xi.add(&xj));
-            }
-        }
-        acc = acc.add(&v.mul(&num).mul(&den.inv()));
+    for (i, (&v, &d)) in values.iter().zip(den_inv).enumerate() {
+        let num = pts
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != i)
+            .fold(F128::one(), |num, (_, &xj)| num.mul(&r.add(&xj)));
+        acc = acc.add(&v.mul(&num).mul(&d));
     }
     acc
 }

@@ -415,7 +415,7 @@ fn engine_err(e: impl std::fmt::Display) -> TraceError {
     TraceError::Engine(e.to_string())
 }
 
-fn parse(blob: &[u8]) -> Result<ProgramBlob, TraceError> {
+pub(crate) fn parse(blob: &[u8]) -> Result<ProgramBlob, TraceError> {
     let program =
         ProgramBlob::parse(blob.to_vec().into()).map_err(|e| TraceError::Parse(e.to_string()))?;
     // Register values, address arithmetic and the constraints are all 64-bit.

@@ -1,0 +1,761 @@
+//! S2, first slice: the program table and the fetch argument, bound to the program blob.
+//!
+//! # What is proven
+//!
+//! For a public program blob and `2^log_rows` committed CPU rows, every row's fetch tuple
+//! `(pc, opcode, reg_a, reg_b, reg_c, imm_lo, imm_hi, imm2, next_pc, target)` is an entry of
+//! the blob's program table: an instruction of the blob at that pc with exactly the operand
+//! fields the blob encodes, or a padding entry (opcode [`PAD_OPCODE`], every operand field zero,
+//! a pc past the end of the code). A pc that is not an instruction boundary, a wrong opcode or
+//! a wrong operand field anywhere in the rows makes the verifier reject.
+//!
+//! The table is the verifier's own: [`ProgramTable::from_blob`] parses the blob with PolkaVM's
+//! parser (as [`trace::inventory`](crate::trace::inventory) does), and the table is never
+//! committed; the verifier evaluates its multilinear extension itself (2^p entries, p = 11 for
+//! the workload's 1521 instructions). The blob's Blake2b-256 hash is absorbed right after the domain label
+//! (`pcvm/fetch/v1`, the version is in the label) and before the commitment and any challenge,
+//! so a proof made for one blob is a transcript of another statement under every other blob,
+//! even one whose table is identical.
+//!
+//! # What is left to later stages
+//!
+//! Nothing here says the rows are an *execution*: that consecutive pcs follow (`next_pc`,
+//! branch `target`), that the ALU semantics of each opcode hold, that registers are read and
+//! written consistently, that memory is, or where padding may sit (padding rows here can only
+//! fetch padding entries, but nothing yet forces them after the halt row). Those are S2's
+//! remaining constraint families and S3's memory argument; they read the fetched fields from
+//! the same committed columns, so the fetch argument is what ties them to the blob.
+//!
+//! # The argument (offline memory checking for read-only memory, multiplicative counters)
+//!
+//! Committed, one Ligerito commitment, columns packed by index bits (16 columns of
+//! `2^log_rows`, `log_rows ≥ p`): the 10 fetch fields per row, the row's read counter `ts`, and,
+//! in the first `2^p` cells of column 11, each table entry's final counter `f`. `g` is the
+//! generator [`G`] of GF(2^32)^*. Honestly, the `j`-th read of entry `i` carries `ts = g^j`, and
+//! `f_i = g^{c_i}` for its read count `c_i`: the counts the prover commits. The multisets of
+//! tuples `(fields, counter)` are
+//!
+//! * `Init = {(e_i, 1)}` over table entries (verifier-known),
+//! * `R = {(row_k, ts_k)}`, `W = {(row_k, g·ts_k)}` over rows,
+//! * `F = {(e_i, f_i)}` over table entries,
+//!
+//! and the proof shows `Init ∪ W = R ∪ F` and `Π_k ts_k ≠ 0`.
+//!
+//! Why that suffices: fix a tuple `x` of fields that is not a table entry (table pcs are
+//! distinct, so `x` is any wrong field, or a pc no entry has). Tuples with fields `x` occur on
+//! the left only in `W` and on the right only in `R`, so the multiset of counters `{g·ts}` over
+//! the rows fetching `x` equals `{ts}` over the same `m` rows. Taking products,
+//! `g^m · Π ts = Π ts`, and `Π ts ≠ 0`, so `g^m = 1`: `m` is a multiple of `ord(g) = 2^32 − 1`,
+//! and `m ≤ 2^log_rows < 2^32 − 1` gives `m = 0`. No row fetches `x`. (Zero is the one fixed
+//! point of `ts ↦ g·ts`; it is what the nonzero product excludes. Additive counters `ts + 1`
+//! would have order 2 in characteristic 2 and prove nothing.) For a table entry `e_i` read by
+//! `c_i` rows the same products give `g^{c_i} · Π ts = Π ts · f_i`, so `f_i = g^{c_i}`: the
+//! committed counters are the exact read counts (`c ↦ g^c` is injective below `2^32 − 1`), and
+//! the rows' multiset is the table's entries each repeated by its count.
+//!
+//! Multiset equality is by grand products ([`grand_product`]) of fingerprints
+//! `γ + Σ_j β_j·field_j + β_ts·counter` with `β_0..β_10`, `γ` drawn after the commitment: as
+//! polynomials in `(γ, β)`, `Π (γ + ⟨β, x⟩)` over two different multisets differ (distinct
+//! tuples give distinct irreducible linear forms), so they agree at the random point with
+//! probability `≤ (2^p + 2^log_rows)/2^128` (Schwartz–Zippel). Exact multiplicities: no LogUp.
+//!
+//! # Every open claim, and what discharges it
+//!
+//! * `Π Init`: the verifier computes it from the table directly (no sub-protocol).
+//! * `Π R`, `Π W`, `Π_k ts_k` (rows, `log_rows` layers, proven as one batched circuit,
+//!   [`grand_product::prove_batch`], so all three end at one point `r`) and `Π F` (table, `p`
+//!   layers, its own point `r_F`): each ends in one claim on its leaves' MLE. The leaves are
+//!   affine in the columns, so the claim is `γ + Σ β_j ṽ_j(r) + β_ts·c̃(r)` (`g·t̃s(r)` for
+//!   `W`, `t̃s(r)` alone for the nonzero product). The prover states all 16 packed columns at
+//!   each point (absorbed); the verifier checks the leaf claims from them, with `ẽ_j(r_F)` for
+//!   `F` **evaluated by the verifier from its own table**.
+//! * The two stated column vectors: each is reduced to one **PCS claim** on the packed
+//!   polynomial at `(r, ρ)` with value `Σ_y eq(ρ, y)·v_y`, `ρ` drawn after the values (a wrong
+//!   value makes this a nonzero multilinear polynomial in `ρ`: `4/2^128`). One batched
+//!   evaluation proof ([`pcs`], 100 bits) opens both. For `F` the row point is
+//!   `(r_F, 0^{log_rows − p})`: the first `2^p` cells of the counter column.
+//!
+//! The verifier also checks `Π Init · Π W = Π R · Π F` and `Π ts ≠ 0`. Soundness error: the
+//! PCS's `2^-100` plus `O((log_rows^2 + 2^log_rows)/2^128)` from the products, fingerprints and
+//! batching.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use blake2::digest::consts::U32;
+use blake2::{Blake2b, Digest};
+use ligerito_binary_fields::BinaryFieldElement;
+use polkavm::program::{Instruction, RawReg};
+use rayon::prelude::*;
+
+use crate::error::EngineError;
+use crate::field::{eq_table, evaluate_mle, pack_columns, F128, F32};
+use crate::grand_product::{self, BatchProductProof, GrandProductProof};
+use crate::pcs::{self, Claim, Commitment, EvalProof, Params};
+use crate::trace::{self, Trace, TraceError};
+use crate::transcript::Transcript;
+
+/// Fetch fields per row and per table entry.
+pub const FIELDS: usize = 10;
+/// Field indices.
+pub mod field {
+    pub const PC: usize = 0;
+    /// [`super::opcode_code`], or [`super::PAD_OPCODE`].
+    pub const OPCODE: usize = 1;
+    /// Register operands in the instruction's argument order ([`super::NO_REG`] if absent).
+    pub const REG_A: usize = 2;
+    pub const REG_B: usize = 3;
+    pub const REG_C: usize = 4;
+    /// The first immediate as 64 bits (sign-extended `i32`, or `load_imm64`'s `u64`).
+    pub const IMM_LO: usize = 5;
+    pub const IMM_HI: usize = 6;
+    /// The second immediate (stored value of `store_imm*`), as its `u32` bits.
+    pub const IMM2: usize = 7;
+    /// The pc of the next instruction in the code.
+    pub const NEXT_PC: usize = 8;
+    /// Branch or jump target (0 if none).
+    pub const TARGET: usize = 9;
+}
+/// Committed column of the rows' read counters.
+pub const COL_TS: usize = FIELDS;
+/// Committed column whose first `2^p` cells are the table entries' final counters.
+pub const COL_FINAL: usize = FIELDS + 1;
+/// Packed columns (12 used, padded to a power of two).
+pub const COLUMNS: usize = 16;
+const LOG_COLUMNS: usize = 4;
+
+/// The opcode of padding entries: no supported opcode's code.
+pub const PAD_OPCODE: u32 = 0x100;
+/// An absent register operand (registers are 0..13).
+pub const NO_REG: u32 = 0xff;
+
+/// A generator of GF(2^32)^* (order `2^32 − 1 = 3·5·17·257·65537`; checked by a test): the
+/// counters' multiplier.
+pub const G: u32 = 3;
+
+/// Largest provable row count: the counter argument needs `2^log_rows < ord(G)`, the PCS
+/// `2^(log_rows + 4) ≤ 2^30`.
+pub const MAX_LOG_ROWS: usize = pcs::MAX_LOG_SIZE - LOG_COLUMNS;
+
+pub type Entry = [u32; FIELDS];
+
+/// Why a table, witness or proof could not be built or was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    #[error("program blob: {0}")]
+    Blob(#[from] TraceError),
+    #[error("the program table has no encoding for `{opcode}` at pc {pc}")]
+    UnsupportedInstruction { pc: u32, opcode: &'static str },
+    #[error("row {row}: pc {pc} is not an instruction boundary of the blob")]
+    NotAnInstruction { row: usize, pc: u32 },
+    #[error("{rows} rows do not fit 2^{log_rows} (the table needs at least 2^{min})")]
+    Rows {
+        rows: usize,
+        log_rows: usize,
+        min: usize,
+    },
+    #[error("row {row}: the fetch tuple is not the table's entry at its pc")]
+    WrongFields { row: usize },
+    #[error("row {row}: read counter is not g^(earlier reads of its entry)")]
+    WrongCounter { row: usize },
+    #[error("entry {entry}: final counter is not g^(its read count)")]
+    WrongFinal { entry: usize },
+    #[error("proof rejected: {0}")]
+    Rejected(#[from] EngineError),
+}
+
+fn f32(x: u32) -> F32 {
+    F32::from_value(x)
+}
+
+fn lift(x: u32) -> F128 {
+    F128::from(f32(x))
+}
+
+fn g() -> F32 {
+    f32(G)
+}
+
+/// The program table a verifier derives from a blob.
+#[derive(Debug, Clone)]
+pub struct ProgramTable {
+    /// Blake2b-256 of the blob.
+    pub hash: [u8; 32],
+    /// Instructions in the code (entries `0..instructions`); the rest are padding entries.
+    pub instructions: usize,
+    /// `2^log_entries` entries.
+    pub log_entries: usize,
+    pub entries: Vec<Entry>,
+    by_pc: HashMap<u32, usize>,
+}
+
+fn reg(r: RawReg) -> u32 {
+    r.get().to_usize() as u32
+}
+
+/// The table entry of one instruction: its operands in a fixed slot layout (see [`field`]).
+/// Only [`trace::SUPPORTED`]'s opcodes have an encoding: a blob with any other is refused,
+/// as the inventory refuses it.
+fn encode(instruction: Instruction, pc: u32, next: u32) -> Result<Entry, FetchError> {
+    use Instruction as I;
+    let mut e = [0u32; FIELDS];
+    e[field::PC] = pc;
+    // PolkaVM's numbering is not public (and differs between instruction sets): the code is
+    // the opcode's position in `SUPPORTED`, which later stages' flags are keyed by.
+    e[field::OPCODE] =
+        opcode_code(instruction.opcode()).ok_or(FetchError::UnsupportedInstruction {
+            pc,
+            opcode: instruction.opcode().name(),
+        })?;
+    e[field::NEXT_PC] = next;
+    let mut regs = [NO_REG; 3];
+    let mut imm: Option<u64> = None;
+    let mut imm2 = 0u32;
+    let mut target = 0u32;
+    let sext = |i: i32| i as i64 as u64;
+    match instruction {
+        I::fallthrough | I::unlikely => {}
+        I::load_imm(d, i) | I::load_u8(d, i) | I::jump_indirect(d, i) => {
+            regs[0] = reg(d);
+            imm = Some(sext(i));
+        }
+        I::load_imm64(d, i) => {
+            regs[0] = reg(d);
+            imm = Some(i);
+        }
+        I::move_reg(d, s) => regs[..2].copy_from_slice(&[reg(d), reg(s)]),
+        I::add_64(d, a, b) | I::sub_64(d, a, b) | I::or(d, a, b) | I::xor(d, a, b) => {
+            regs = [reg(d), reg(a), reg(b)];
+        }
+        I::add_imm_64(d, a, i)
+        | I::and_imm(d, a, i)
+        | I::or_imm(d, a, i)
+        | I::shift_logical_left_imm_64(d, a, i)
+        | I::shift_logical_right_imm_64(d, a, i)
+        | I::set_less_than_unsigned_imm(d, a, i)
+        | I::set_greater_than_unsigned_imm(d, a, i)
+        | I::load_indirect_u8(d, a, i)
+        | I::load_indirect_u64(d, a, i)
+        | I::store_indirect_u8(d, a, i)
+        | I::store_indirect_u64(d, a, i) => {
+            regs[..2].copy_from_slice(&[reg(d), reg(a)]);
+            imm = Some(sext(i));
+        }
+        I::store_imm_u8(o, v) => {
+            imm = Some(sext(o));
+            imm2 = v as u32;
+        }
+        I::store_imm_indirect_u8(b, o, v) | I::store_imm_indirect_u64(b, o, v) => {
+            regs[0] = reg(b);
+            imm = Some(sext(o));
+            imm2 = v as u32;
+        }
+        I::branch_eq_imm(a, i, t)
+        | I::branch_not_eq_imm(a, i, t)
+        | I::branch_less_unsigned_imm(a, i, t)
+        | I::branch_greater_unsigned_imm(a, i, t)
+        | I::load_imm_and_jump(a, i, t) => {
+            regs[0] = reg(a);
+            imm = Some(sext(i));
+            target = t;
+        }
+        I::branch_not_eq(a, b, t)
+        | I::branch_less_unsigned(a, b, t)
+        | I::branch_greater_or_equal_unsigned(a, b, t) => {
+            regs[..2].copy_from_slice(&[reg(a), reg(b)]);
+            target = t;
+        }
+        I::jump(t) => target = t,
+        I::ecalli(i) => imm = Some(u64::from(i as u32)),
+        other => {
+            return Err(FetchError::UnsupportedInstruction {
+                pc,
+                opcode: other.opcode().name(),
+            })
+        }
+    }
+    e[field::REG_A..=field::REG_C].copy_from_slice(&regs);
+    let imm = imm.unwrap_or(0);
+    e[field::IMM_LO] = imm as u32;
+    e[field::IMM_HI] = (imm >> 32) as u32;
+    e[field::IMM2] = imm2;
+    e[field::TARGET] = target;
+    Ok(e)
+}
+
+/// The opcode field's value for `opcode`: its index in [`trace::SUPPORTED`].
+pub fn opcode_code(opcode: polkavm::program::Opcode) -> Option<u32> {
+    trace::SUPPORTED
+        .iter()
+        .position(|&o| o == opcode)
+        .map(|i| i as u32)
+}
+
+/// Blake2b-256 of a blob: what the transcript binds.
+pub fn blob_hash(blob: &[u8]) -> [u8; 32] {
+    Blake2b::<U32>::digest(blob).into()
+}
+
+impl ProgramTable {
+    /// Parses `blob` (PolkaVM's parser, 64-bit only) into one entry per instruction, in code
+    /// order, then padding entries (pcs `code_len, code_len + 1, …`: never an instruction
+    /// boundary, distinct from each other) up to a power of two, at least one.
+    pub fn from_blob(blob: &[u8]) -> Result<ProgramTable, FetchError> {
+        let program = trace::parse(blob)?;
+        let code_len = program.code().len() as u32;
+        let mut entries = Vec::new();
+        for inst in program.instructions() {
+            entries.push(encode(inst.kind, inst.offset.0, inst.next_offset.0)?);
+        }
+        let instructions = entries.len();
+        let log_entries = (instructions + 1).next_power_of_two().trailing_zeros() as usize;
+        for k in 0..(1usize << log_entries) - instructions {
+            let mut e = [0u32; FIELDS];
+            e[field::PC] = code_len.saturating_add(k as u32);
+            e[field::OPCODE] = PAD_OPCODE;
+            entries.push(e);
+        }
+        let by_pc = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e[field::PC], i))
+            .collect();
+        Ok(ProgramTable {
+            hash: blob_hash(blob),
+            instructions,
+            log_entries,
+            entries,
+            by_pc,
+        })
+    }
+
+    /// The entry index at `pc` (an instruction boundary or a padding pc).
+    pub fn index_of(&self, pc: u32) -> Option<usize> {
+        self.by_pc.get(&pc).copied()
+    }
+
+    /// The padding entry padding rows fetch.
+    pub fn pad_entry(&self) -> &Entry {
+        &self.entries[self.instructions]
+    }
+
+    /// The smallest `log_rows` a trace of `rows` rows is proven at.
+    pub fn log_rows_for(&self, rows: usize) -> usize {
+        rows.max(1)
+            .next_power_of_two()
+            .trailing_zeros()
+            .max(self.log_entries as u32) as usize
+    }
+
+    /// The MLE of field `j` of the table at `point` (`log_entries` coordinates): what the
+    /// verifier evaluates itself.
+    fn field_mle(&self, eq: &[F128], j: usize) -> F128 {
+        self.entries
+            .iter()
+            .zip(eq)
+            .fold(F128::zero(), |acc, (e, w)| acc.add(&w.mul(&lift(e[j]))))
+    }
+}
+
+/// What the prover commits: the rows' fetch tuples and counters, the table's final counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchWitness {
+    pub log_rows: usize,
+    /// `2^log_rows` fetch tuples (padding rows hold the padding entry).
+    pub rows: Vec<Entry>,
+    /// Each row's read counter.
+    pub read_ts: Vec<F32>,
+    /// Each table entry's final counter (`2^log_entries`).
+    pub final_ts: Vec<F32>,
+}
+
+impl FetchWitness {
+    /// The honest witness for rows at `pcs`, padded to `2^log_rows` with the padding entry.
+    pub fn new(
+        table: &ProgramTable,
+        pcs: &[u32],
+        log_rows: usize,
+    ) -> Result<FetchWitness, FetchError> {
+        let rows = 1usize << log_rows;
+        if pcs.len() > rows || log_rows < table.log_entries || log_rows > MAX_LOG_ROWS {
+            return Err(FetchError::Rows {
+                rows: pcs.len(),
+                log_rows,
+                min: table.log_entries,
+            });
+        }
+        let mut tuples = Vec::with_capacity(rows);
+        for (row, &pc) in pcs.iter().enumerate() {
+            match table.index_of(pc) {
+                Some(i) if i < table.instructions => tuples.push(table.entries[i]),
+                _ => return Err(FetchError::NotAnInstruction { row, pc }),
+            }
+        }
+        tuples.resize(rows, *table.pad_entry());
+        Ok(Self::with_tuples(table, log_rows, tuples))
+    }
+
+    /// The witness of a trace's rows.
+    pub fn from_trace(
+        table: &ProgramTable,
+        trace: &Trace,
+        log_rows: usize,
+    ) -> Result<FetchWitness, FetchError> {
+        let pcs: Vec<u32> = trace.rows.iter().map(|r| r.pc).collect();
+        Self::new(table, &pcs, log_rows)
+    }
+
+    /// Counters for arbitrary tuples, as an honest prover would set them (per distinct tuple,
+    /// `g^(earlier reads)`; final counters of the entries from the reads of exactly that
+    /// entry). On tuples outside the table this is what a cheating prover commits: tests use
+    /// it to build witnesses the native check refuses and the verifier must reject.
+    pub fn with_tuples(table: &ProgramTable, log_rows: usize, rows: Vec<Entry>) -> FetchWitness {
+        let mut counter: HashMap<Entry, F32> = HashMap::new();
+        let read_ts = rows
+            .iter()
+            .map(|t| {
+                let c = counter.entry(*t).or_insert(F32::one());
+                let ts = *c;
+                *c = c.mul(&g());
+                ts
+            })
+            .collect();
+        let final_ts = table
+            .entries
+            .iter()
+            .map(|e| counter.get(e).copied().unwrap_or(F32::one()))
+            .collect();
+        FetchWitness {
+            log_rows,
+            rows,
+            read_ts,
+            final_ts,
+        }
+    }
+}
+
+/// The native check (debug oracle): every tuple is the table's entry at its pc, the counters
+/// are the honest ones. The prover runs it before proving.
+pub fn check(table: &ProgramTable, w: &FetchWitness) -> Result<(), FetchError> {
+    let rows = 1usize << w.log_rows;
+    if w.rows.len() != rows
+        || w.read_ts.len() != rows
+        || w.final_ts.len() != table.entries.len()
+        || w.log_rows < table.log_entries
+        || w.log_rows > MAX_LOG_ROWS
+    {
+        return Err(FetchError::Rows {
+            rows: w.rows.len(),
+            log_rows: w.log_rows,
+            min: table.log_entries,
+        });
+    }
+    let mut reads = vec![F32::one(); table.entries.len()];
+    for (row, t) in w.rows.iter().enumerate() {
+        let i = table
+            .index_of(t[field::PC])
+            .ok_or(FetchError::NotAnInstruction {
+                row,
+                pc: t[field::PC],
+            })?;
+        if table.entries[i] != *t {
+            return Err(FetchError::WrongFields { row });
+        }
+        if w.read_ts[row] != reads[i] {
+            return Err(FetchError::WrongCounter { row });
+        }
+        reads[i] = reads[i].mul(&g());
+    }
+    for (entry, (f, r)) in w.final_ts.iter().zip(&reads).enumerate() {
+        if f != r {
+            return Err(FetchError::WrongFinal { entry });
+        }
+    }
+    Ok(())
+}
+
+/// A fetch proof.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchProof {
+    pub commitment: Commitment,
+    /// The row-side grand products `Π R`, `Π W`, `Π ts`, batched (one point).
+    pub rows: BatchProductProof,
+    /// The table-side grand product `Π F`.
+    pub finals: GrandProductProof,
+    /// The 16 packed columns at the rows' point, then at the table's point.
+    pub column_evals: [Vec<F128>; 2],
+    /// One evaluation proof for the two claims.
+    pub opening: EvalProof,
+}
+
+const DOMAIN: &[u8] = b"pcvm/fetch/v1";
+
+/// The PCS parameters for `2^log_rows` rows, built once per process: the prover's Reed–Solomon
+/// codes take seconds at 2^24 and do not depend on the statement. At most [`MAX_LOG_ROWS`]
+/// entries are ever built, so leaking them is bounded.
+fn params_for(log_rows: usize) -> Result<&'static Params, EngineError> {
+    static CACHE: OnceLock<Mutex<HashMap<usize, &'static Params>>> = OnceLock::new();
+    let mut cache = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = cache.get(&log_rows) {
+        return Ok(p);
+    }
+    let p: &'static Params = Box::leak(Box::new(Params::new(log_rows + LOG_COLUMNS)?));
+    cache.insert(log_rows, p);
+    Ok(p)
+}
+
+/// Fiat–Shamir up to the fingerprint challenges: domain, blob hash, sizes, root → `β`, `γ`.
+fn begin(table: &ProgramTable, log_rows: usize, cm: &Commitment) -> (Transcript, Vec<F128>, F128) {
+    let mut t = Transcript::new(DOMAIN);
+    t.absorb_bytes(b"program-hash", &table.hash);
+    t.absorb_u64(b"log-entries", table.log_entries as u64);
+    t.absorb_u64(b"log-rows", log_rows as u64);
+    t.absorb_bytes(b"root", &cm.root);
+    let beta = t.challenge_f128s(b"pcvm/fetch/v1/tuple", FIELDS + 1);
+    let gamma = grand_product::draw_gamma(&mut t);
+    (t, beta, gamma)
+}
+
+/// `γ + Σ β_j·x_j + β_ts·c` over lifted values.
+fn fingerprint(beta: &[F128], gamma: F128, fields: &[F128], counter: F128) -> F128 {
+    fields
+        .iter()
+        .zip(beta)
+        .fold(gamma.add(&beta[FIELDS].mul(&counter)), |acc, (x, b)| {
+            acc.add(&b.mul(x))
+        })
+}
+
+/// [`fingerprint`] of a table-shaped tuple (no allocation: it runs once per row).
+fn fingerprint_entry(beta: &[F128], gamma: F128, e: &Entry, counter: F128) -> F128 {
+    e.iter()
+        .zip(beta)
+        .fold(gamma.add(&beta[FIELDS].mul(&counter)), |acc, (&x, b)| {
+            acc.add(&b.mul(&lift(x)))
+        })
+}
+
+fn leaves(beta: &[F128], gamma: F128, rows: &[Entry], ts: &[F32], times_g: bool) -> Vec<F128> {
+    let gl = F128::from(g());
+    rows.par_iter()
+        .zip(ts.par_iter())
+        .map(|(e, &c)| {
+            let c = F128::from(c);
+            fingerprint_entry(beta, gamma, e, if times_g { gl.mul(&c) } else { c })
+        })
+        .collect()
+}
+
+/// `Π Init`: computed by the verifier from the table.
+fn init_product(table: &ProgramTable, beta: &[F128], gamma: F128) -> F128 {
+    table
+        .entries
+        .par_iter()
+        .map(|e| fingerprint_entry(beta, gamma, e, F128::one()))
+        .reduce(F128::one, |a, b| a.mul(&b))
+}
+
+fn row_point(point: &[F128], log_rows: usize) -> Vec<F128> {
+    let mut p = point.to_vec();
+    p.resize(log_rows, F128::zero());
+    p
+}
+
+/// Absorb the stated columns at `point`, draw `ρ`, and return the one PCS claim they reduce to.
+fn column_claim(point: &[F128], values: &[F128], t: &mut Transcript) -> Claim {
+    t.absorb_f128s(b"pcvm/fetch/v1/column-evals", values);
+    let rho = t.challenge_f128s(b"pcvm/fetch/v1/column-batch", LOG_COLUMNS);
+    let eq = eq_table(&rho);
+    let value = values
+        .iter()
+        .zip(&eq)
+        .fold(F128::zero(), |acc, (v, w)| acc.add(&v.mul(w)));
+    let mut z = point.to_vec();
+    z.extend(rho);
+    Claim { point: z, value }
+}
+
+/// Prove after the native check.
+pub fn prove(table: &ProgramTable, w: &FetchWitness) -> Result<FetchProof, FetchError> {
+    check(table, w)?;
+    prove_unchecked(table, w)
+}
+
+/// [`prove`] without the native check: what a cheating prover runs.
+pub fn prove_unchecked(table: &ProgramTable, w: &FetchWitness) -> Result<FetchProof, FetchError> {
+    let log_rows = w.log_rows;
+    let rows = 1usize << log_rows;
+    if w.rows.len() != rows
+        || w.read_ts.len() != rows
+        || w.final_ts.len() != table.entries.len()
+        || log_rows < table.log_entries
+        || log_rows > MAX_LOG_ROWS
+    {
+        return Err(FetchError::Rows {
+            rows: w.rows.len(),
+            log_rows,
+            min: table.log_entries,
+        });
+    }
+    let params = params_for(log_rows)?;
+    let mut columns: Vec<Vec<F32>> = (0..FIELDS)
+        .map(|j| w.rows.iter().map(|e| f32(e[j])).collect())
+        .collect();
+    columns.push(w.read_ts.clone());
+    let mut finals = w.final_ts.clone();
+    finals.resize(rows, F32::zero());
+    columns.push(finals);
+    let (commitment, data) =
+        pcs::commit(params, pack_columns(&columns, log_rows)).map_err(EngineError::from)?;
+    let (mut t, beta, gamma) = begin(table, log_rows, &commitment);
+
+    let (rows_gp, r_rows, _) = grand_product::prove_batch(
+        vec![
+            leaves(&beta, gamma, &w.rows, &w.read_ts, false),
+            leaves(&beta, gamma, &w.rows, &w.read_ts, true),
+            w.read_ts.iter().map(|&x| F128::from(x)).collect(),
+        ],
+        &mut t,
+    );
+    let (finals_gp, r_finals, _) = grand_product::prove(
+        leaves(&beta, gamma, &table.entries, &w.final_ts, false),
+        &mut t,
+    );
+
+    let points = [r_rows, row_point(&r_finals, log_rows)];
+    let mut column_evals: [Vec<F128>; 2] = Default::default();
+    let mut claims = Vec::with_capacity(2);
+    for (k, point) in points.iter().enumerate() {
+        let values: Vec<F128> = (0..COLUMNS)
+            .into_par_iter()
+            .map(|c| {
+                columns
+                    .get(c)
+                    .map_or(F128::zero(), |col| evaluate_mle(col, point))
+            })
+            .collect();
+        claims.push(column_claim(point, &values, &mut t));
+        column_evals[k] = values;
+    }
+    let opening = pcs::prove(params, &data, &claims, &mut t).map_err(EngineError::from)?;
+    Ok(FetchProof {
+        commitment,
+        rows: rows_gp,
+        finals: finals_gp,
+        column_evals,
+        opening,
+    })
+}
+
+/// Verify that `2^log_rows` committed rows fetch only entries of `table`.
+pub fn verify(table: &ProgramTable, log_rows: usize, proof: &FetchProof) -> Result<(), FetchError> {
+    if log_rows < table.log_entries || log_rows > MAX_LOG_ROWS {
+        return Err(EngineError::Shape("log_rows").into());
+    }
+    if proof.column_evals.iter().any(|v| v.len() != COLUMNS) {
+        return Err(EngineError::Shape("column evaluations").into());
+    }
+    let params = params_for(log_rows)?;
+    let (mut t, beta, gamma) = begin(table, log_rows, &proof.commitment);
+    let rows = grand_product::verify_batch(log_rows, 3, &proof.rows, &mut t)?;
+    let (p_reads, p_writes, p_nonzero) = (rows.products[0], rows.products[1], rows.products[2]);
+    let (r_rows, c_rows) = (rows.point, rows.claims);
+    let (p_finals, r_finals, c_finals) =
+        grand_product::verify(table.log_entries, &proof.finals, &mut t)?;
+    if p_nonzero == F128::zero() {
+        return Err(EngineError::FinalEvaluation("a read counter is zero").into());
+    }
+    let p_init = init_product(table, &beta, gamma);
+    if p_init.mul(&p_writes) != p_reads.mul(&p_finals) {
+        return Err(EngineError::FinalEvaluation("Init ∪ W ≠ R ∪ F").into());
+    }
+
+    let [ev_rows, ev_finals] = &proof.column_evals;
+    let fields = &ev_rows[..FIELDS];
+    let ts = ev_rows[COL_TS];
+    if fingerprint(&beta, gamma, fields, ts) != c_rows[0] {
+        return Err(EngineError::FinalEvaluation("read leaves").into());
+    }
+    if fingerprint(&beta, gamma, fields, F128::from(g()).mul(&ts)) != c_rows[1] {
+        return Err(EngineError::FinalEvaluation("write leaves").into());
+    }
+    if ts != c_rows[2] {
+        return Err(EngineError::FinalEvaluation("counter leaves").into());
+    }
+    // F's fields are the table's: evaluated here, not taken from the prover.
+    let eq = eq_table(&r_finals);
+    let table_fields: Vec<F128> = (0..FIELDS).map(|j| table.field_mle(&eq, j)).collect();
+    if fingerprint(&beta, gamma, &table_fields, ev_finals[COL_FINAL]) != c_finals {
+        return Err(EngineError::FinalEvaluation("final leaves").into());
+    }
+
+    let points = [r_rows, row_point(&r_finals, log_rows)];
+    let claims: Vec<Claim> = points
+        .iter()
+        .zip(&proof.column_evals)
+        .map(|(p, v)| column_claim(p, v, &mut t))
+        .collect();
+    pcs::verify(params, &proof.commitment, &claims, &proof.opening, &mut t)
+        .map_err(EngineError::from)?;
+    Ok(())
+}
+
+/// [`verify`] against the table of `blob` (what a validator holding only the blob runs).
+pub fn verify_blob(blob: &[u8], log_rows: usize, proof: &FetchProof) -> Result<(), FetchError> {
+    verify(&ProgramTable::from_blob(blob)?, log_rows, proof)
+}
+
+/// Bytes of a proof (roots, field elements and the encoded opening), for size reports.
+pub fn proof_bytes(proof: &FetchProof) -> usize {
+    let layers = |layers: &[crate::sumcheck::SumcheckProof]| {
+        layers
+            .iter()
+            .map(|l| 16 * (l.rounds.iter().map(Vec::len).sum::<usize>() + l.evals.len()))
+            .sum::<usize>()
+    };
+    32 + 16 * proof.rows.products.len()
+        + layers(&proof.rows.layers)
+        + 16
+        + layers(&proof.finals.layers)
+        + 16 * proof.column_evals.iter().map(Vec::len).sum::<usize>()
+        + crate::codec::encode(&proof.opening).len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `G` generates GF(2^32)^*: `G^((2^32−1)/q) ≠ 1` for every prime `q | 2^32 − 1`.
+    #[test]
+    fn g_is_a_generator() {
+        let order = u32::MAX as u64;
+        assert_eq!(3 * 5 * 17 * 257 * 65537, order);
+        assert_eq!(g().pow(order), F32::one());
+        for q in [3u64, 5, 17, 257, 65537] {
+            assert_ne!(g().pow(order / q), F32::one(), "q = {q}");
+        }
+    }
+
+    #[test]
+    fn fingerprint_is_affine_in_the_columns() {
+        // The leaf-claim checks rely on MLE(leaves) = fingerprint(MLE(columns)).
+        let beta: Vec<F128> = (0..=FIELDS as u128)
+            .map(|i| F128::from_value(i * 7 + 1))
+            .collect();
+        let gamma = F128::from_value(99);
+        let rows: Vec<Entry> = (0..8u32).map(|i| [i * 3 + 1; FIELDS]).collect();
+        let ts: Vec<F32> = (0..8u32).map(|i| f32(i + 5)).collect();
+        let l = leaves(&beta, gamma, &rows, &ts, true);
+        let point: Vec<F128> = (0..3).map(|i| F128::from_value(1000 + i)).collect();
+        let col = |j: usize| -> Vec<F32> { rows.iter().map(|e| f32(e[j])).collect() };
+        let fields: Vec<F128> = (0..FIELDS).map(|j| evaluate_mle(&col(j), &point)).collect();
+        let c = F128::from(g()).mul(&evaluate_mle(&ts, &point));
+        assert_eq!(
+            crate::field::evaluate_mle_f128(&l, &point),
+            fingerprint(&beta, gamma, &fields, c)
+        );
+    }
+}
