@@ -608,6 +608,12 @@ impl SsfConsensus {
         self.keys.as_ref()
     }
 
+    /// The key set of sharing `id` (0 at genesis, e after epoch e's reshare), if held here:
+    /// what a third party checks a vote of that sharing against.
+    pub fn sharing(&self, id: u32) -> Option<&KeySet> {
+        self.sharings.get(&id)
+    }
+
     /// Why the genesis DKG stopped at this node, if it did.
     pub fn dkg_failure(&self) -> Option<&DkgError> {
         self.dkg_failed.as_ref()
