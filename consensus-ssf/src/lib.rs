@@ -60,6 +60,26 @@
 //! transferable evidence (`ssf.vote.equivocation`, both votes encoded). Certificates received
 //! from others are checked in aggregate only (one OSST equation against Y).
 //!
+//! Twins (two nodes with one key, `tests/twins.rs`) are caught once both sign in one slot
+//! where a node still tallies it (both author, or each notarizes another block): every honest
+//! node reports them. Not caught: a twin that only SKIPs, on a minority side, the slots the
+//! majority side finalized with its sibling's FINALIZE, because votes at or below a node's
+//! final slot are dropped unchecked and the contribution inside a certificate is not compared
+//! with held votes. Safety does not depend on catching them (one final block per slot holds
+//! in both tests).
+//!
+//! # Tickets (anonymous authorship)
+//! The same Safrole authorship as consensus-safrole, through the ticket pool of the shared
+//! library (`diverge_safrole::pool`): in the submission window (slots 0..Y of an epoch) each
+//! validator proves its N ring-VRF tickets for the next epoch, one per timer at mid-slot, and
+//! gossips them (`Wire::Ticket`); receivers check them under their best block's eta_2 (eta_1
+//! for a maker one epoch ahead) and pool them per context; an author includes up to K pooled
+//! tickets that survive into the accumulator. With a full accumulator the next epoch is
+//! ticket-sealed, so its authors are unknown until they seal (in SimNet from epoch 1 every
+//! slot, still final within the slot). Ring proofs are blinded with OS randomness, so block
+//! hashes differ between otherwise identical runs. Neither the pool nor own tickets are in a
+//! snapshot: a restarted validator skips its ticket slots for the rest of that epoch.
+//!
 //! # Keys (ssf.md section 3)
 //!
 //! **Genesis: FROST's DKG, in-protocol** ([`dkg`], `keys = "dkg"`, the default). The V
@@ -155,8 +175,6 @@
 //! (`consensus.ssf.insecure_dealer_keys`).
 //!
 //! # Shortcuts (stage 1), stated plainly
-//! - Sealing uses Safrole's state transition and fallback keys; this plugin submits no tickets
-//!   yet, so every epoch is fallback-sealed (the ticket pool is consensus-safrole's).
 //! - No fast path (at V = 6, n - p = 5 = t; not implemented).
 //! - Certificates carry t full contributions (68 B each), not the compact form.
 
