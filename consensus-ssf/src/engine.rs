@@ -383,6 +383,8 @@ pub struct SsfConsensus {
     authored: HashSet<Slot>,
     /// When each block was first seen here, for telemetry.
     seen_at: HashMap<Hash, Time>,
+    /// Blocks asked for with `RequestBlock` (once each), by slot.
+    requested: HashMap<Hash, Slot>,
     /// The first header per (slot, author): a second one is seal equivocation.
     by_slot: HashMap<(Slot, ValidatorIndex), Header>,
     finalized: Hash,
@@ -611,6 +613,7 @@ impl SsfConsensus {
             journal_dirty: false,
             authored: HashSet::new(),
             seen_at: HashMap::new(),
+            requested: HashMap::new(),
             by_slot: HashMap::new(),
             finalized: genesis,
             finalized_slot,
@@ -1097,7 +1100,27 @@ impl SsfConsensus {
         self.my_votes.retain(|s, _| *s > fs);
         self.authored.retain(|s| *s > fs);
         self.seen_at.retain(|h, _| keep.contains(h));
+        self.requested.retain(|_, s| *s > fs);
         self.by_slot.retain(|(s, _), _| *s > fs);
+    }
+
+    /// A checked vote or certificate names a block above the final slot that is not here: ask
+    /// its sender, once. Sync follows best heads only, so a block others stopped building on
+    /// would never arrive and its votes never count (consensus-safrole does the same for
+    /// GRANDPA targets). Not for the running slot: its block is most likely still in flight
+    /// (votes are small and overtake it), and re-sent votes come back if it never lands.
+    fn want_block(&mut self, s: &Subject, from: ValidatorIndex, out: &mut Vec<Action>) {
+        if !matches!(s.kind, NOTARIZE | FINALIZE)
+            || s.slot <= self.finalized_slot
+            || s.slot >= self.current
+            || self.blocks.contains_key(&s.hash)
+            || self.checked.contains_key(&s.hash)
+            || self.requested.contains_key(&s.hash)
+        {
+            return;
+        }
+        self.requested.insert(s.hash, s.slot);
+        out.push(Action::RequestBlock { hash: s.hash, from });
     }
 
     fn on_wire(&mut self, now: Time, from: ValidatorIndex, w: Wire, out: &mut Vec<Action>) {
@@ -1134,6 +1157,7 @@ impl SsfConsensus {
                     match checked {
                         Ok(()) => {
                             self.counters.votes_ok += 1;
+                            self.want_block(&vote.subject, from, out);
                             if self
                                 .tally
                                 .get(&(vote.subject, vote.sharing))
@@ -1171,7 +1195,10 @@ impl SsfConsensus {
                     return;
                 };
                 match verify_certificate(&cert, &self.genesis, keys) {
-                    Ok(()) => self.apply_cert(now, cert, out),
+                    Ok(()) => {
+                        self.want_block(&cert.subject, from, out);
+                        self.apply_cert(now, cert, out);
+                    }
                     Err(e) => {
                         self.counters.certs_invalid += 1;
                         out.push(Action::Misbehaviour {

@@ -28,7 +28,9 @@
 //!    N nor K (one batched message). Every `rebroadcast_ms` while finality lags the clock, a
 //!    node re-sends its votes and certificates above its final slot and its latest F; a node
 //!    that receives a status showing a peer behind answers it with its certificates. This is what
-//!    heals a partition: the votes lost while split are sent again.
+//!    heals a partition: the votes lost while split are sent again. A checked vote or
+//!    certificate naming a block of an elapsed slot that is not here asks its sender for it
+//!    once (`Action::RequestBlock`): sync follows best heads only.
 //!
 //! Honest invariants: at most one NOTARIZE per slot; no NOTARIZE or FINALIZE after own SKIP(s);
 //! no SKIP(s) after own FINALIZE(s).
