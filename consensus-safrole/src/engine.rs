@@ -7,14 +7,14 @@
 //! header (the digest carries H_v, the ticket extrinsic and the markers), so a node that only
 //! has headers checks seals exactly like a full node.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use diverge_plugins::codec::{decode_exact, Encode};
 use diverge_plugins::consensus::Time;
 use diverge_plugins::{
-    blake2b_256, Action, Consensus, Event, Hash, Header, InitArgs, PluginError, SealInfo, Slot,
-    ValidatorIndex, ValidatorKeys,
+    Action, Consensus, Event, Hash, Header, InitArgs, PluginError, SealInfo, Slot, ValidatorIndex,
+    ValidatorKeys,
 };
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
@@ -26,9 +26,9 @@ use crate::keys::{secrets, ValidatorSecrets};
 use crate::safrole::ring::RingContext;
 use crate::safrole::seal::SealKind;
 use crate::safrole::stf::Spec;
-use crate::safrole::tickets::make_ticket;
-use crate::safrole::types::{Bytes, State, B32};
+use crate::safrole::types::{State, B32};
 use crate::wire::{SealEquivocation, Wire, WireTicket};
+use diverge_safrole::pool::{Proved, Received, TicketContext, TicketPool};
 use diverge_safrole::sealing::{self, HeaderError, Rule};
 // Moved to `diverge-safrole` (shared with consensus-ssf); re-exported at their old paths.
 pub use diverge_safrole::sealing::{
@@ -40,17 +40,6 @@ const GRANDPA_TIMER: u64 = 1;
 /// The timer at which the next own ticket is proven.
 const TICKET_TIMER: u64 = 2;
 
-/// This node's tickets for one context, being proven one per slot.
-#[derive(Debug)]
-struct TicketJob {
-    context: TicketContext,
-    ring_keys: Vec<B32>,
-    index: usize,
-    next: u8,
-}
-/// Verified tickets kept per epoch context, at most (the accumulator keeps E; a margin for
-/// tickets that arrive before the block that makes them redundant).
-const POOL_FACTOR: usize = 2;
 /// Finalized headers kept for light-client checks of recent justifications.
 const FINALIZED_HISTORY: usize = 4096;
 
@@ -101,9 +90,6 @@ struct Block {
     ticketed: bool,
 }
 
-/// A ticket context: the entropy and ring root a ticket was proven against.
-type TicketContext = (B32, Bytes<144>);
-
 /// What a snapshot holds: enough to rebuild fork choice and the voter.
 #[derive(Serialize, Deserialize)]
 struct Snapshot {
@@ -145,16 +131,11 @@ pub struct SafroleConsensus {
     best: Hash,
     finalized: Hash,
     finalized_chain: Vec<Hash>,
-    /// Verified tickets by context, ordered by id.
-    pool: HashMap<TicketContext, BTreeMap<B32, WireTicket>>,
-    /// Signatures already looked at (so a re-gossiped ticket is not verified twice).
-    seen_tickets: HashSet<Hash>,
-    /// Tickets this node proved, by context: id -> attempt.
-    mine: HashMap<TicketContext, BTreeMap<B32, u8>>,
+    /// Own and received tickets (the shared Safrole pool).
+    tickets: TicketPool,
     by_slot: HashMap<(Slot, ValidatorIndex), Hash>,
     counters: Counters,
     slot_us: Time,
-    ticket_job: Option<TicketJob>,
 }
 
 impl std::fmt::Debug for SafroleConsensus {
@@ -288,13 +269,10 @@ impl SafroleConsensus {
             best: genesis,
             finalized: genesis,
             finalized_chain: vec![genesis],
-            pool: HashMap::new(),
-            seen_tickets: HashSet::new(),
-            mine: HashMap::new(),
+            tickets: TicketPool::new(),
             by_slot: HashMap::new(),
             counters: Counters::default(),
             slot_us: chain.slot_ms * 1000,
-            ticket_job: None,
         })
     }
 
@@ -379,8 +357,7 @@ impl SafroleConsensus {
     /// Whether this node may seal `slot` on `parent`, and how.
     fn my_seal_kind(&self, parent: &State, slot: Slot) -> Option<(SealKind, SlotContext)> {
         let (index, secret) = self.me.as_ref()?;
-        // Ticket ids are VRF outputs, unique across contexts: look in all of ours.
-        let held = |id: &B32| self.mine.values().find_map(|m| m.get(id).copied());
+        let held = |id: &B32| self.tickets.mine(id);
         sealing::my_seal_kind(
             &self.spec,
             &self.rule(),
@@ -409,27 +386,6 @@ impl SafroleConsensus {
         .map_err(header_error)
     }
 
-    /// Tickets from the pool for a block in `slot` on `parent`: verified for its context, not
-    /// held yet, ascending, at most K, and only ones that survive into the accumulator.
-    fn tickets_for(&self, parent: &State, ctx: &SlotContext, slot: Slot) -> Vec<WireTicket> {
-        if ctx.new_epoch || slot % self.spec.epoch_len >= self.spec.ticket_end {
-            return Vec::new();
-        }
-        let Some(pool) = self.pool.get(&(parent.eta[2], parent.gamma_z)) else {
-            return Vec::new();
-        };
-        let e = self.spec.epoch_len as usize;
-        let held: HashSet<B32> = parent.gamma_a.iter().map(|t| t.id).collect();
-        let worst = (parent.gamma_a.len() >= e)
-            .then(|| parent.gamma_a.last().map(|t| t.id))
-            .flatten();
-        pool.iter()
-            .filter(|(id, _)| !held.contains(id) && worst.is_none_or(|w| **id < w))
-            .take(self.spec.max_tickets_per_block)
-            .map(|(_, t)| t.clone())
-            .collect()
-    }
-
     /// Starts proving this node's N tickets for the epoch after `state`'s, once per context.
     /// Proofs are made one per timer, at mid-slot: a ring proof takes 0.1-0.6 s, and made at a
     /// slot's start it would delay this node's block and votes by that much.
@@ -438,72 +394,50 @@ impl SafroleConsensus {
         if self.params.sealing != Sealing::Safrole {
             return;
         }
-        let context = (state.eta[2], state.gamma_z);
-        if self.mine.contains_key(&context) {
-            return;
+        if self.tickets.start(state, &secret.bandersnatch.public()) {
+            out.push(Action::SetTimer {
+                id: TICKET_TIMER,
+                at: now + self.slot_us / 2,
+            });
         }
-        self.mine.insert(context, BTreeMap::new());
-        let ring_keys: Vec<B32> = state.gamma_k.iter().map(|k| k.bandersnatch).collect();
-        let Some(index) = ring_keys
-            .iter()
-            .position(|k| k.0 == secret.bandersnatch.public())
-        else {
-            // Not in the next epoch's set: nothing to submit.
-            return;
-        };
-        self.ticket_job = Some(TicketJob {
-            context,
-            ring_keys,
-            index,
-            next: 0,
-        });
-        out.push(Action::SetTimer {
-            id: TICKET_TIMER,
-            at: now + self.slot_us / 2,
-        });
     }
 
     /// Proves the next ticket of the running job.
     fn prove_ticket(&mut self, now: Time, out: &mut Vec<Action>) {
-        let Some(mut job) = self.ticket_job.take() else {
-            return;
-        };
         let Some((_, secret)) = &self.me else { return };
-        let attempt = job.next;
-        let proof = make_ticket(
-            &self.ring,
-            &job.ring_keys,
-            job.index,
-            &secret.bandersnatch,
-            &job.context.0,
-            attempt,
-        );
-        match proof {
-            Ok((id, signature)) => {
-                self.mine
-                    .entry(job.context)
-                    .or_default()
-                    .insert(id, attempt);
-                let t = WireTicket { attempt, signature };
-                self.seen_tickets.insert(blake2b_256(&t.signature));
+        let more = match self
+            .tickets
+            .prove_next(&self.spec, &self.ring, &secret.bandersnatch)
+        {
+            Proved::Idle => return,
+            Proved::Made {
+                attempt,
+                ticket,
+                more,
+            } => {
                 out.push(Action::Broadcast {
-                    bytes: Wire::Ticket(t.clone()).encode(),
+                    bytes: Wire::Ticket(ticket).encode(),
                 });
-                self.insert_ticket(job.context, id, t);
                 self.counters.tickets_made += 1;
                 out.push(telemetry(
                     "consensus.safrole.ticket",
                     serde_json::json!({"attempt": attempt}),
                 ));
+                more
             }
-            Err(e) => out.push(telemetry(
-                "consensus.safrole.ticket_error",
-                serde_json::json!({"attempt": attempt, "error": e.to_string()}),
-            )),
-        }
-        job.next += 1;
-        if job.next < self.spec.tickets_per_validator {
-            self.ticket_job = Some(job);
+            Proved::Failed {
+                attempt,
+                error,
+                more,
+            } => {
+                out.push(telemetry(
+                    "consensus.safrole.ticket_error",
+                    serde_json::json!({"attempt": attempt, "error": error}),
+                ));
+                more
+            }
+        };
+        if more {
             out.push(Action::SetTimer {
                 id: TICKET_TIMER,
                 at: now + self.slot_us,
@@ -511,65 +445,32 @@ impl SafroleConsensus {
         }
     }
 
-    fn insert_ticket(&mut self, context: TicketContext, id: B32, t: WireTicket) {
-        let cap = self.spec.epoch_len as usize * POOL_FACTOR;
-        let pool = self.pool.entry(context).or_default();
-        pool.insert(id, t);
-        while pool.len() > cap {
-            pool.pop_last();
-        }
-    }
-
     fn on_ticket(&mut self, t: WireTicket, out: &mut Vec<Action>) {
-        let tag = blake2b_256(&t.signature);
-        if !self.seen_tickets.insert(tag) {
-            return;
-        }
         let Some(best) = self.blocks.get(&self.best) else {
             return;
         };
         let state = best.state.clone();
-        if t.attempt >= self.spec.tickets_per_validator {
-            return;
-        }
-        // A ticket is proven under the maker's eta_2. A peer one epoch ahead of our best block
-        // proved it under what is our eta_1 now (it becomes eta_2 at the epoch change, GP 6.23),
-        // and so did every peer once our best is past the submission window: checking eta_2
-        // alone rejected those honest tickets as bad (seen in scripts/kill-loop), and as they
-        // are marked seen they never came back. Same ring: this chain's validator set is fixed.
-        let in_window = state.tau % self.spec.epoch_len < self.spec.ticket_end;
-        let mut contexts = Vec::with_capacity(2);
-        if in_window {
-            contexts.push(state.eta[2]);
-        }
-        contexts.push(state.eta[1]);
-        let mut last_err = None;
-        for eta in contexts {
-            match self
-                .ring
-                .verify_ticket(&state.gamma_z, &eta, t.attempt, &t.signature)
-            {
-                Ok(id) => {
-                    self.counters.tickets_received += 1;
-                    let next_epoch = eta != state.eta[2];
-                    // Reported because a ring check is the costliest thing a receiver does
-                    // (about 7 ms): hosts count it, and the simulator charges it.
-                    out.push(telemetry(
-                        "consensus.safrole.ticket_verified",
-                        serde_json::json!({"attempt": t.attempt, "next_epoch": next_epoch}),
-                    ));
-                    self.insert_ticket((eta, state.gamma_z), id, t);
-                    return;
-                }
-                Err(e) => last_err = Some(e),
+        match self
+            .tickets
+            .receive(&self.spec, &self.ring, &state, t.clone())
+        {
+            Received::Ignored => {}
+            Received::Verified { next_epoch } => {
+                self.counters.tickets_received += 1;
+                // Reported because a ring check is the costliest thing a receiver does
+                // (about 7 ms): hosts count it, and the simulator charges it.
+                out.push(telemetry(
+                    "consensus.safrole.ticket_verified",
+                    serde_json::json!({"attempt": t.attempt, "next_epoch": next_epoch}),
+                ));
             }
-        }
-        if let Some(e) = last_err {
-            self.counters.rejected_messages += 1;
-            out.push(telemetry(
-                "consensus.safrole.bad_ticket",
-                serde_json::json!({"error": e.to_string()}),
-            ));
+            Received::Bad(e) => {
+                self.counters.rejected_messages += 1;
+                out.push(telemetry(
+                    "consensus.safrole.bad_ticket",
+                    serde_json::json!({"error": e}),
+                ));
+            }
         }
     }
 
@@ -767,7 +668,6 @@ impl SafroleConsensus {
                 ]
             })
             .collect();
-        self.pool.retain(|c, _| live.contains(c));
         // Own tickets seal the epoch after the one they were proven in, where the proof's
         // entropy has become eta_3.
         let proven: HashSet<B32> = self
@@ -776,10 +676,8 @@ impl SafroleConsensus {
             .filter(|b| b.number >= fin_number)
             .flat_map(|b| [b.state.eta[2], b.state.eta[3]])
             .collect();
-        self.mine.retain(|c, _| proven.contains(&c.0));
-        if self.seen_tickets.len() > 16 * self.spec.epoch_len as usize * self.keys.len() {
-            self.seen_tickets.clear();
-        }
+        let seen_cap = 16 * self.spec.epoch_len as usize * self.keys.len();
+        self.tickets.retain(&live, &proven, seen_cap);
     }
 }
 
@@ -929,7 +827,9 @@ impl Consensus for SafroleConsensus {
             return Err(PluginError::internal("identity vanished"));
         };
         let tickets = match self.params.sealing {
-            Sealing::Safrole => self.tickets_for(&state, &ctx, header.slot),
+            Sealing::Safrole => self
+                .tickets
+                .tickets_for(&self.spec, &state, &ctx, header.slot),
             Sealing::Lottery => Vec::new(),
         };
         let (header, post, info) = sealing::seal_header(
@@ -987,9 +887,8 @@ impl Consensus for SafroleConsensus {
         let mut blocks: Vec<Block> = self.blocks.values().cloned().collect();
         blocks.sort_by_key(|b| b.number);
         let pool = self
-            .pool
-            .values()
-            .flat_map(|p| p.iter())
+            .tickets
+            .entries()
             .map(|(id, t)| (*id, t.attempt, hex::encode(&t.signature)))
             .collect();
         serde_json::to_vec(&Snapshot {
@@ -1046,14 +945,14 @@ impl Consensus for SafroleConsensus {
         self.by_slot = by_slot;
         self.checked.clear();
         self.voter = None;
-        self.pool.clear();
-        self.seen_tickets.clear();
+        self.tickets.clear_received();
         let best_state = self.blocks.get(&self.best).map(|b| b.state.clone());
         for (id, attempt, sig) in s.pool {
             let signature = hex::decode(sig)
                 .map_err(|e| PluginError::invalid_input(format!("snapshot ticket: {e}")))?;
             if let Some(st) = &best_state {
-                self.insert_ticket(
+                self.tickets.insert(
+                    &self.spec,
                     (st.eta[2], st.gamma_z),
                     id,
                     WireTicket { attempt, signature },

@@ -10,11 +10,13 @@ use diverge_plugins::{
     blake2b_256, Action, Consensus, Event, Hash, Header, InitArgs, PluginError, SealInfo, Slot,
     ValidatorIndex,
 };
+use diverge_safrole::digest::WireTicket;
 use diverge_safrole::keys::{secrets, ValidatorSecrets};
+use diverge_safrole::pool::{Proved, Received, TicketContext, TicketPool};
 use diverge_safrole::ring::RingContext;
 use diverge_safrole::sealing::{self, HeaderError, Rule, Sealing};
 use diverge_safrole::stf::Spec;
-use diverge_safrole::types::State;
+use diverge_safrole::types::{State, B32};
 use serde::{Deserialize, Serialize};
 
 use crate::dkg::{self, DkgError, GenesisDkg, Round1};
@@ -31,6 +33,8 @@ const REBROADCAST_TIMER: u64 = 1;
 const SKIP_TIMER: u64 = 2;
 /// Timer: re-send the genesis DKG's messages while this node has no key.
 const DKG_TIMER: u64 = 3;
+/// The timer at which the next own Safrole ticket is proven.
+const TICKET_TIMER: u64 = 4;
 
 /// Where the OSST shares come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -182,6 +186,8 @@ pub enum Wire {
         /// The epoch of the reshare.
         epoch: u32,
     },
+    /// A Safrole ticket for the next epoch (a ring VRF proof: anonymous until it seals).
+    Ticket(WireTicket),
 }
 
 /// H(epoch, sharing, D): the subject hash a DEALERS vote signs.
@@ -236,6 +242,12 @@ pub struct Counters {
     pub reshares: u64,
     /// Certificates formed or accepted, by kind (notarize, finalize, skip).
     pub certs: [u64; 3],
+    /// Safrole tickets proven here.
+    pub tickets_made: u64,
+    /// Safrole tickets received that verified.
+    pub tickets_received: u64,
+    /// Safrole tickets received that did not verify.
+    pub tickets_invalid: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -245,6 +257,9 @@ struct Block {
     state: Arc<State>,
     available: bool,
     valid: Option<bool>,
+    /// Sealed with a ticket (not a fallback key).
+    #[serde(default)]
+    ticketed: bool,
 }
 
 /// The DKG's result as a snapshot keeps it (hex scalars and compressed points).
@@ -306,6 +321,8 @@ impl StoredKeys {
 /// The SSF engine of one node.
 pub struct SsfConsensus {
     spec: Spec,
+    /// Own and received Safrole tickets (the pool shared with consensus-safrole).
+    tickets: TicketPool,
     rule: Rule,
     ring: Arc<RingContext>,
     params: Params,
@@ -366,6 +383,8 @@ pub struct SsfConsensus {
     authored: HashSet<Slot>,
     /// When each block was first seen here, for telemetry.
     seen_at: HashMap<Hash, Time>,
+    /// Blocks asked for with `RequestBlock` (once each), by slot.
+    requested: HashMap<Hash, Slot>,
     /// The first header per (slot, author): a second one is seal equivocation.
     by_slot: HashMap<(Slot, ValidatorIndex), Header>,
     finalized: Hash,
@@ -547,6 +566,7 @@ impl SsfConsensus {
                 state: Arc::new(state),
                 available: true,
                 valid: Some(true),
+                ticketed: false,
             },
         );
         Ok(SsfConsensus {
@@ -593,6 +613,7 @@ impl SsfConsensus {
             journal_dirty: false,
             authored: HashSet::new(),
             seen_at: HashMap::new(),
+            requested: HashMap::new(),
             by_slot: HashMap::new(),
             finalized: genesis,
             finalized_slot,
@@ -600,12 +621,19 @@ impl SsfConsensus {
             best: genesis,
             rebroadcast_armed: false,
             counters: Counters::default(),
+            tickets: TicketPool::new(),
         })
     }
 
     /// The public key set (group key, verification shares, t), once it exists.
     pub fn keys(&self) -> Option<&KeySet> {
         self.keys.as_ref()
+    }
+
+    /// The key set of sharing `id` (0 at genesis, e after epoch e's reshare), if held here:
+    /// what a third party checks a vote of that sharing against.
+    pub fn sharing(&self, id: u32) -> Option<&KeySet> {
+        self.sharings.get(&id)
     }
 
     /// Why the genesis DKG stopped at this node, if it did.
@@ -980,7 +1008,7 @@ impl SsfConsensus {
             slot,
             *index,
             &secret.bandersnatch,
-            |_| None,
+            |id| self.tickets.mine(id),
         )
         .is_some()
     }
@@ -1031,6 +1059,25 @@ impl SsfConsensus {
             }
         }
         self.blocks.retain(|h, _| keep.contains(h));
+        // Tickets of the live blocks' contexts (eta_1: checked for the next epoch); own ones
+        // seal the epoch after the one they were proven in, where their entropy is eta_3.
+        let live: HashSet<TicketContext> = self
+            .blocks
+            .values()
+            .flat_map(|b| {
+                [
+                    (b.state.eta[2], b.state.gamma_z),
+                    (b.state.eta[1], b.state.gamma_z),
+                ]
+            })
+            .collect();
+        let proven: HashSet<B32> = self
+            .blocks
+            .values()
+            .flat_map(|b| [b.state.eta[2], b.state.eta[3]])
+            .collect();
+        let seen_cap = 16 * self.spec.epoch_len as usize * self.rule.validators;
+        self.tickets.retain(&live, &proven, seen_cap);
         self.checked.retain(|_, (s, _)| s.tau > fs);
         self.tally.retain(|(s, _), _| s.slot > fs);
         // Reshare state older than the previous epoch is of no use (its sharing is installed
@@ -1053,7 +1100,27 @@ impl SsfConsensus {
         self.my_votes.retain(|s, _| *s > fs);
         self.authored.retain(|s| *s > fs);
         self.seen_at.retain(|h, _| keep.contains(h));
+        self.requested.retain(|_, s| *s > fs);
         self.by_slot.retain(|(s, _), _| *s > fs);
+    }
+
+    /// A checked vote or certificate names a block above the final slot that is not here: ask
+    /// its sender, once. Sync follows best heads only, so a block others stopped building on
+    /// would never arrive and its votes never count (consensus-safrole does the same for
+    /// GRANDPA targets). Not for the running slot: its block is most likely still in flight
+    /// (votes are small and overtake it), and re-sent votes come back if it never lands.
+    fn want_block(&mut self, s: &Subject, from: ValidatorIndex, out: &mut Vec<Action>) {
+        if !matches!(s.kind, NOTARIZE | FINALIZE)
+            || s.slot <= self.finalized_slot
+            || s.slot >= self.current
+            || self.blocks.contains_key(&s.hash)
+            || self.checked.contains_key(&s.hash)
+            || self.requested.contains_key(&s.hash)
+        {
+            return;
+        }
+        self.requested.insert(s.hash, s.slot);
+        out.push(Action::RequestBlock { hash: s.hash, from });
     }
 
     fn on_wire(&mut self, now: Time, from: ValidatorIndex, w: Wire, out: &mut Vec<Action>) {
@@ -1090,6 +1157,7 @@ impl SsfConsensus {
                     match checked {
                         Ok(()) => {
                             self.counters.votes_ok += 1;
+                            self.want_block(&vote.subject, from, out);
                             if self
                                 .tally
                                 .get(&(vote.subject, vote.sharing))
@@ -1127,7 +1195,10 @@ impl SsfConsensus {
                     return;
                 };
                 match verify_certificate(&cert, &self.genesis, keys) {
-                    Ok(()) => self.apply_cert(now, cert, out),
+                    Ok(()) => {
+                        self.want_block(&cert.subject, from, out);
+                        self.apply_cert(now, cert, out);
+                    }
                     Err(e) => {
                         self.counters.certs_invalid += 1;
                         out.push(Action::Misbehaviour {
@@ -1183,6 +1254,7 @@ impl SsfConsensus {
                     }
                 }
             }
+            Wire::Ticket(t) => self.on_ticket(t, out),
             Wire::NeedDealerCert { epoch } => {
                 if let Some((sharing, dealers, cert)) = self.dealer_certs.get(&epoch) {
                     out.push(Action::Send {
@@ -2005,6 +2077,12 @@ impl SsfConsensus {
 
     fn on_tick(&mut self, now: Time, slot: Slot, out: &mut Vec<Action>) {
         self.current = self.current.max(slot);
+        if self.best == self.genesis {
+            if let Some(g) = self.blocks.get(&self.genesis) {
+                let state = g.state.clone();
+                self.make_tickets(now, &state, out);
+            }
+        }
         // Rule 5's timer for this slot.
         out.push(Action::SetTimer {
             id: (u64::from(slot) << 8) | SKIP_TIMER,
@@ -2028,6 +2106,9 @@ impl SsfConsensus {
     }
 
     fn on_timer(&mut self, now: Time, id: u64, out: &mut Vec<Action>) {
+        if id == TICKET_TIMER {
+            return self.prove_ticket(now, out);
+        }
         if id == DKG_TIMER {
             if self.keys.is_some() || self.dkg_failed.is_some() {
                 return;
@@ -2089,9 +2170,12 @@ impl SsfConsensus {
         if self.blocks.contains_key(&hash) {
             return Ok(());
         }
-        let state = match self.checked.remove(&hash) {
-            Some((s, _)) => s,
-            None => Arc::new(self.check(&header)?.1),
+        let (state, ticketed) = match self.checked.remove(&hash) {
+            Some((s, info)) => (s, info.ticketed),
+            None => {
+                let (info, s) = self.check(&header)?;
+                (Arc::new(s), info.ticketed)
+            }
         };
         match self.by_slot.get(&(header.slot, header.author)) {
             // Two validly sealed headers for one slot: both seals are the evidence. Rule 3
@@ -2112,12 +2196,100 @@ impl SsfConsensus {
             hash,
             Block {
                 header,
-                state,
+                state: state.clone(),
                 available: false,
                 valid: None,
+                ticketed,
             },
         );
+        // The first block of an epoch (or the first seen in one) opens ticket submission.
+        if state.tau % self.spec.epoch_len < self.spec.ticket_end {
+            self.make_tickets(now, &state, out);
+        }
         Ok(())
+    }
+
+    /// Starts proving this node's tickets for the next epoch, once per context, one per timer
+    /// at mid-slot (a ring proof takes 0.1-0.6 s; at a slot's start it would delay this
+    /// node's block and votes).
+    fn make_tickets(&mut self, now: Time, state: &State, out: &mut Vec<Action>) {
+        let Some((_, secret)) = &self.me else { return };
+        if self.tickets.start(state, &secret.bandersnatch.public()) {
+            out.push(Action::SetTimer {
+                id: TICKET_TIMER,
+                at: now + self.slot_us / 2,
+            });
+        }
+    }
+
+    fn prove_ticket(&mut self, now: Time, out: &mut Vec<Action>) {
+        let Some((_, secret)) = &self.me else { return };
+        let more = match self
+            .tickets
+            .prove_next(&self.spec, &self.ring, &secret.bandersnatch)
+        {
+            Proved::Idle => return,
+            Proved::Made {
+                attempt,
+                ticket,
+                more,
+            } => {
+                out.push(Action::Broadcast {
+                    bytes: Wire::Ticket(ticket).encode(),
+                });
+                self.counters.tickets_made += 1;
+                out.push(telemetry(
+                    "consensus.ssf.ticket",
+                    serde_json::json!({"attempt": attempt}),
+                ));
+                more
+            }
+            Proved::Failed {
+                attempt,
+                error,
+                more,
+            } => {
+                out.push(telemetry(
+                    "consensus.ssf.ticket_error",
+                    serde_json::json!({"attempt": attempt, "error": error}),
+                ));
+                more
+            }
+        };
+        if more {
+            out.push(Action::SetTimer {
+                id: TICKET_TIMER,
+                at: now + self.slot_us,
+            });
+        }
+    }
+
+    /// A gossiped ticket, checked on the best block's state (under eta_2, or eta_1 for a
+    /// maker one epoch ahead).
+    fn on_ticket(&mut self, t: WireTicket, out: &mut Vec<Action>) {
+        let Some(best) = self.blocks.get(&self.best) else {
+            return;
+        };
+        let state = best.state.clone();
+        let attempt = t.attempt;
+        match self.tickets.receive(&self.spec, &self.ring, &state, t) {
+            Received::Ignored => {}
+            Received::Verified { next_epoch } => {
+                self.counters.tickets_received += 1;
+                // A ring check is the costliest thing a receiver does (about 7 ms).
+                out.push(telemetry(
+                    "consensus.ssf.ticket_verified",
+                    serde_json::json!({"attempt": attempt, "next_epoch": next_epoch}),
+                ));
+            }
+            Received::Bad(e) => {
+                self.counters.tickets_invalid += 1;
+                out.push(telemetry(
+                    "consensus.ssf.bad_ticket",
+                    serde_json::json!({"error": e}),
+                ));
+            }
+        }
     }
 }
 
@@ -2219,7 +2391,7 @@ impl Consensus for SsfConsensus {
             header.slot,
             *index,
             &secret.bandersnatch,
-            |_| None,
+            |id| self.tickets.mine(id),
         )
         .ok_or_else(|| {
             PluginError::rejected(format!(
@@ -2227,6 +2399,9 @@ impl Consensus for SsfConsensus {
                 header.slot
             ))
         })?;
+        let tickets = self
+            .tickets
+            .tickets_for(&self.spec, &state, &kind.1, header.slot);
         let (header, post, info) = sealing::seal_header(
             &self.spec,
             &self.ring,
@@ -2235,7 +2410,7 @@ impl Consensus for SsfConsensus {
             *index,
             &secret.bandersnatch,
             kind,
-            Vec::new(),
+            tickets,
             header,
         )
         .map_err(|e| PluginError::internal(format!("sealing: {e}")))?;
@@ -2249,7 +2424,7 @@ impl Consensus for SsfConsensus {
         if let Some(b) = self.blocks.get(&hash) {
             return Ok(SealInfo {
                 author: b.header.author,
-                ticketed: false,
+                ticketed: b.ticketed,
             });
         }
         if let Some((_, info)) = self.checked.get(&hash) {

@@ -28,7 +28,9 @@
 //!    N nor K (one batched message). Every `rebroadcast_ms` while finality lags the clock, a
 //!    node re-sends its votes and certificates above its final slot and its latest F; a node
 //!    that receives a status showing a peer behind answers it with its certificates. This is what
-//!    heals a partition: the votes lost while split are sent again.
+//!    heals a partition: the votes lost while split are sent again. A checked vote or
+//!    certificate naming a block of an elapsed slot that is not here asks its sender for it
+//!    once (`Action::RequestBlock`): sync follows best heads only.
 //!
 //! Honest invariants: at most one NOTARIZE per slot; no NOTARIZE or FINALIZE after own SKIP(s);
 //! no SKIP(s) after own FINALIZE(s).
@@ -59,6 +61,26 @@
 //! on conflicting subjects (two NOTARIZE in a slot, FINALIZE and SKIP in a slot) are
 //! transferable evidence (`ssf.vote.equivocation`, both votes encoded). Certificates received
 //! from others are checked in aggregate only (one OSST equation against Y).
+//!
+//! Twins (two nodes with one key, `tests/twins.rs`) are caught once both sign in one slot
+//! where a node still tallies it (both author, or each notarizes another block): every honest
+//! node reports them. Not caught: a twin that only SKIPs, on a minority side, the slots the
+//! majority side finalized with its sibling's FINALIZE, because votes at or below a node's
+//! final slot are dropped unchecked and the contribution inside a certificate is not compared
+//! with held votes. Safety does not depend on catching them (one final block per slot holds
+//! in both tests).
+//!
+//! # Tickets (anonymous authorship)
+//! The same Safrole authorship as consensus-safrole, through the ticket pool of the shared
+//! library (`diverge_safrole::pool`): in the submission window (slots 0..Y of an epoch) each
+//! validator proves its N ring-VRF tickets for the next epoch, one per timer at mid-slot, and
+//! gossips them (`Wire::Ticket`); receivers check them under their best block's eta_2 (eta_1
+//! for a maker one epoch ahead) and pool them per context; an author includes up to K pooled
+//! tickets that survive into the accumulator. With a full accumulator the next epoch is
+//! ticket-sealed, so its authors are unknown until they seal (in SimNet from epoch 1 every
+//! slot, still final within the slot). Ring proofs are blinded with OS randomness, so block
+//! hashes differ between otherwise identical runs. Neither the pool nor own tickets are in a
+//! snapshot: a restarted validator skips its ticket slots for the rest of that epoch.
 //!
 //! # Keys (ssf.md section 3)
 //!
@@ -155,8 +177,6 @@
 //! (`consensus.ssf.insecure_dealer_keys`).
 //!
 //! # Shortcuts (stage 1), stated plainly
-//! - Sealing uses Safrole's state transition and fallback keys; this plugin submits no tickets
-//!   yet, so every epoch is fallback-sealed (the ticket pool is consensus-safrole's).
 //! - No fast path (at V = 6, n - p = 5 = t; not implemented).
 //! - Certificates carry t full contributions (68 B each), not the compact form.
 

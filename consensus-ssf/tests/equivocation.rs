@@ -3,7 +3,7 @@
 
 use consensus_ssf::engine::{SsfConsensus, VoteEquivocation, Wire};
 use consensus_ssf::keys::dealer_shares;
-use consensus_ssf::vote::{sign, verify_vote, Subject, FINALIZE, NOTARIZE};
+use consensus_ssf::vote::{sign, verify_vote, Certificate, Subject, FINALIZE, NOTARIZE};
 use diverge_plugins::codec::{decode_exact, Encode};
 use diverge_plugins::{Action, ChainParams, Consensus, Event, Hash, InitArgs, ValidatorSecret};
 
@@ -103,4 +103,75 @@ fn double_notarize_and_finalize_plus_skip_are_evidence() {
         .expect("message");
     let r = reports(&out);
     assert_eq!((r[0].0, r[0].1.as_str()), (1, "ssf.vote.invalid"));
+}
+
+fn requests(out: &[Action]) -> Vec<(Hash, u16)> {
+    out.iter()
+        .filter_map(|a| match a {
+            Action::RequestBlock { hash, from } => Some((*hash, *from)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_checked_vote_or_certificate_for_a_missing_block_asks_its_sender_once() {
+    let mut n = node();
+    let (xs, _) = dealer_shares(&[0x00, 0xff], 6);
+    let g = n.genesis();
+    let keys = n.keys().expect("dealer keys exist at once").clone();
+    let s = Subject {
+        kind: NOTARIZE,
+        slot: 3,
+        hash: Hash([9; 32]),
+        root: Hash([2; 32]),
+    };
+    let send = |n: &mut SsfConsensus, from: u16, w: Wire| {
+        n.on_event(
+            10,
+            Event::Message {
+                from,
+                bytes: w.encode(),
+            },
+        )
+        .expect("message")
+    };
+    // Slot 3 is running: its block may be in flight, so a vote for it asks for nothing yet.
+    n.on_event(3_000_000, Event::Tick { slot: 3 })
+        .expect("tick");
+    let v = sign(s, 3, &xs[2], &g, &keys);
+    assert!(requests(&send(&mut n, 2, Wire::Votes(vec![v]))).is_empty());
+    n.on_event(5_000_000, Event::Tick { slot: 5 })
+        .expect("tick");
+    // An invalid vote (wrong response) asks for nothing; a SKIP names no block.
+    let mut bad = sign(s, 3, &xs[2], &g, &keys);
+    bad.contribution[36] ^= 1;
+    assert!(requests(&send(&mut n, 2, Wire::Votes(vec![bad]))).is_empty());
+    let skip = sign(Subject::skip(3), 3, &xs[2], &g, &keys);
+    assert!(requests(&send(&mut n, 2, Wire::Votes(vec![skip]))).is_empty());
+    // A valid NOTARIZE for an unknown block: ask its sender; a second vote for it: no more.
+    let v = sign(s, 3, &xs[2], &g, &keys);
+    assert_eq!(
+        requests(&send(&mut n, 2, Wire::Votes(vec![v]))),
+        vec![(s.hash, 2)]
+    );
+    let v = sign(s, 4, &xs[3], &g, &keys);
+    assert!(requests(&send(&mut n, 3, Wire::Votes(vec![v]))).is_empty());
+    // A FINALIZE certificate for another unknown block, forwarded by validator 4.
+    let f = Subject {
+        kind: FINALIZE,
+        slot: 4,
+        hash: Hash([11; 32]),
+        root: Hash([2; 32]),
+    };
+    let cert = Certificate {
+        subject: f,
+        contributions: (0..keys.threshold)
+            .map(|i| sign(f, i as u32 + 1, &xs[i], &g, &keys).contribution)
+            .collect(),
+    };
+    assert_eq!(
+        requests(&send(&mut n, 4, Wire::Cert(cert))),
+        vec![(f.hash, 4)]
+    );
 }

@@ -5,7 +5,8 @@
 //! payload and state root), seals it and sends it; a receiver verifies the seal, imports the
 //! block and reports it available and valid (or invalid, for slots the test marks). Messages
 //! arrive after a fixed delay; offline nodes miss everything and get the missed headers
-//! replayed in order when they return (what sync does in a real node). It is deliberately not
+//! replayed in order when they return (what sync does in a real node). Twins are extra
+//! instances speaking as an existing validator ([`SimNet::add_twin`]). It is deliberately not
 //! the experiment simulator: no bandwidth, no loss, no cost model.
 
 use std::cmp::Reverse;
@@ -101,6 +102,8 @@ pub struct SimNet {
     pub journals: HashMap<usize, Vec<u8>>,
     /// Each node's snapshot taken right after its last finalization (what a host persists).
     snapshots: HashMap<usize, Vec<u8>>,
+    /// The validator index each instance speaks as: its position, except for twins.
+    identity: Vec<ValidatorIndex>,
 }
 
 impl std::fmt::Debug for SimNet {
@@ -131,7 +134,22 @@ impl SimNet {
             groups: None,
             journals: HashMap::new(),
             snapshots: HashMap::new(),
+            identity: (0..n).map(|i| i as ValidatorIndex).collect(),
         }
+    }
+
+    /// Adds `twin`, an instance holding validator `of`'s key, as a new node; returns its
+    /// position (for [`SimNet::set_groups`] and [`SimNet::set_online`]). Its messages carry
+    /// `of` as sender, messages sent to `of` reach both, and the blocks it seals carry other
+    /// payloads than its sibling's, so the two sign conflicting things whenever both author or
+    /// see different blocks.
+    pub fn add_twin(&mut self, twin: Box<dyn Consensus>, of: ValidatorIndex) -> usize {
+        self.nodes.push(twin);
+        self.online.push(true);
+        self.imported.push(HashSet::new());
+        self.pending.push(Vec::new());
+        self.identity.push(of);
+        self.nodes.len() - 1
     }
 
     /// Kills node `i` and starts `fresh` in its place as a host restart would: the snapshot of
@@ -317,10 +335,13 @@ impl SimNet {
             let mut seed = parent.0.to_vec();
             seed.extend_from_slice(&slot.to_le_bytes());
             seed.push(copy);
+            if usize::from(self.identity[i]) != i {
+                seed.extend_from_slice(&(i as u64).to_le_bytes());
+            }
             let header = Header {
                 parent,
                 slot,
-                author: i as ValidatorIndex,
+                author: self.identity[i],
                 payload_hash: blake2b_256(&seed),
                 da_commitment: Vec::new(),
                 post_state_root: blake2b_256(&parent.0),
@@ -351,20 +372,22 @@ impl SimNet {
         for a in actions {
             match a {
                 Action::Send { to, bytes } => {
-                    let from = i as ValidatorIndex;
-                    if usize::from(to) < self.nodes.len() && self.reaches(i, usize::from(to)) {
-                        self.push(
-                            now + self.delay,
-                            usize::from(to),
-                            Ev::Message { from, bytes },
-                        );
+                    let from = self.identity[i];
+                    for j in 0..self.nodes.len() {
+                        if self.identity[j] == to && self.reaches(i, j) {
+                            let ev = Ev::Message {
+                                from,
+                                bytes: bytes.clone(),
+                            };
+                            self.push(now + self.delay, j, ev);
+                        }
                     }
                 }
                 Action::Broadcast { bytes } => {
                     for j in 0..self.nodes.len() {
                         if j != i && self.reaches(i, j) {
                             let ev = Ev::Message {
-                                from: i as ValidatorIndex,
+                                from: self.identity[i],
                                 bytes: bytes.clone(),
                             };
                             self.push(now + self.delay, j, ev);

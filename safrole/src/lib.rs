@@ -13,11 +13,13 @@
 //! - [`trace`]: the JAM block-import traces: decoding and Safrole replay.
 //! - [`digest`]: the header digest (entropy VRF, tickets, markers) in wire form.
 //! - [`sealing`]: slot contexts, sealing and checking a header on its parent's state.
+//! - [`pool`]: the ticket pool (own tickets proven, gossiped ones checked, a block's choice).
 //! - [`keys`], [`srs`]: a node's secrets from its seed, the embedded SRS.
 
 pub mod codec;
 pub mod digest;
 pub mod keys;
+pub mod pool;
 pub mod ring;
 pub mod seal;
 pub mod sealing;
