@@ -421,7 +421,7 @@ impl SafroleConsensus {
                 self.counters.tickets_made += 1;
                 out.push(telemetry(
                     "consensus.safrole.ticket",
-                    serde_json::json!({"attempt": attempt}),
+                    serde_json::json!({"attempt": attempt, "work": {"consensus.ticket_prove": 1}}),
                 ));
                 more
             }
@@ -432,7 +432,8 @@ impl SafroleConsensus {
             } => {
                 out.push(telemetry(
                     "consensus.safrole.ticket_error",
-                    serde_json::json!({"attempt": attempt, "error": error}),
+                    serde_json::json!({"attempt": attempt, "error": error,
+                                       "work": {"consensus.ticket_prove": 1}}),
                 ));
                 more
             }
@@ -455,20 +456,21 @@ impl SafroleConsensus {
             .receive(&self.spec, &self.ring, &state, t.clone())
         {
             Received::Ignored => {}
-            Received::Verified { next_epoch } => {
+            Received::Verified { next_epoch, checks } => {
                 self.counters.tickets_received += 1;
                 // Reported because a ring check is the costliest thing a receiver does
                 // (about 7 ms): hosts count it, and the simulator charges it.
                 out.push(telemetry(
                     "consensus.safrole.ticket_verified",
-                    serde_json::json!({"attempt": t.attempt, "next_epoch": next_epoch}),
+                    serde_json::json!({"attempt": t.attempt, "next_epoch": next_epoch,
+                                       "work": {"consensus.ticket_verify": checks}}),
                 ));
             }
-            Received::Bad(e) => {
+            Received::Bad { error: e, checks } => {
                 self.counters.rejected_messages += 1;
                 out.push(telemetry(
                     "consensus.safrole.bad_ticket",
-                    serde_json::json!({"error": e}),
+                    serde_json::json!({"error": e, "work": {"consensus.ticket_verify": checks}}),
                 ));
             }
         }

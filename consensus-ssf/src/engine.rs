@@ -2240,7 +2240,7 @@ impl SsfConsensus {
                 self.counters.tickets_made += 1;
                 out.push(telemetry(
                     "consensus.ssf.ticket",
-                    serde_json::json!({"attempt": attempt}),
+                    serde_json::json!({"attempt": attempt, "work": {"consensus.ticket_prove": 1}}),
                 ));
                 more
             }
@@ -2251,7 +2251,8 @@ impl SsfConsensus {
             } => {
                 out.push(telemetry(
                     "consensus.ssf.ticket_error",
-                    serde_json::json!({"attempt": attempt, "error": error}),
+                    serde_json::json!({"attempt": attempt, "error": error,
+                                       "work": {"consensus.ticket_prove": 1}}),
                 ));
                 more
             }
@@ -2274,19 +2275,20 @@ impl SsfConsensus {
         let attempt = t.attempt;
         match self.tickets.receive(&self.spec, &self.ring, &state, t) {
             Received::Ignored => {}
-            Received::Verified { next_epoch } => {
+            Received::Verified { next_epoch, checks } => {
                 self.counters.tickets_received += 1;
                 // A ring check is the costliest thing a receiver does (about 7 ms).
                 out.push(telemetry(
                     "consensus.ssf.ticket_verified",
-                    serde_json::json!({"attempt": attempt, "next_epoch": next_epoch}),
+                    serde_json::json!({"attempt": attempt, "next_epoch": next_epoch,
+                                       "work": {"consensus.ticket_verify": checks}}),
                 ));
             }
-            Received::Bad(e) => {
+            Received::Bad { error: e, checks } => {
                 self.counters.tickets_invalid += 1;
                 out.push(telemetry(
                     "consensus.ssf.bad_ticket",
-                    serde_json::json!({"error": e}),
+                    serde_json::json!({"error": e, "work": {"consensus.ticket_verify": checks}}),
                 ));
             }
         }

@@ -120,6 +120,8 @@ pub enum Action {
         evidence: Vec<u8>,
     },
     /// A structured event for the node's log and reports (e.g. per-round finality telemetry).
+    /// A `work` field (`{"consensus.ticket_verify": 2}`) reports costly work done inside the
+    /// call that produced it, by the cost model's call keys; the simulator charges it.
     Telemetry {
         /// Dotted event name, e.g. `consensus.grandpa.round`.
         name: String,

@@ -66,9 +66,16 @@ pub enum Received {
     Verified {
         /// Checked under eta_1 rather than eta_2.
         next_epoch: bool,
+        /// Ring-proof checks it took (1 or 2): the costly part, reported to the host.
+        checks: u8,
     },
-    /// The ring proof fails under both entropies: the sender's fault.
-    Bad(String),
+    /// The ring proof fails under every entropy tried: the sender's fault.
+    Bad {
+        /// The last check's error.
+        error: String,
+        /// Ring-proof checks it took.
+        checks: u8,
+    },
 }
 
 /// Tickets by context, own tickets, and the job proving them.
@@ -215,17 +222,22 @@ impl TicketPool {
         }
         contexts.push(best.eta[1]);
         let mut last_err = String::new();
+        let mut checks = 0;
         for eta in contexts {
+            checks += 1;
             match ring.verify_ticket(&best.gamma_z, &eta, t.attempt, &t.signature) {
                 Ok(id) => {
                     let next_epoch = eta != best.eta[2];
                     self.insert(spec, (eta, best.gamma_z), id, t);
-                    return Received::Verified { next_epoch };
+                    return Received::Verified { next_epoch, checks };
                 }
                 Err(e) => last_err = e.to_string(),
             }
         }
-        Received::Bad(last_err)
+        Received::Bad {
+            error: last_err,
+            checks,
+        }
     }
 
     /// Forgets pooled tickets of contexts not in `live`, own tickets whose entropy is not in

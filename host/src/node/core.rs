@@ -794,11 +794,13 @@ impl NodeCore {
                 out.push(Output::Event(NodeEvent::Misbehaviour { offender, kind }))
             }
             Action::Telemetry { name, fields_json } => {
-                if let Some(call) = Call::of_telemetry(&name) {
-                    self.charge_only(call, 0);
-                }
                 let fields = serde_json::from_str(&fields_json)
                     .unwrap_or(serde_json::Value::String(fields_json));
+                for (call, n) in Call::reported_work(&fields) {
+                    for _ in 0..n {
+                        self.charge_only(call, 0);
+                    }
+                }
                 out.push(Output::Event(NodeEvent::Telemetry { name, fields }));
             }
             Action::Journal { bytes } => out.push(Output::StoreJournal { bytes }),

@@ -33,10 +33,10 @@ pub enum Call {
     Message,
     /// Any other consensus event (tick, timer, import, verdict, availability).
     Event,
-    /// One ring-VRF ticket proved (`consensus.safrole.ticket` telemetry).
+    /// One ring-VRF ticket proved (reported by the plugin as telemetry `work`).
     TicketProve,
-    /// One gossiped ticket's ring proof checked (`consensus.safrole.ticket_verified` or
-    /// `bad_ticket` telemetry).
+    /// One ring-proof check of a gossiped ticket (reported as telemetry `work`; a ticket may
+    /// cost two, one per entropy it is tried under).
     TicketVerify,
 }
 
@@ -71,15 +71,23 @@ impl Call {
         }
     }
 
-    /// The work a consensus telemetry event stands for, if the model prices it.
-    pub fn of_telemetry(name: &str) -> Option<Call> {
-        match name {
-            "consensus.safrole.ticket" => Some(Call::TicketProve),
-            "consensus.safrole.ticket_verified" | "consensus.safrole.bad_ticket" => {
-                Some(Call::TicketVerify)
-            }
-            _ => None,
-        }
+    /// The work a plugin reported in a telemetry event's `work` field (`{"consensus.ticket_verify":
+    /// 2}`: call key to count): what it did inside one call that the host cannot see, priced
+    /// by the model. Only calls the host does not already charge itself may be reported, and
+    /// counts are capped, so a confused plugin can skew its own node's clock but not overflow it.
+    pub fn reported_work(fields: &serde_json::Value) -> Vec<(Call, u64)> {
+        const MAX_COUNT: u64 = 1 << 16;
+        let Some(work) = fields.get("work").and_then(|w| w.as_object()) else {
+            return Vec::new();
+        };
+        work.iter()
+            .filter_map(|(k, v)| {
+                let call = [Call::TicketProve, Call::TicketVerify]
+                    .into_iter()
+                    .find(|c| c.key() == k)?;
+                Some((call, v.as_u64()?.min(MAX_COUNT)))
+            })
+            .collect()
     }
 
     fn axis(self) -> usize {
@@ -209,6 +217,24 @@ impl CostModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reported_work_is_read_by_call_key_only_for_plugin_side_work() {
+        let f = serde_json::json!({"attempt": 1, "work": {"consensus.ticket_verify": 2,
+            "consensus.ticket_prove": 1, "exec.execute": 9, "nonsense": 3}});
+        let mut w = Call::reported_work(&f);
+        w.sort();
+        // exec.execute is charged by the host itself: a plugin cannot add to it.
+        assert_eq!(w, vec![(Call::TicketProve, 1), (Call::TicketVerify, 2)]);
+        assert!(Call::reported_work(&serde_json::json!({"attempt": 1})).is_empty());
+        let huge = serde_json::json!({"work": {"consensus.ticket_verify": u64::MAX}});
+        assert_eq!(
+            Call::reported_work(&huge),
+            vec![(Call::TicketVerify, 1 << 16)]
+        );
+        let bad = serde_json::json!({"work": {"consensus.ticket_verify": -1}});
+        assert!(Call::reported_work(&bad).is_empty());
+    }
 
     #[test]
     fn plugin_prices_override_defaults_and_typos_are_refused() {
