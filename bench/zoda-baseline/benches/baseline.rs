@@ -112,20 +112,37 @@ fn commonware(
     };
     let (commitment, strong) = Cw::encode(b"", &cfg, data, strategy).expect("encode");
     let last = v - 1;
-    let (checking, mine, _) =
-        Cw::weaken(b"", &cfg, &commitment, last, strong[usize::from(last)].clone())
-            .expect("weaken");
+    let (checking, mine, _) = Cw::weaken(
+        b"",
+        &cfg,
+        &commitment,
+        last,
+        strong[usize::from(last)].clone(),
+    )
+    .expect("weaken");
     let mut checked = vec![mine];
     for i in v - k..last {
-        let (_, _, weak) = Cw::weaken(b"", &cfg, &commitment, i, strong[usize::from(i)].clone())
-            .expect("weaken");
+        let (_, _, weak) =
+            Cw::weaken(b"", &cfg, &commitment, i, strong[usize::from(i)].clone()).expect("weaken");
         checked.push(Cw::check(&cfg, &commitment, &checking, i, weak).expect("check"));
     }
-    let back = Cw::decode(&cfg, &commitment, checking.clone(), checked.iter(), strategy)
-        .expect("decode");
+    let back = Cw::decode(
+        &cfg,
+        &commitment,
+        checking.clone(),
+        checked.iter(),
+        strategy,
+    )
+    .expect("decode");
     assert_eq!(back, data);
-    let (_, _, weak) = Cw::weaken(b"", &cfg, &commitment, last, strong[usize::from(last)].clone())
-        .expect("weaken");
+    let (_, _, weak) = Cw::weaken(
+        b"",
+        &cfg,
+        &commitment,
+        last,
+        strong[usize::from(last)].clone(),
+    )
+    .expect("weaken");
     let sizes = Sizes {
         download: strong[usize::from(last)].encode_size(),
         upload: strong.iter().map(|s| s.encode_size()).sum(),
@@ -146,8 +163,14 @@ fn commonware(
     });
     timed(c, samples, (case.into(), name, "decode"), || {
         std::hint::black_box(
-            Cw::decode(&cfg, &commitment, checking.clone(), checked.iter(), strategy)
-                .expect("decode"),
+            Cw::decode(
+                &cfg,
+                &commitment,
+                checking.clone(),
+                checked.iter(),
+                strategy,
+            )
+            .expect("decode"),
         );
     });
     sizes
@@ -209,7 +232,10 @@ fn main() {
                 (case.clone(), SCHEMES[0]),
                 Ok(ours(&mut c, &samples, &case, SCHEMES[0], &rs, &data)),
             );
-            for (name, params) in [(SCHEMES[1], Params::certificate()), (SCHEMES[2], Params::standalone())] {
+            for (name, params) in [
+                (SCHEMES[1], Params::certificate()),
+                (SCHEMES[2], Params::standalone()),
+            ] {
                 let row = match Zoda2d::new(v, k, params) {
                     Ok(z) => Ok(ours(&mut c, &samples, &case, name, &z, &data)),
                     Err(e) => Err(format!("refused: {e}")),
@@ -218,7 +244,14 @@ fn main() {
             }
             sizes.insert(
                 (case.clone(), SCHEMES[3]),
-                Ok(commonware(&mut c, &samples, &case, (v, k), &data, &strategy)),
+                Ok(commonware(
+                    &mut c,
+                    &samples,
+                    &case,
+                    (v, k),
+                    &data,
+                    &strategy,
+                )),
             );
         }
     }
@@ -231,10 +264,14 @@ fn main() {
         v.sort_by(f64::total_cmp);
         v.get(v.len() / 2).copied()
     };
-    println!("\n| case | scheme | download / validator | proposer upload | encode | check | decode |");
+    println!(
+        "\n| case | scheme | download / validator | proposer upload | encode | check | decode |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for case in &cases {
-        let base = sizes.get(&(case.clone(), SCHEMES[0])).and_then(|r| r.as_ref().ok());
+        let base = sizes
+            .get(&(case.clone(), SCHEMES[0]))
+            .and_then(|r| r.as_ref().ok());
         for s in SCHEMES {
             match &sizes[&(case.clone(), s)] {
                 Err(why) => println!("| {case} | {s} | {why} | | | | |"),
@@ -250,9 +287,17 @@ fn main() {
                             ratio(z.download, base.map(|b| b.download)),
                             kb(w)
                         ),
-                        None => format!("{}{}", kb(z.download), ratio(z.download, base.map(|b| b.download))),
+                        None => format!(
+                            "{}{}",
+                            kb(z.download),
+                            ratio(z.download, base.map(|b| b.download))
+                        ),
                     };
-                    let up = format!("{}{}", kb(z.upload), ratio(z.upload, base.map(|b| b.upload)));
+                    let up = format!(
+                        "{}{}",
+                        kb(z.upload),
+                        ratio(z.upload, base.map(|b| b.upload))
+                    );
                     let t = |op| match (median(case, s, op), median(case, SCHEMES[0], op)) {
                         (Some(x), Some(b)) if s != SCHEMES[0] => {
                             format!("{:.2} ms ({:.1}x)", x * 1e3, x / b)
