@@ -9,8 +9,10 @@
 //! commit to shards that each check but decode, from different subsets, to different data.
 //! That gap is the baseline `da-zoda2d` is measured against.
 //!
-//! Modules: [`erasure`] (the JAM code on reed-solomon-simd), [`merkle`] (the commitment).
+//! Modules: [`erasure`] (the JAM code on reed-solomon-simd), [`merkle`] (the commitment),
+//! [`byzantine`] (the malicious encoders that show the gap).
 
+pub mod byzantine;
 pub mod erasure;
 pub mod merkle;
 
@@ -18,7 +20,7 @@ use diverge_plugins::codec::{decode_exact, read_natural, Decode, Encode};
 use diverge_plugins::ffi::Plugin;
 use diverge_plugins::{
     blake2b_256, Axis, CaseFormat, CaseOutcome, ChainParams, CheckShard, CheckedShard, DaShape,
-    DataAvailability, Encoded, Hash, InitArgs, Instance, PluginError,
+    DataAvailability, Encoded, Hash, InitArgs, Instance, MaliciousEncoding, PluginError,
 };
 use rayon::prelude::*;
 use serde::Deserialize;
@@ -56,6 +58,11 @@ pub struct Params {
     /// (1/3)^26 < 2^-40.
     #[serde(default = "default_samples")]
     pub samples: u32,
+    /// Adversary knob, set only by the simulator's byzantine author (`malicious_encoder`
+    /// faults), never by a chain config: `encode` then publishes this construction of
+    /// [`byzantine`] instead of the honest encoding. Checking and decoding stay honest.
+    #[serde(default)]
+    pub adversary: Option<MaliciousEncoding>,
 }
 
 fn default_samples() -> u32 {
@@ -66,6 +73,7 @@ impl Default for Params {
     fn default() -> Self {
         Params {
             samples: default_samples(),
+            adversary: None,
         }
     }
 }
@@ -119,20 +127,11 @@ impl Rs1d {
         }
         Ok(c)
     }
-}
 
-impl DataAvailability for Rs1d {
-    fn shape(&self) -> DaShape {
-        DaShape {
-            shards: self.code.n as u32,
-            min_shards: self.code.k as u32,
-        }
-    }
-
-    fn encode(&self, data: &[u8]) -> Result<Encoded, PluginError> {
-        let data_len = u32::try_from(data.len())
+    /// Commits to `chunks` (the Merkle root) and cuts the shards.
+    fn commit(&self, data_len: usize, chunks: Vec<Vec<u8>>) -> Result<Encoded, PluginError> {
+        let data_len = u32::try_from(data_len)
             .map_err(|_| PluginError::invalid_input("payload over 4 GiB"))?;
-        let chunks = erasure::encode(&self.code, data).map_err(erasure_err)?;
         let (root, proofs) = merkle::build(&chunks);
         let commitment = Commitment {
             root,
@@ -149,6 +148,23 @@ impl DataAvailability for Rs1d {
             commitment: commitment.encode(),
             shards,
         })
+    }
+}
+
+impl DataAvailability for Rs1d {
+    fn shape(&self) -> DaShape {
+        DaShape {
+            shards: self.code.n as u32,
+            min_shards: self.code.k as u32,
+        }
+    }
+
+    fn encode(&self, data: &[u8]) -> Result<Encoded, PluginError> {
+        if let Some(kind) = self.params.adversary {
+            return Ok(self.encode_malicious(kind, data)?.encoded);
+        }
+        let chunks = erasure::encode(&self.code, data).map_err(erasure_err)?;
+        self.commit(data.len(), chunks)
     }
 
     fn verify_shard(&self, commitment: &[u8], index: u32, shard: &[u8]) -> Result<(), PluginError> {
@@ -390,4 +406,5 @@ impl Plugin for Rs1dPlugin {
     }
 }
 
+#[cfg(feature = "export")]
 diverge_plugins::export_plugin!(Rs1dPlugin);

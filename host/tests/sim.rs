@@ -194,6 +194,135 @@ fn byzantine_encoders_and_spam_are_refused_counted_and_finality_holds() {
     }
 }
 
+/// A byzantine author whose DA plugin builds a malicious encoding (zoda.md §5), in the committed
+/// scenario (a splice), then every other construction, on both variants.
+/// ZODA: the block is refused on receipt and never becomes available to a certificate's worth
+/// of validators, so it is never finalized; the one exception is a single corrupted row,
+/// caught by exactly its holder and finalized because any k accepted shards decode to the
+/// payload (da-zoda2d's tests/byzantine.rs shows the decode). rs1d: every shard's Merkle path
+/// verifies, every such block is available and finalized, nothing is refused (da-rs1d's
+/// tests/byzantine.rs shows what its k-subsets decode to).
+#[test]
+fn a_malicious_encoder_is_refused_by_zoda_and_finalized_by_rs1d() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("splice");
+    let table = compare(
+        &["configs/polkadot.toml", "configs/kusama.toml"],
+        &repo().join("configs/scenarios/malicious-encoder.toml"),
+        &out,
+    );
+    assert!(
+        table.contains("malicious encoder detected after"),
+        "{table}"
+    );
+    let s = summary(&out);
+    let (rs, zoda) = (&s["polkadot"], &s["kusama"]);
+    let sealed = num(rs, "malicious_blocks");
+    assert!(sealed > 0, "{rs:?}");
+    assert_eq!(num(rs, "malicious_available"), sealed, "{rs:?}");
+    assert_eq!(num(rs, "malicious_finalized"), sealed, "{rs:?}");
+    assert_eq!(num(rs, "malicious_detected"), 0, "{rs:?}");
+    assert_eq!(num(rs, "refused_shards"), 0, "{rs:?}");
+    let sealed = num(zoda, "malicious_blocks");
+    assert!(sealed > 0, "{zoda:?}");
+    assert_eq!(num(zoda, "malicious_available"), 0, "{zoda:?}");
+    assert_eq!(num(zoda, "malicious_finalized"), 0, "{zoda:?}");
+    assert_eq!(num(zoda, "malicious_detected"), sealed, "{zoda:?}");
+    for row in [rs, zoda] {
+        assert_eq!(num(row, "safety_violations"), 0, "{row:?}");
+        assert!(num(row, "finalized") >= 12, "finality stalled: {row:?}");
+    }
+
+    let text = std::fs::read_to_string(repo().join("configs/scenarios/malicious-encoder.toml"))
+        .expect("scenario");
+    for construction in [
+        "random_shards",
+        "corrupt_shard",
+        "forged_checksum",
+        "equivocation",
+    ] {
+        let scenario = tmp.path().join(format!("{construction}.toml"));
+        // Top-level keys first: the file ends inside its [[faults]] table.
+        let text = format!(
+            "costs = \"{}\"\n{}",
+            repo().join("configs/costs.toml").display(),
+            text.replace(
+                "construction = \"splice\"",
+                &format!("construction = \"{construction}\"")
+            )
+            .replace(
+                "jitter_ms = 5",
+                &format!(
+                    "jitter_ms = 5\nlatency_table = \"{}\"",
+                    repo().join("configs/regions/aws.csv").display()
+                )
+            )
+        );
+        assert!(text.contains(construction));
+        std::fs::write(&scenario, text).expect("scenario");
+        let out = tmp.path().join(construction);
+        compare(
+            &["configs/polkadot.toml", "configs/kusama.toml"],
+            &scenario,
+            &out,
+        );
+        let s = summary(&out);
+        let rs = &s["polkadot"];
+        let sealed = num(rs, "malicious_blocks");
+        assert!(sealed > 0, "{construction}: {rs:?}");
+        assert_eq!(
+            num(rs, "malicious_finalized"),
+            sealed,
+            "{construction}: {rs:?}"
+        );
+        assert_eq!(num(rs, "malicious_detected"), 0, "{construction}: {rs:?}");
+        let row = &s["kusama"];
+        let sealed = num(row, "malicious_blocks");
+        assert!(sealed > 0, "{construction}: {row:?}");
+        assert_eq!(
+            num(row, "malicious_detected"),
+            sealed,
+            "{construction}: {row:?}"
+        );
+        assert_eq!(num(row, "safety_violations"), 0, "{construction}: {row:?}");
+        match construction {
+            "corrupt_shard" => {
+                assert_eq!(
+                    num(row, "refused_shards"),
+                    sealed,
+                    "{construction}: {row:?}"
+                );
+                assert_eq!(
+                    num(row, "malicious_finalized"),
+                    sealed,
+                    "{construction}: {row:?}"
+                );
+            }
+            "equivocation" => {
+                // The even validators' shards are honest, so the block is available there,
+                // but the odd ones' refusal keeps it below a certificate.
+                assert_eq!(
+                    num(row, "malicious_finalized"),
+                    0,
+                    "{construction}: {row:?}"
+                );
+            }
+            _ => {
+                assert_eq!(
+                    num(row, "malicious_available"),
+                    0,
+                    "{construction}: {row:?}"
+                );
+                assert_eq!(
+                    num(row, "malicious_finalized"),
+                    0,
+                    "{construction}: {row:?}"
+                );
+            }
+        }
+    }
+}
+
 /// The safety matrix (issue #9): both consensus variants under each fault, three seeds each.
 /// Honest nodes never finalize conflicting blocks or orphan a finalized one; after a fault
 /// ends the chain finalizes again; an equivocating validator is reported.

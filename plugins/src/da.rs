@@ -17,6 +17,79 @@
 
 use crate::error::PluginError;
 
+/// The malicious encoders of `shared/research/zoda.md` §5, named once so a scenario, the
+/// simulator and every DA plugin mean the same construction. A plugin builds them from its
+/// `[da.params] adversary` key, an adversary knob that only the simulator's byzantine author
+/// sets (never a chain config); the commitment and shards it returns are what a real verifier
+/// sees, so the plugin's ordinary `verify_shard` and `decode` are what is tested.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaliciousEncoding {
+    /// Random shards under a valid root: nothing is a codeword.
+    RandomShards,
+    /// The honest encoding with one shard (a parity one) corrupted before it is committed.
+    CorruptShard,
+    /// The first half of the shards from the payload, the second half from other data.
+    Splice,
+    /// Honest data under a check that lies: ZODA's checksum `W` perturbed; da-rs1d has no
+    /// checksum, its redundancy (the parity chunks) is forged instead.
+    ForgedChecksum,
+    /// Every odd-indexed validator gets a shard of another version of the block under the
+    /// one commitment in the header.
+    Equivocation,
+}
+
+impl MaliciousEncoding {
+    /// Every construction, in the note's order.
+    pub const ALL: [MaliciousEncoding; 5] = [
+        MaliciousEncoding::RandomShards,
+        MaliciousEncoding::CorruptShard,
+        MaliciousEncoding::Splice,
+        MaliciousEncoding::ForgedChecksum,
+        MaliciousEncoding::Equivocation,
+    ];
+
+    /// The config spelling (`random_shards`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            MaliciousEncoding::RandomShards => "random_shards",
+            MaliciousEncoding::CorruptShard => "corrupt_shard",
+            MaliciousEncoding::Splice => "splice",
+            MaliciousEncoding::ForgedChecksum => "forged_checksum",
+            MaliciousEncoding::Equivocation => "equivocation",
+        }
+    }
+
+    /// `len` bytes of a Blake2b counter stream keyed by `tag` and `data`: the adversary's
+    /// "random" bytes, reproducible so a run replays from its seed.
+    pub fn noise(tag: &[u8], data: &[u8], len: usize) -> Vec<u8> {
+        let key = crate::blake2b_256(data);
+        let mut out = Vec::with_capacity(len + 32);
+        let mut counter = 0u64;
+        let mut buf = Vec::with_capacity(tag.len() + 40);
+        while out.len() < len {
+            buf.clear();
+            buf.extend_from_slice(tag);
+            buf.extend_from_slice(&key.0);
+            buf.extend_from_slice(&counter.to_le_bytes());
+            counter += 1;
+            out.extend_from_slice(&crate::blake2b_256(&buf).0);
+        }
+        out.truncate(len);
+        out
+    }
+
+    /// The "other data" of a splice or an equivocation: `data` with every byte changed, of the
+    /// same length (so it fits the same commitment shape).
+    pub fn other_payload(data: &[u8]) -> Vec<u8> {
+        MaliciousEncoding::noise(b"diverge/adversary/other", data, data.len())
+            .into_iter()
+            .zip(data)
+            .map(|(n, d)| d ^ (n | 1))
+            .collect()
+    }
+}
+
 /// Sizes of a scheme instance.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct DaShape {

@@ -36,7 +36,7 @@ pub mod types;
 
 pub use conformance::{CaseFormat, CaseOutcome};
 pub use consensus::{Action, Consensus, Event, SealInfo};
-pub use da::{CheckShard, CheckedShard, DaShape, DataAvailability, Encoded};
+pub use da::{CheckShard, CheckedShard, DaShape, DataAvailability, Encoded, MaliciousEncoding};
 pub use error::{ErrorKind, PluginError};
 pub use exec::{ExecOutput, Executor, ValidateRequest, Verdict};
 pub use types::{

@@ -24,6 +24,7 @@ use crate::node::cost::CostFile;
 use crate::sim::links::{LinkModel, RttTable};
 use crate::sim::{Byzantine, SimFault, SimSetup};
 use crate::stats::percentile;
+use diverge_plugins::MaliciousEncoding;
 
 /// Where a scenario runs.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -193,6 +194,19 @@ pub enum Fault {
         /// Until.
         to_slot: u32,
     },
+    /// A validator that, as an author, publishes a malicious encoding built by its own DA
+    /// plugin (`shared/research/zoda.md` §5): random shards, one corrupted shard, a splice, a
+    /// forged checksum, or per-validator equivocation, all under a valid commitment (sim).
+    MaliciousEncoder {
+        /// Validator index.
+        node: u16,
+        /// From.
+        from_slot: u32,
+        /// Until.
+        to_slot: u32,
+        /// `random_shards`, `corrupt_shard`, `splice`, `forged_checksum` or `equivocation`.
+        construction: MaliciousEncoding,
+    },
     /// A second node runs the validator's keys for the whole run, with other transactions and
     /// on the other side of any partition: an equivocating author and voter (sim).
     Twin {
@@ -222,6 +236,7 @@ impl Fault {
             Fault::Offline { to_slot, .. }
             | Fault::WithholdShards { to_slot, .. }
             | Fault::CorruptShards { to_slot, .. }
+            | Fault::MaliciousEncoder { to_slot, .. }
             | Fault::Spam { to_slot, .. } => Some(*to_slot),
         }
     }
@@ -314,6 +329,17 @@ impl Scenario {
                 } => SimFault::Byzantine {
                     node,
                     behaviour: Byzantine::CorruptShards,
+                    from: from_slot,
+                    to: to_slot,
+                },
+                Fault::MaliciousEncoder {
+                    node,
+                    from_slot,
+                    to_slot,
+                    construction,
+                } => SimFault::Byzantine {
+                    node,
+                    behaviour: Byzantine::MaliciousEncoder(construction),
                     from: from_slot,
                     to: to_slot,
                 },
@@ -430,6 +456,15 @@ pub struct VariantReport {
     pub rejected: (usize, usize),
     /// Per block with a refused shard: first refusal minus the block's proposal (ms).
     pub detect_ms: Vec<f64>,
+    /// Blocks a `malicious_encoder` author sealed in its window.
+    pub malicious_blocks: usize,
+    /// Of those: finalized by some node.
+    pub malicious_finalized: usize,
+    /// Of those: marked available by some node other than the author.
+    pub malicious_available: usize,
+    /// Time to detect a malicious encoder: per malicious block some node refused a shard of,
+    /// the first refusal minus the block's proposal (ms). Blocks never refused are missing.
+    pub malicious_detect_ms: Vec<f64>,
     /// Mean bytes per node (in + out) over the run.
     pub bytes_per_node_slot: f64,
     /// Bytes (in + out) of each node over the run.
@@ -480,6 +515,7 @@ fn read_variant(
     base: &Path,
     nodes: u16,
     faults_end: Option<u32>,
+    malicious: &[(u16, u32, u32)],
 ) -> VariantReport {
     let mut r = VariantReport {
         name: name.into(),
@@ -505,6 +541,7 @@ fn read_variant(
     let mut precommit_targets = std::collections::HashSet::new();
     let mut proposed_at: HashMap<String, u64> = HashMap::new();
     let mut first_refusal: HashMap<String, u64> = HashMap::new();
+    let mut available_at: HashMap<String, std::collections::BTreeSet<u16>> = HashMap::new();
     let mut offenders = std::collections::BTreeSet::new();
     let mut bytes = 0u64;
     for i in 0..nodes {
@@ -556,7 +593,10 @@ fn read_variant(
                     info.insert(hash, (u("slot").unwrap_or(0), u("author").unwrap_or(0)));
                 }
                 "validated" => add("exec.validate", u("validate_us")),
-                "available" => add("da.verify_shard", u("verify_shard_us")),
+                "available" => {
+                    add("da.verify_shard", u("verify_shard_us"));
+                    available_at.entry(hash).or_default().insert(i);
+                }
                 "finalized" => {
                     let ms = u("latency_us").unwrap_or(0) as f64 / 1e3;
                     r.latencies.push((i, u("slot").unwrap_or(0), ms));
@@ -648,6 +688,21 @@ fn read_variant(
                 v.iter().copied().fold(0.0, f64::max),
             )
         });
+        let by_cheat = malicious.iter().any(|(node, from, to)| {
+            u64::from(*node) == *author && (u64::from(*from)..u64::from(*to)).contains(slot)
+        });
+        if by_cheat {
+            r.malicious_blocks += 1;
+            r.malicious_finalized += usize::from(fm.is_some());
+            let others = available_at
+                .get(h)
+                .is_some_and(|s| s.iter().any(|n| u64::from(*n) != *author));
+            r.malicious_available += usize::from(others);
+            if let (Some(t), Some(p)) = (first_refusal.get(h), proposed_at.get(h)) {
+                r.malicious_detect_ms
+                    .push(t.saturating_sub(*p) as f64 / 1e3);
+            }
+        }
         if let Some(fl) = fm {
             r.first_last.push(fl);
             if faults_end.is_some_and(|end| *slot >= u64::from(end)) {
@@ -673,6 +728,7 @@ fn read_variant(
             final_ms: fm,
         });
     }
+    r.malicious_detect_ms.sort_by(|a, b| a.total_cmp(b));
     r.blocks
         .sort_by(|a, b| (a.slot, &a.hash).cmp(&(b.slot, &b.hash)));
     r.bytes_per_node_slot = bytes as f64 / f64::from(nodes.max(1));
@@ -779,6 +835,29 @@ pub fn table(s: &Scenario, variants: &[VariantReport]) -> String {
                 fmt_ms(v.detect_ms.last().copied())
             )
         });
+    }
+    if !malicious_windows(s).is_empty() {
+        row(
+            "malicious-encoder blocks: sealed / available / finalized",
+            &|v| {
+                format!(
+                    "{} / {} / {}",
+                    v.malicious_blocks, v.malicious_available, v.malicious_finalized
+                )
+            },
+        );
+        row(
+            "malicious encoder detected after (p50 / max ms, blocks)",
+            &|v| {
+                format!(
+                    "{} / {} ({} of {})",
+                    fmt_ms(percentile(&v.malicious_detect_ms, 50.0)),
+                    fmt_ms(v.malicious_detect_ms.last().copied()),
+                    v.malicious_detect_ms.len(),
+                    v.malicious_blocks
+                )
+            },
+        );
     }
     row("bytes per node per slot", &|v| {
         crate::stats::bytes((v.bytes_per_node_slot / f64::from(s.slots.max(1))) as usize)
@@ -889,6 +968,22 @@ pub fn cdf_svg(variants: &[VariantReport]) -> String {
     svg
 }
 
+/// (node, from, to) of every `malicious_encoder` fault.
+fn malicious_windows(s: &Scenario) -> Vec<(u16, u32, u32)> {
+    s.faults
+        .iter()
+        .filter_map(|f| match f {
+            Fault::MaliciousEncoder {
+                node,
+                from_slot,
+                to_slot,
+                ..
+            } => Some((*node, *from_slot, *to_slot)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The last slot any fault of the scenario is active in, if all of them end.
 fn faults_end(s: &Scenario) -> Option<u32> {
     let ends: Option<Vec<u32>> = s
@@ -937,6 +1032,9 @@ pub fn timeline_svg(s: &Scenario, variants: &[VariantReport]) -> String {
             Fault::CorruptShards {
                 from_slot, to_slot, ..
             } => (*from_slot, *to_slot, "corrupt shards"),
+            Fault::MaliciousEncoder {
+                from_slot, to_slot, ..
+            } => (*from_slot, *to_slot, "malicious encoder"),
             Fault::Spam {
                 from_slot, to_slot, ..
             } => (*from_slot, *to_slot, "spam"),
@@ -1185,7 +1283,14 @@ pub fn compare(
                 testnet::testnet(&loaded, &sets, &args, out)?.failed_nodes
             }
         };
-        let mut r = read_variant(&name, &plugins, &base, scenario.nodes, faults_end(scenario));
+        let mut r = read_variant(
+            &name,
+            &plugins,
+            &base,
+            scenario.nodes,
+            faults_end(scenario),
+            &malicious_windows(scenario),
+        );
         r.failed_nodes = failed;
         reports.push(r);
     }
@@ -1212,12 +1317,12 @@ pub fn compare(
         }
     }
     let mut summary_csv = String::from(
-        "variant,authored,finalized,p50_ms,p90_ms,p99_ms,max_ms,orphaned,max_reorg,nullifiers_exposed,exposed_notarized,exposed_majority,exposed_unsupported,safety_violations,refused_shards,refused_other,misbehaviour_reports,bytes_per_node_slot\n",
+        "variant,authored,finalized,p50_ms,p90_ms,p99_ms,max_ms,orphaned,max_reorg,nullifiers_exposed,exposed_notarized,exposed_majority,exposed_unsupported,safety_violations,refused_shards,refused_other,misbehaviour_reports,bytes_per_node_slot,malicious_blocks,malicious_available,malicious_finalized,malicious_detected,malicious_detect_p50_ms\n",
     );
     for r in &reports {
         let _ = writeln!(
             summary_csv,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.0}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.0},{},{},{},{},{}",
             r.name,
             r.authored,
             r.finalized_blocks,
@@ -1235,7 +1340,12 @@ pub fn compare(
             r.rejected.0,
             r.rejected.1,
             r.misbehaviour.0,
-            r.bytes_per_node_slot / f64::from(scenario.slots.max(1))
+            r.bytes_per_node_slot / f64::from(scenario.slots.max(1)),
+            r.malicious_blocks,
+            r.malicious_available,
+            r.malicious_finalized,
+            r.malicious_detect_ms.len(),
+            fmt_ms(percentile(&r.malicious_detect_ms, 50.0)),
         );
     }
     let setup = match (&sim_setup, backend) {
@@ -1401,6 +1511,15 @@ fn describe_fault(f: &Fault) -> String {
             from_slot,
             to_slot,
         } => format!("validator {node} corrupts its shards from slot {from_slot} to {to_slot}"),
+        Fault::MaliciousEncoder {
+            node,
+            from_slot,
+            to_slot,
+            construction,
+        } => format!(
+            "validator {node} publishes a malicious encoding ({}) of every block it authors from slot {from_slot} to {to_slot}",
+            construction.name()
+        ),
         Fault::Twin { node } => {
             format!("validator {node} runs twice (a twin with its keys, other transactions, across any partition)")
         }

@@ -402,6 +402,12 @@ impl NodeCore {
         self.costs = Some(model);
     }
 
+    /// Swaps the DA instance (the simulator's byzantine author turns its adversary knob on and
+    /// off this way; the rest of the node's state is untouched). Returns the old one.
+    pub fn replace_da(&mut self, da: Box<dyn DataAvailability>) -> Box<dyn DataAvailability> {
+        std::mem::replace(&mut self.plugins.da, da)
+    }
+
     /// The modelled CPU time charged since the last call (0 without a cost model).
     pub fn take_charged_us(&mut self) -> u64 {
         std::mem::take(&mut self.charged_us)

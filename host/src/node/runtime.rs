@@ -125,6 +125,37 @@ pub fn load_plugins(
     ))
 }
 
+/// A DA instance of `config`'s plugin with `[da.params]` plus `extra` (top-level keys of a JSON
+/// object, overriding the config's): how the simulator hands its byzantine author the
+/// plugin's adversary knob without any change to the plugin interface.
+pub fn instantiate_da(
+    config: &Loaded,
+    spec: &ChainSpec,
+    validator: Option<(ValidatorIndex, [u8; 32])>,
+    extra: &serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<Box<dyn diverge_plugins::DataAvailability>> {
+    let mut params: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&config.section(Axis::Da).params_json()).unwrap_or_default();
+    params.extend(extra.clone());
+    let args = InitArgs {
+        chain: spec.chain.clone(),
+        params_json: serde_json::Value::Object(params).to_string(),
+        validators: spec
+            .keys()
+            .map_err(|e| anyhow::anyhow!("chain spec: {e}"))?,
+        identity: validator.map(|(index, seed)| ValidatorSecret { index, seed }),
+        genesis: Vec::new(),
+    };
+    let lib = registry::open_axis(config, Axis::Da)?;
+    match lib
+        .instantiate(&args)
+        .with_context(|| format!("instantiating {}", lib.path().display()))?
+    {
+        Instance::Da(da) => Ok(da),
+        _ => bail!("the da plugin did not make a da instance"),
+    }
+}
+
 /// [`load_plugins`] without the tracing wrappers: for the simulator, where hundreds of nodes
 /// share one process and each node's event log is the record.
 pub fn load_plugins_untraced(

@@ -32,7 +32,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use diverge_plugins::codec::decode_exact;
-use diverge_plugins::{blake2b_256, Hash, Slot, ValidatorIndex};
+use diverge_plugins::{blake2b_256, Hash, MaliciousEncoding, Slot, ValidatorIndex};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde::Serialize;
@@ -41,7 +41,7 @@ use crate::chainspec::ChainSpec;
 use crate::config::Loaded;
 use crate::node::core::{Channel, CoreStats, Input, NodeCore, NodeEvent, Output};
 use crate::node::cost::CostFile;
-use crate::node::runtime::load_plugins_untraced;
+use crate::node::runtime::{instantiate_da, load_plugins_untraced};
 use crate::node::wire::BlockMsg;
 use crate::node::workload::NodeWorkload;
 use links::{LinkModel, Links, Traffic};
@@ -100,6 +100,11 @@ pub enum Byzantine {
     CorruptShards,
     /// Sends this many garbage consensus messages to everyone at each slot tick.
     Spam(u32),
+    /// As an author, publishes this malicious encoding of its payload: the node's DA plugin is
+    /// re-instantiated with `[da.params] adversary` (an adversary knob only this sets), so the
+    /// commitment in its header and the shards it sends are the plugin's own construction,
+    /// checked by the honest nodes' unchanged `verify_shard`.
+    MaliciousEncoder(MaliciousEncoding),
 }
 
 impl Byzantine {
@@ -562,6 +567,27 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// Gives node `i` a DA instance that encodes as its byzantine behaviour says (the honest
+    /// one when it has none).
+    fn set_da_adversary(&mut self, i: usize) -> anyhow::Result<()> {
+        let mut extra = serde_json::Map::new();
+        if let Some(Byzantine::MaliciousEncoder(kind)) = self.nodes[i].byzantine {
+            extra.insert("adversary".into(), serde_json::to_value(kind)?);
+        }
+        let me = self.identity[i] as ValidatorIndex;
+        let da = instantiate_da(
+            self.config,
+            &self.spec,
+            Some((me, diverge_keys::dev_seed(u32::from(me)))),
+            &extra,
+        )
+        .with_context(|| format!("node {i}: DA plugin for its byzantine behaviour"))?;
+        if let Some(core) = self.nodes[i].core.as_mut() {
+            core.replace_da(da);
+        }
+        Ok(())
+    }
+
     fn connect_all(&mut self, t: u64, pairs: Vec<(usize, usize)>) -> anyhow::Result<()> {
         for (a, b) in pairs {
             if self.links.connected(a, b) {
@@ -596,7 +622,11 @@ impl<'a> Sim<'a> {
             SimFault::Byzantine {
                 node, behaviour, ..
             } => {
-                self.nodes[usize::from(node)].byzantine = begin.then_some(behaviour);
+                let i = usize::from(node);
+                self.nodes[i].byzantine = begin.then_some(behaviour);
+                if matches!(behaviour, Byzantine::MaliciousEncoder(_)) {
+                    self.set_da_adversary(i)?;
+                }
             }
             SimFault::Offline { node, .. } => {
                 let i = usize::from(node);
@@ -641,6 +671,13 @@ impl<'a> Sim<'a> {
                     nd.life += 1;
                     nd.busy_until = t + charged;
                     self.links.set_down(i, false);
+                    // A restarted byzantine author keeps cheating.
+                    if matches!(
+                        self.nodes[i].byzantine,
+                        Some(Byzantine::MaliciousEncoder(_))
+                    ) {
+                        self.set_da_adversary(i)?;
+                    }
                     self.process(i, t, t + charged, outs)?;
                     self.step(i, t, Input::Start)?;
                     let pairs = (0..n).filter(|j| *j != i).map(|j| (j, i)).collect();
