@@ -42,6 +42,7 @@ pub mod fetch;
 pub mod field;
 pub mod grand_product;
 pub mod pcs;
+pub mod regs;
 pub mod shift;
 pub mod sumcheck;
 pub mod trace;
