@@ -12,7 +12,7 @@
 //! a wrong operand field anywhere in the rows makes the verifier reject.
 //!
 //! The table is the verifier's own: [`ProgramTable::from_blob`] parses the blob with PolkaVM's
-//! parser (as [`trace::inventory`](crate::trace::inventory) does), and the table is never
+//! parser (as [`trace::inventory`] does), and the table is never
 //! committed; the verifier evaluates its multilinear extension itself (2^p entries, p = 11 for
 //! the workload's 1521 instructions). The blob's Blake2b-256 hash is absorbed right after the domain label
 //! (`pcvm/fetch/v2`, the version is in the label; v2 added `write`) and before the commitment and any challenge,
