@@ -3,17 +3,19 @@
 //! # What is proven
 //!
 //! For a public program blob and `2^log_rows` committed CPU rows, every row's fetch tuple
-//! `(pc, opcode, reg_a, reg_b, reg_c, imm_lo, imm_hi, imm2, next_pc, target)` is an entry of
+//! `(pc, opcode, reg_a, reg_b, reg_c, imm_lo, imm_hi, imm2, next_pc, target, write)` is an entry of
 //! the blob's program table: an instruction of the blob at that pc with exactly the operand
-//! fields the blob encodes, or a padding entry (opcode [`PAD_OPCODE`], every operand field zero,
-//! a pc past the end of the code). A pc that is not an instruction boundary, a wrong opcode or
+//! fields the blob encodes, or a padding entry (opcode [`PAD_OPCODE`], no register operand,
+//! every other operand field zero, a pc past the end of the code). `write` is the register the
+//! opcode writes, derived from its class: [`crate::regs`] reads and writes registers at the
+//! fetched slots, so the table decides which registers a row touches. A pc that is not an instruction boundary, a wrong opcode or
 //! a wrong operand field anywhere in the rows makes the verifier reject.
 //!
 //! The table is the verifier's own: [`ProgramTable::from_blob`] parses the blob with PolkaVM's
-//! parser (as [`trace::inventory`](crate::trace::inventory) does), and the table is never
+//! parser (as [`trace::inventory`] does), and the table is never
 //! committed; the verifier evaluates its multilinear extension itself (2^p entries, p = 11 for
 //! the workload's 1521 instructions). The blob's Blake2b-256 hash is absorbed right after the domain label
-//! (`pcvm/fetch/v1`, the version is in the label) and before the commitment and any challenge,
+//! (`pcvm/fetch/v2`, the version is in the label; v2 added `write`) and before the commitment and any challenge,
 //! so a proof made for one blob is a transcript of another statement under every other blob,
 //! even one whose table is identical.
 //!
@@ -29,8 +31,8 @@
 //! # The argument (offline memory checking for read-only memory, multiplicative counters)
 //!
 //! Committed, one Ligerito commitment, columns packed by index bits (16 columns of
-//! `2^log_rows`, `log_rows ≥ p`): the 10 fetch fields per row, the row's read counter `ts`, and,
-//! in the first `2^p` cells of column 11, each table entry's final counter `f`. `g` is the
+//! `2^log_rows`, `log_rows ≥ p`): the 11 fetch fields per row, the row's read counter `ts`, and,
+//! in the first `2^p` cells of column 12, each table entry's final counter `f`. `g` is the
 //! generator [`G`] of GF(2^32)^*. Honestly, the `j`-th read of entry `i` carries `ts = g^j`, and
 //! `f_i = g^{c_i}` for its read count `c_i`: the counts the prover commits. The multisets of
 //! tuples `(fields, counter)` are
@@ -54,7 +56,7 @@
 //! the rows' multiset is the table's entries each repeated by its count.
 //!
 //! Multiset equality is by grand products ([`grand_product`]) of fingerprints
-//! `γ + Σ_j β_j·field_j + β_ts·counter` with `β_0..β_10`, `γ` drawn after the commitment: as
+//! `γ + Σ_j β_j·field_j + β_ts·counter` with `β_0..β_11`, `γ` drawn after the commitment: as
 //! polynomials in `(γ, β)`, `Π (γ + ⟨β, x⟩)` over two different multisets differ (distinct
 //! tuples give distinct irreducible linear forms), so they agree at the random point with
 //! probability `≤ (2^p + 2^log_rows)/2^128` (Schwartz–Zippel). Exact multiplicities: no LogUp.
@@ -96,7 +98,7 @@ use crate::trace::{self, Trace, TraceError};
 use crate::transcript::Transcript;
 
 /// Fetch fields per row and per table entry.
-pub const FIELDS: usize = 10;
+pub const FIELDS: usize = 11;
 /// Field indices.
 pub mod field {
     pub const PC: usize = 0;
@@ -115,12 +117,17 @@ pub mod field {
     pub const NEXT_PC: usize = 8;
     /// Branch or jump target (0 if none).
     pub const TARGET: usize = 9;
+    /// The register the instruction writes ([`super::NO_REG`] if none): the destination slot
+    /// of every register-writing opcode, `A0` for `ecalli` (the host's result). The register
+    /// argument ([`crate::regs`]) takes its write address from this fetched field, so which
+    /// register a row writes is the table's, never the prover's, choice.
+    pub const WRITE: usize = 10;
 }
 /// Committed column of the rows' read counters.
 pub const COL_TS: usize = FIELDS;
 /// Committed column whose first `2^p` cells are the table entries' final counters.
 pub const COL_FINAL: usize = FIELDS + 1;
-/// Packed columns (12 used, padded to a power of two).
+/// Packed columns (13 used, padded to a power of two).
 pub const COLUMNS: usize = 16;
 const LOG_COLUMNS: usize = 4;
 
@@ -212,20 +219,31 @@ fn encode(instruction: Instruction, pc: u32, next: u32) -> Result<Entry, FetchEr
     let mut imm: Option<u64> = None;
     let mut imm2 = 0u32;
     let mut target = 0u32;
+    let mut write = NO_REG;
     let sext = |i: i32| i as i64 as u64;
     match instruction {
         I::fallthrough | I::unlikely => {}
-        I::load_imm(d, i) | I::load_u8(d, i) | I::jump_indirect(d, i) => {
+        I::load_imm(d, i) | I::load_u8(d, i) => {
             regs[0] = reg(d);
+            write = reg(d);
+            imm = Some(sext(i));
+        }
+        I::jump_indirect(base, i) => {
+            regs[0] = reg(base);
             imm = Some(sext(i));
         }
         I::load_imm64(d, i) => {
             regs[0] = reg(d);
+            write = reg(d);
             imm = Some(i);
         }
-        I::move_reg(d, s) => regs[..2].copy_from_slice(&[reg(d), reg(s)]),
+        I::move_reg(d, s) => {
+            regs[..2].copy_from_slice(&[reg(d), reg(s)]);
+            write = reg(d);
+        }
         I::add_64(d, a, b) | I::sub_64(d, a, b) | I::or(d, a, b) | I::xor(d, a, b) => {
             regs = [reg(d), reg(a), reg(b)];
+            write = reg(d);
         }
         I::add_imm_64(d, a, i)
         | I::and_imm(d, a, i)
@@ -235,10 +253,13 @@ fn encode(instruction: Instruction, pc: u32, next: u32) -> Result<Entry, FetchEr
         | I::set_less_than_unsigned_imm(d, a, i)
         | I::set_greater_than_unsigned_imm(d, a, i)
         | I::load_indirect_u8(d, a, i)
-        | I::load_indirect_u64(d, a, i)
-        | I::store_indirect_u8(d, a, i)
-        | I::store_indirect_u64(d, a, i) => {
+        | I::load_indirect_u64(d, a, i) => {
             regs[..2].copy_from_slice(&[reg(d), reg(a)]);
+            write = reg(d);
+            imm = Some(sext(i));
+        }
+        I::store_indirect_u8(v, a, i) | I::store_indirect_u64(v, a, i) => {
+            regs[..2].copy_from_slice(&[reg(v), reg(a)]);
             imm = Some(sext(i));
         }
         I::store_imm_u8(o, v) => {
@@ -253,9 +274,14 @@ fn encode(instruction: Instruction, pc: u32, next: u32) -> Result<Entry, FetchEr
         I::branch_eq_imm(a, i, t)
         | I::branch_not_eq_imm(a, i, t)
         | I::branch_less_unsigned_imm(a, i, t)
-        | I::branch_greater_unsigned_imm(a, i, t)
-        | I::load_imm_and_jump(a, i, t) => {
+        | I::branch_greater_unsigned_imm(a, i, t) => {
             regs[0] = reg(a);
+            imm = Some(sext(i));
+            target = t;
+        }
+        I::load_imm_and_jump(d, i, t) => {
+            regs[0] = reg(d);
+            write = reg(d);
             imm = Some(sext(i));
             target = t;
         }
@@ -266,7 +292,10 @@ fn encode(instruction: Instruction, pc: u32, next: u32) -> Result<Entry, FetchEr
             target = t;
         }
         I::jump(t) => target = t,
-        I::ecalli(i) => imm = Some(u64::from(i as u32)),
+        I::ecalli(i) => {
+            imm = Some(u64::from(i as u32));
+            write = polkavm::Reg::A0.to_usize() as u32;
+        }
         other => {
             return Err(FetchError::UnsupportedInstruction {
                 pc,
@@ -280,6 +309,7 @@ fn encode(instruction: Instruction, pc: u32, next: u32) -> Result<Entry, FetchEr
     e[field::IMM_HI] = (imm >> 32) as u32;
     e[field::IMM2] = imm2;
     e[field::TARGET] = target;
+    e[field::WRITE] = write;
     Ok(e)
 }
 
@@ -313,6 +343,9 @@ impl ProgramTable {
             let mut e = [0u32; FIELDS];
             e[field::PC] = code_len.saturating_add(k as u32);
             e[field::OPCODE] = PAD_OPCODE;
+            // Padding touches no register: its slots are absent, like a marker's.
+            e[field::REG_A..=field::REG_C].fill(NO_REG);
+            e[field::WRITE] = NO_REG;
             entries.push(e);
         }
         let by_pc = entries
@@ -349,7 +382,7 @@ impl ProgramTable {
 
     /// The MLE of field `j` of the table at `point` (`log_entries` coordinates): what the
     /// verifier evaluates itself.
-    fn field_mle(&self, eq: &[F128], j: usize) -> F128 {
+    pub(crate) fn field_mle(&self, eq: &[F128], j: usize) -> F128 {
         self.entries
             .iter()
             .zip(eq)
@@ -488,7 +521,7 @@ pub struct FetchProof {
     pub opening: EvalProof,
 }
 
-const DOMAIN: &[u8] = b"pcvm/fetch/v1";
+const DOMAIN: &[u8] = b"pcvm/fetch/v2";
 
 /// The PCS parameters for `2^log_rows` rows, built once per process: the prover's Reed–Solomon
 /// codes take seconds at 2^24 and do not depend on the statement. At most [`MAX_LOG_ROWS`]
@@ -520,7 +553,7 @@ fn begin(table: &ProgramTable, log_rows: usize, cm: &Commitment) -> (Transcript,
 }
 
 /// `γ + Σ β_j·x_j + β_ts·c` over lifted values.
-fn fingerprint(beta: &[F128], gamma: F128, fields: &[F128], counter: F128) -> F128 {
+pub(crate) fn fingerprint(beta: &[F128], gamma: F128, fields: &[F128], counter: F128) -> F128 {
     fields
         .iter()
         .zip(beta)
@@ -530,7 +563,7 @@ fn fingerprint(beta: &[F128], gamma: F128, fields: &[F128], counter: F128) -> F1
 }
 
 /// [`fingerprint`] of a table-shaped tuple (no allocation: it runs once per row).
-fn fingerprint_entry(beta: &[F128], gamma: F128, e: &Entry, counter: F128) -> F128 {
+pub(crate) fn fingerprint_entry(beta: &[F128], gamma: F128, e: &Entry, counter: F128) -> F128 {
     e.iter()
         .zip(beta)
         .fold(gamma.add(&beta[FIELDS].mul(&counter)), |acc, (&x, b)| {
@@ -538,7 +571,13 @@ fn fingerprint_entry(beta: &[F128], gamma: F128, e: &Entry, counter: F128) -> F1
         })
 }
 
-fn leaves(beta: &[F128], gamma: F128, rows: &[Entry], ts: &[F32], times_g: bool) -> Vec<F128> {
+pub(crate) fn leaves(
+    beta: &[F128],
+    gamma: F128,
+    rows: &[Entry],
+    ts: &[F32],
+    times_g: bool,
+) -> Vec<F128> {
     let gl = F128::from(g());
     rows.par_iter()
         .zip(ts.par_iter())
@@ -550,7 +589,7 @@ fn leaves(beta: &[F128], gamma: F128, rows: &[Entry], ts: &[F32], times_g: bool)
 }
 
 /// `Π Init`: computed by the verifier from the table.
-fn init_product(table: &ProgramTable, beta: &[F128], gamma: F128) -> F128 {
+pub(crate) fn init_product(table: &ProgramTable, beta: &[F128], gamma: F128) -> F128 {
     table
         .entries
         .par_iter()
@@ -558,7 +597,7 @@ fn init_product(table: &ProgramTable, beta: &[F128], gamma: F128) -> F128 {
         .reduce(F128::one, |a, b| a.mul(&b))
 }
 
-fn row_point(point: &[F128], log_rows: usize) -> Vec<F128> {
+pub(crate) fn row_point(point: &[F128], log_rows: usize) -> Vec<F128> {
     let mut p = point.to_vec();
     p.resize(log_rows, F128::zero());
     p

@@ -31,9 +31,17 @@
 //!   tuple is a table entry (read-only offline memory checking with multiplicative counters,
 //!   by grand products; every open claim is a PCS opening or the verifier's own table
 //!   evaluation). Proven on the workload's real trace.
+//! * [`regs`]: S2's second argument, on one commitment with the fetch argument. Every row
+//!   reads the registers in its fetched slots and writes the register its fetched `write`
+//!   field names (the table's, so a prover cannot choose), and a read-write offline memory
+//!   check over the 13 registers proves each read returns the latest write, from the public
+//!   initial ABI state to the public final state. Timestamps are powers of a generator of
+//!   GF(2^32)^*, ordered by a range lookup (`t_old·h = t_now`, `h ∈ {g^1..g^4N}`), so no
+//!   cycle of accesses balances in characteristic 2. Host calls write `A0` as advice. The
+//!   written values are committed but not yet constrained (the ALU slice).
 //!
-//! Later stages (issue 10) add the rest of the CPU constraints (ALU semantics, registers,
-//! control flow, boundary and padding rows) and the memory arguments.
+//! Later stages (issue 10) add the rest of the CPU constraints (ALU semantics, control flow,
+//! boundary and padding rows) and the memory arguments.
 
 pub mod air;
 pub mod codec;
@@ -42,6 +50,7 @@ pub mod fetch;
 pub mod field;
 pub mod grand_product;
 pub mod pcs;
+pub mod regs;
 pub mod shift;
 pub mod sumcheck;
 pub mod trace;

@@ -85,7 +85,11 @@ fn table_matches_the_blob() {
     for e in &t.entries[t.instructions..] {
         assert_eq!(e[field::OPCODE], PAD_OPCODE);
         assert!(tracer.instruction_at(e[field::PC]).is_none());
-        assert!(e[field::REG_A..].iter().all(|&x| x == 0));
+        assert!(e[field::REG_A..=field::REG_C]
+            .iter()
+            .chain(&e[field::WRITE..=field::WRITE])
+            .all(|&x| x == fetch::NO_REG));
+        assert!(e[field::IMM_LO..=field::TARGET].iter().all(|&x| x == 0));
     }
     let mut pcs: Vec<u32> = t.entries.iter().map(|e| e[field::PC]).collect();
     pcs.sort_unstable();

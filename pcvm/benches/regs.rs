@@ -1,0 +1,123 @@
+//! The register-file proof (fetch included) on the default block's real trace (32
+//! transactions) against the raw commitment of the same packed columns, in the same run.
+//!
+//! Per size (a prefix of the trace, padded to `2^log_rows`; at 2^20 the whole block):
+//! `raw-commit` = `ligerito`'s `ligero_commit` of the 64 packed columns (`2^(log_rows + 6)`
+//! coefficients, the matrix shape the proof commits), `prove` = the whole proof (commitment
+//! included, witness given), `verify` = the verifier from the table on. Proof bytes go to
+//! stderr. Sizes: `PCVM_BENCH_LOG_ROWS` (default `16,20`).
+//! `cargo bench -p diverge-pcvm --bench regs`
+
+#[path = "../tests/pool_host/mod.rs"]
+mod pool_host;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use diverge_pcvm::fetch::ProgramTable;
+use diverge_pcvm::field::pack_columns;
+use diverge_pcvm::regs::{self, Boundary, RegsWitness};
+use diverge_pcvm::trace::{Trace, Tracer};
+use diverge_pcvm::{Params, F32};
+use exec_reexec::state::PoolState;
+use exec_reexec::tx::guest_input;
+use exec_reexec::vm::GUEST_BLOB;
+use exec_reexec::workload::{Generator, WorkloadConfig};
+use exec_reexec::DEFAULT_GAS_LIMIT;
+use pool_host::PoolHost;
+use std::hint::black_box;
+
+fn sizes() -> Vec<usize> {
+    std::env::var("PCVM_BENCH_LOG_ROWS")
+        .ok()
+        .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![16, 20])
+}
+
+/// The first `n` rows as a trace of their own, ending in the registers after them.
+fn prefix(full: &Trace, replay: &[diverge_pcvm::trace::Regs], n: usize) -> Trace {
+    Trace {
+        initial_regs: full.initial_regs,
+        rows: full.rows[..n].to_vec(),
+        host_calls: full
+            .host_calls
+            .iter()
+            .filter(|c| c.row < n)
+            .cloned()
+            .collect(),
+        final_regs: replay[n],
+        gas_used: 0,
+    }
+}
+
+/// A polynomial of the committed shape (64 columns of `2^log_rows`), for the raw baseline:
+/// the commit cost does not depend on the values.
+fn packed(log_rows: usize) -> Vec<F32> {
+    let columns: Vec<Vec<F32>> = (0..regs::COLUMNS as u32)
+        .map(|c| {
+            (0..1u32 << log_rows)
+                .map(|k| F32::from_value(k.wrapping_mul(0x9e37_79b9) ^ c))
+                .collect()
+        })
+        .collect();
+    pack_columns(&columns, log_rows)
+}
+
+fn bench(c: &mut Criterion) {
+    let input = guest_input(&Generator::new(WorkloadConfig::default()).block(32));
+    let trace = Tracer::new(GUEST_BLOB)
+        .expect("tracer")
+        .trace(
+            "apply_block",
+            &[],
+            &mut PoolHost::new(&PoolState::genesis(), input),
+            DEFAULT_GAS_LIMIT as i64,
+            usize::MAX,
+        )
+        .expect("trace");
+    let replay = trace.replay_registers();
+    let table = ProgramTable::from_blob(GUEST_BLOB).expect("table");
+    eprintln!("default block: {} rows", trace.rows.len());
+
+    let mut group = c.benchmark_group("regs");
+    group.sample_size(10);
+    for log_rows in sizes() {
+        let n = trace.rows.len().min(1 << log_rows);
+        let t = prefix(&trace, &replay, n);
+        let w = RegsWitness::from_trace(&table, &t, log_rows).expect("witness");
+        let b = Boundary {
+            initial: t.initial_regs,
+            last: t.final_regs,
+        };
+        let poly = packed(log_rows);
+        let params = Params::new(log_rows + 6).expect("params");
+        let cfg = params.prover_config().expect("config");
+        group.bench_with_input(
+            BenchmarkId::new("raw-commit", log_rows),
+            &log_rows,
+            |bch, _| {
+                bch.iter(|| {
+                    ligerito::ligero::ligero_commit(
+                        black_box(&poly),
+                        cfg.initial_dims.0,
+                        cfg.initial_dims.1,
+                        &cfg.initial_reed_solomon,
+                    )
+                })
+            },
+        );
+        let proof = regs::prove(&table, &b, &w).expect("prove");
+        group.bench_with_input(BenchmarkId::new("prove", log_rows), &log_rows, |bch, _| {
+            bch.iter(|| regs::prove_unchecked(&table, &b, black_box(&w)).expect("prove"))
+        });
+        group.bench_with_input(BenchmarkId::new("verify", log_rows), &log_rows, |bch, _| {
+            bch.iter(|| regs::verify(&table, &b, log_rows, black_box(&proof)).expect("verify"))
+        });
+        eprintln!(
+            "2^{log_rows} rows ({n} real): register-file proof {} bytes",
+            regs::proof_bytes(&proof)
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
