@@ -406,5 +406,4 @@ impl Plugin for Rs1dPlugin {
     }
 }
 
-#[cfg(feature = "export")]
 diverge_plugins::export_plugin!(Rs1dPlugin);

@@ -842,7 +842,6 @@ impl Plugin for Zoda2dPlugin {
     }
 }
 
-#[cfg(feature = "export")]
 diverge_plugins::export_plugin!(Zoda2dPlugin);
 
 #[cfg(test)]

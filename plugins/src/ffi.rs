@@ -572,9 +572,15 @@ pub fn root_module<P: Plugin>() -> PluginModRef {
 ///
 /// Put `crate-type = ["cdylib", "rlib"]` in the plugin's Cargo.toml and call this once:
 /// `diverge_plugins::export_plugin!(MyPlugin);`
+///
+/// The expansion exists only with the calling crate's `export` feature, which every plugin
+/// crate declares and enables by default (`[features] default = ["export"]`, `export = []`):
+/// the symbol name is fixed, so two plugin rlibs in one binary (pcvm inside exec-proof, a
+/// benchmark of both DA plugins) collide unless the linked ones are built without it.
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
+        #[cfg(feature = "export")]
         // The symbol name is abi_stable's mangled "root module loader" (what its
         // #[export_root_module] emits); spelling it here keeps abi_stable out of plugin crates.
         #[no_mangle]
