@@ -17,6 +17,10 @@ use serde::{Deserialize, Serialize};
 /// `DIVERGE_CHAIN__SLOT_MS=2000` sets `chain.slot_ms`.
 pub const ENV_PREFIX: &str = "DIVERGE_";
 
+/// The `[da.params]` key of the DA plugins' adversary knob (`diverge_plugins::MaliciousEncoding`),
+/// which a config may not set: the simulator passes it to one byzantine author only.
+pub const DA_ADVERSARY_KEY: &str = "adversary";
+
 /// Why a config could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -176,6 +180,16 @@ impl Loaded {
         let config: Config = fig
             .extract()
             .map_err(|e| ConfigError::Invalid(describe(&e, file)))?;
+        if config.da.params.contains_key(DA_ADVERSARY_KEY) {
+            // The knob makes the DA plugin publish a malicious encoding. Only the simulator's
+            // malicious_encoder fault may turn it on (for one byzantine author); a chain config
+            // that set it would make every honest node of the chain encode maliciously.
+            return Err(ConfigError::Inconsistent {
+                key: format!("da.params.{DA_ADVERSARY_KEY}"),
+                file: file.display().to_string(),
+                reason: "an adversary knob set only by a scenario's malicious_encoder fault, never by a chain config".into(),
+            });
+        }
         let loaded = Loaded {
             config,
             file: file.to_path_buf(),
@@ -337,6 +351,20 @@ plugin = "exec-reexec"
         .expect("load");
         assert_eq!(l.config.chain.slot_ms, Some(1500));
         assert_eq!(l.config.da.plugin, "da-zoda2d");
+    }
+
+    #[test]
+    fn a_config_cannot_turn_on_the_da_adversary_knob() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let in_file = BASE.replace(
+            "plugin = \"da-rs1d\"\n",
+            "plugin = \"da-rs1d\"\n[da.params]\nadversary = \"splice\"\n",
+        );
+        let err = Loaded::load(&write(&dir, &in_file), &[]).expect_err("file sets it");
+        assert!(err.to_string().contains("da.params.adversary"), "{err}");
+        let err = Loaded::load(&write(&dir, BASE), &["da.params.adversary=splice".into()])
+            .expect_err("--set sets it");
+        assert!(err.to_string().contains("malicious_encoder"), "{err}");
     }
 
     #[test]

@@ -49,14 +49,13 @@ impl MaliciousEncoding {
         MaliciousEncoding::Equivocation,
     ];
 
-    /// The config spelling (`random_shards`, ...).
-    pub fn name(self) -> &'static str {
-        match self {
-            MaliciousEncoding::RandomShards => "random_shards",
-            MaliciousEncoding::CorruptShard => "corrupt_shard",
-            MaliciousEncoding::Splice => "splice",
-            MaliciousEncoding::ForgedChecksum => "forged_checksum",
-            MaliciousEncoding::Equivocation => "equivocation",
+    /// The config spelling (`random_shards`, ...): serde's, so it cannot drift from what a
+    /// scenario file deserializes.
+    pub fn name(self) -> String {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(s)) => s,
+            // A unit variant under rename_all always serializes to a string.
+            _ => format!("{self:?}"),
         }
     }
 

@@ -572,7 +572,10 @@ impl<'a> Sim<'a> {
     fn set_da_adversary(&mut self, i: usize) -> anyhow::Result<()> {
         let mut extra = serde_json::Map::new();
         if let Some(Byzantine::MaliciousEncoder(kind)) = self.nodes[i].byzantine {
-            extra.insert("adversary".into(), serde_json::to_value(kind)?);
+            extra.insert(
+                crate::config::DA_ADVERSARY_KEY.into(),
+                serde_json::to_value(kind)?,
+            );
         }
         let me = self.identity[i] as ValidatorIndex;
         let da = instantiate_da(
