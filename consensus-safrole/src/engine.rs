@@ -405,39 +405,22 @@ impl SafroleConsensus {
     /// Proves the next ticket of the running job.
     fn prove_ticket(&mut self, now: Time, out: &mut Vec<Action>) {
         let Some((_, secret)) = &self.me else { return };
-        let more = match self
+        let proved = self
             .tickets
-            .prove_next(&self.spec, &self.ring, &secret.bandersnatch)
-        {
+            .prove_next(&self.spec, &self.ring, &secret.bandersnatch);
+        let report = proved.telemetry("consensus.safrole");
+        let more = match proved {
             Proved::Idle => return,
-            Proved::Made {
-                attempt,
-                ticket,
-                more,
-            } => {
+            Proved::Made { ticket, more, .. } => {
                 out.push(Action::Broadcast {
                     bytes: Wire::Ticket(ticket).encode(),
                 });
                 self.counters.tickets_made += 1;
-                out.push(telemetry(
-                    "consensus.safrole.ticket",
-                    serde_json::json!({"attempt": attempt, "work": {"consensus.ticket_prove": 1}}),
-                ));
                 more
             }
-            Proved::Failed {
-                attempt,
-                error,
-                more,
-            } => {
-                out.push(telemetry(
-                    "consensus.safrole.ticket_error",
-                    serde_json::json!({"attempt": attempt, "error": error,
-                                       "work": {"consensus.ticket_prove": 1}}),
-                ));
-                more
-            }
+            Proved::Failed { more, .. } => more,
         };
+        out.extend(report);
         if more {
             out.push(Action::SetTimer {
                 id: TICKET_TIMER,
@@ -451,29 +434,14 @@ impl SafroleConsensus {
             return;
         };
         let state = best.state.clone();
-        match self
-            .tickets
-            .receive(&self.spec, &self.ring, &state, t.clone())
-        {
+        let attempt = t.attempt;
+        let received = self.tickets.receive(&self.spec, &self.ring, &state, t);
+        match received {
             Received::Ignored => {}
-            Received::Verified { next_epoch, checks } => {
-                self.counters.tickets_received += 1;
-                // Reported because a ring check is the costliest thing a receiver does
-                // (about 7 ms): hosts count it, and the simulator charges it.
-                out.push(telemetry(
-                    "consensus.safrole.ticket_verified",
-                    serde_json::json!({"attempt": t.attempt, "next_epoch": next_epoch,
-                                       "work": {"consensus.ticket_verify": checks}}),
-                ));
-            }
-            Received::Bad { error: e, checks } => {
-                self.counters.rejected_messages += 1;
-                out.push(telemetry(
-                    "consensus.safrole.bad_ticket",
-                    serde_json::json!({"error": e, "work": {"consensus.ticket_verify": checks}}),
-                ));
-            }
+            Received::Verified { .. } => self.counters.tickets_received += 1,
+            Received::Bad { .. } => self.counters.rejected_messages += 1,
         }
+        out.extend(received.telemetry("consensus.safrole", attempt));
     }
 
     fn import(

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use diverge_plugins::{blake2b_256, Hash, Slot};
+use diverge_plugins::{blake2b_256, Action, Hash, Slot};
 
 use crate::digest::WireTicket;
 use crate::ring::RingContext;
@@ -76,6 +76,58 @@ pub enum Received {
         /// Ring-proof checks it took.
         checks: u8,
     },
+}
+
+/// A telemetry action `{prefix}.{suffix}`: the engines differ only in their prefix, so both
+/// report ticket work (the `work` field the host's cost model charges) the same way.
+fn report(prefix: &str, suffix: &str, fields: serde_json::Value) -> Action {
+    Action::Telemetry {
+        name: format!("{prefix}.{suffix}"),
+        fields_json: fields.to_string(),
+    }
+}
+
+impl Proved {
+    /// What the host is told: `{prefix}.ticket` or `{prefix}.ticket_error`, each one ring proof
+    /// of work. Nothing for [`Proved::Idle`].
+    pub fn telemetry(&self, prefix: &str) -> Option<Action> {
+        match self {
+            Proved::Idle => None,
+            Proved::Made { attempt, .. } => Some(report(
+                prefix,
+                "ticket",
+                serde_json::json!({"attempt": attempt, "work": {"consensus.ticket_prove": 1}}),
+            )),
+            Proved::Failed { attempt, error, .. } => Some(report(
+                prefix,
+                "ticket_error",
+                serde_json::json!({"attempt": attempt, "error": error,
+                                   "work": {"consensus.ticket_prove": 1}}),
+            )),
+        }
+    }
+}
+
+impl Received {
+    /// What the host is told about the ticket of `attempt`: `{prefix}.ticket_verified` or
+    /// `{prefix}.bad_ticket` with the ring checks it took (a check is the costliest thing a
+    /// receiver does, about 7 ms, so the simulator charges each one). Nothing when ignored.
+    pub fn telemetry(&self, prefix: &str, attempt: u8) -> Option<Action> {
+        match self {
+            Received::Ignored => None,
+            Received::Verified { next_epoch, checks } => Some(report(
+                prefix,
+                "ticket_verified",
+                serde_json::json!({"attempt": attempt, "next_epoch": next_epoch,
+                                   "work": {"consensus.ticket_verify": checks}}),
+            )),
+            Received::Bad { error, checks } => Some(report(
+                prefix,
+                "bad_ticket",
+                serde_json::json!({"error": error, "work": {"consensus.ticket_verify": checks}}),
+            )),
+        }
+    }
 }
 
 /// Tickets by context, own tickets, and the job proving them.
