@@ -23,8 +23,8 @@ use crate::dkg::{self, DkgError, GenesisDkg, Round1};
 use crate::keys::{key_set, threshold, KeySet};
 use crate::reshare::{self, Dealing};
 use crate::vote::{
-    sign, verify_certificate, verify_vote, Certificate, Subject, Vote, DEALERS, FINALIZE, NOTARIZE,
-    SKIP,
+    sign, verify_certificate, verify_vote, Certificate, Subject, Vote, VoteError, DEALERS,
+    FINALIZE, NOTARIZE, SKIP,
 };
 
 /// Timer: re-send votes and certificates while finality lags.
@@ -86,6 +86,16 @@ pub struct Params {
     /// Genesis entropy eta_0..3 as hex; default Blake2b-256 of the genesis header hash.
     #[serde(default)]
     pub genesis_entropy: Option<String>,
+    /// How many slots below the final one a node keeps each validator's first vote of a slot,
+    /// so a vote arriving after finality (a twin on the far side of a partition that SKIPped
+    /// what this side finalized) is still compared and reported. Memory: about
+    /// 2 x validators x this x 190 bytes per node (default 32: 2.3 MiB at 1023 validators).
+    #[serde(default = "default_evidence_slots")]
+    pub evidence_slots: u32,
+}
+
+fn default_evidence_slots() -> u32 {
+    32
 }
 
 fn default_delta_ms() -> u64 {
@@ -112,6 +122,7 @@ impl Default for Params {
             dkg_resend_ms: default_dkg_resend_ms(),
             dealer_seed: None,
             genesis_entropy: None,
+            evidence_slots: default_evidence_slots(),
         }
     }
 }
@@ -371,8 +382,12 @@ pub struct SsfConsensus {
     checked: HashMap<Hash, (Arc<State>, SealInfo)>,
     /// Valid votes by subject: index -> contribution.
     tally: HashMap<(Subject, u32), BTreeMap<u32, [u8; 68]>>,
-    /// First valid vote per (class, slot, index): class 0 NOTARIZE, 1 FINALIZE or SKIP.
+    /// First valid vote per (class, slot, index): class 0 NOTARIZE, 1 FINALIZE or SKIP. Kept
+    /// `evidence_slots` below the final slot, for late equivocations.
     first: HashMap<(u8, Slot, u32), Vote>,
+    /// Late equivocations already reported (a lagging node re-sends its votes every
+    /// `rebroadcast_ms`): each is checked and reported once.
+    late_reported: HashSet<(u8, Slot, u32)>,
     notarized: BTreeMap<Slot, Certificate>,
     finals: BTreeMap<Slot, Certificate>,
     skips: BTreeMap<Slot, Certificate>,
@@ -605,6 +620,7 @@ impl SsfConsensus {
             checked: HashMap::new(),
             tally: HashMap::new(),
             first: HashMap::new(),
+            late_reported: HashSet::new(),
             notarized: BTreeMap::new(),
             finals: BTreeMap::new(),
             skips: BTreeMap::new(),
@@ -1092,7 +1108,9 @@ impl SsfConsensus {
         self.dealer_tally
             .retain(|(s, _), _| s.slot / el >= keep_epoch);
         self.dealer_first.retain(|(e, _), _| *e >= keep_epoch);
-        self.first.retain(|(_, s, _), _| *s > fs);
+        let evidence_from = fs.saturating_sub(self.params.evidence_slots);
+        self.first.retain(|(_, s, _), _| *s > evidence_from);
+        self.late_reported.retain(|(_, s, _)| *s > evidence_from);
         self.notarized.retain(|s, _| *s > fs);
         self.skips.retain(|s, _| *s > fs);
         self.finals.retain(|s, _| *s >= fs);
@@ -1102,6 +1120,56 @@ impl SsfConsensus {
         self.seen_at.retain(|h, _| keep.contains(h));
         self.requested.retain(|_, s| *s > fs);
         self.by_slot.retain(|(s, _), _| *s > fs);
+    }
+
+    /// Checks a vote from `from` against its sharing; `None` when that sharing is not known
+    /// here yet.
+    fn check_vote(&self, from: ValidatorIndex, vote: &Vote) -> Option<Result<(), VoteError>> {
+        // Votes travel only from their owner, so the authenticated sender is the one to blame
+        // for a bad one.
+        let owner = vote.index() == u32::from(from) + 1;
+        let epoch = vote.subject.slot / self.epoch_len.max(1);
+        if vote.subject.kind == DEALERS {
+            return Some(Err(VoteError::Subject));
+        }
+        let keys = self.sharings.get(&vote.sharing)?;
+        Some(if vote.sharing > epoch {
+            // An honest node signs a slot of epoch e with a sharing <= e.
+            Err(VoteError::Sharing(vote.sharing))
+        } else if owner {
+            verify_vote(vote, &self.genesis, keys)
+        } else {
+            Err(VoteError::Index(vote.index()))
+        })
+    }
+
+    /// A vote at or below the final slot counts for nothing, but it may conflict with a vote
+    /// held from before finality: a twin on the far side of a partition SKIPs the slots this
+    /// side finalized with its sibling's FINALIZE, and its re-sent SKIPs arrive only after the
+    /// heal. Checked (only when it conflicts, so honest late votes cost a lookup) and reported
+    /// once; an invalid one is ignored, as its slot no longer matters.
+    fn late_vote(&mut self, from: ValidatorIndex, vote: &Vote, out: &mut Vec<Action>) {
+        let s = vote.subject;
+        let key = (u8::from(s.kind != NOTARIZE), s.slot, vote.index());
+        let Some(prev) = self.first.get(&key) else {
+            return;
+        };
+        if prev.subject == s || self.late_reported.contains(&key) {
+            return;
+        }
+        if self.check_vote(from, vote) != Some(Ok(())) {
+            return;
+        }
+        self.late_reported.insert(key);
+        out.push(Action::Misbehaviour {
+            offender: (vote.index() - 1) as ValidatorIndex,
+            kind: "ssf.vote.equivocation".into(),
+            evidence: VoteEquivocation {
+                first: prev.clone(),
+                second: vote.clone(),
+            }
+            .encode(),
+        });
     }
 
     /// A checked vote or certificate names a block above the final slot that is not here: ask
@@ -1133,26 +1201,14 @@ impl SsfConsensus {
             Wire::Votes(votes) => {
                 for vote in votes {
                     if vote.subject.slot <= self.finalized_slot {
+                        self.late_vote(from, &vote, out);
                         continue;
                     }
-                    // Votes travel only from their owner, so the authenticated sender is the
-                    // one to blame for a bad one.
-                    let owner = vote.index() == u32::from(from) + 1;
-                    let epoch = vote.subject.slot / self.epoch_len.max(1);
-                    let checked = match self.sharings.get(&vote.sharing) {
-                        _ if vote.subject.kind == DEALERS => Err(crate::vote::VoteError::Subject),
-                        // An honest node signs a slot of epoch e with a sharing <= e.
-                        Some(_) if vote.sharing > epoch => {
-                            Err(crate::vote::VoteError::Sharing(vote.sharing))
-                        }
-                        Some(keys) if owner => verify_vote(&vote, &self.genesis, keys),
-                        Some(_) => Err(crate::vote::VoteError::Index(vote.index())),
+                    let Some(checked) = self.check_vote(from, &vote) else {
                         // Not checkable yet, and not the sender's fault: it is re-sent while
                         // finality lags.
-                        None => {
-                            self.counters.before_key += 1;
-                            continue;
-                        }
+                        self.counters.before_key += 1;
+                        continue;
                     };
                     match checked {
                         Ok(()) => {
@@ -2224,39 +2280,22 @@ impl SsfConsensus {
 
     fn prove_ticket(&mut self, now: Time, out: &mut Vec<Action>) {
         let Some((_, secret)) = &self.me else { return };
-        let more = match self
+        let proved = self
             .tickets
-            .prove_next(&self.spec, &self.ring, &secret.bandersnatch)
-        {
+            .prove_next(&self.spec, &self.ring, &secret.bandersnatch);
+        let report = proved.telemetry("consensus.ssf");
+        let more = match proved {
             Proved::Idle => return,
-            Proved::Made {
-                attempt,
-                ticket,
-                more,
-            } => {
+            Proved::Made { ticket, more, .. } => {
                 out.push(Action::Broadcast {
                     bytes: Wire::Ticket(ticket).encode(),
                 });
                 self.counters.tickets_made += 1;
-                out.push(telemetry(
-                    "consensus.ssf.ticket",
-                    serde_json::json!({"attempt": attempt, "work": {"consensus.ticket_prove": 1}}),
-                ));
                 more
             }
-            Proved::Failed {
-                attempt,
-                error,
-                more,
-            } => {
-                out.push(telemetry(
-                    "consensus.ssf.ticket_error",
-                    serde_json::json!({"attempt": attempt, "error": error,
-                                       "work": {"consensus.ticket_prove": 1}}),
-                ));
-                more
-            }
+            Proved::Failed { more, .. } => more,
         };
+        out.extend(report);
         if more {
             out.push(Action::SetTimer {
                 id: TICKET_TIMER,
@@ -2273,25 +2312,13 @@ impl SsfConsensus {
         };
         let state = best.state.clone();
         let attempt = t.attempt;
-        match self.tickets.receive(&self.spec, &self.ring, &state, t) {
+        let received = self.tickets.receive(&self.spec, &self.ring, &state, t);
+        match received {
             Received::Ignored => {}
-            Received::Verified { next_epoch, checks } => {
-                self.counters.tickets_received += 1;
-                // A ring check is the costliest thing a receiver does (about 7 ms).
-                out.push(telemetry(
-                    "consensus.ssf.ticket_verified",
-                    serde_json::json!({"attempt": attempt, "next_epoch": next_epoch,
-                                       "work": {"consensus.ticket_verify": checks}}),
-                ));
-            }
-            Received::Bad { error: e, checks } => {
-                self.counters.tickets_invalid += 1;
-                out.push(telemetry(
-                    "consensus.ssf.bad_ticket",
-                    serde_json::json!({"error": e, "work": {"consensus.ticket_verify": checks}}),
-                ));
-            }
+            Received::Verified { .. } => self.counters.tickets_received += 1,
+            Received::Bad { .. } => self.counters.tickets_invalid += 1,
         }
+        out.extend(received.telemetry("consensus.ssf", attempt));
     }
 }
 

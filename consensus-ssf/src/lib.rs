@@ -64,11 +64,13 @@
 //!
 //! Twins (two nodes with one key, `tests/twins.rs`) are caught once both sign in one slot
 //! where a node still tallies it (both author, or each notarizes another block): every honest
-//! node reports them. Not caught: a twin that only SKIPs, on a minority side, the slots the
-//! majority side finalized with its sibling's FINALIZE, because votes at or below a node's
-//! final slot are dropped unchecked and the contribution inside a certificate is not compared
-//! with held votes. Safety does not depend on catching them (one final block per slot holds
-//! in both tests).
+//! node reports them. A vote at or below a node's final slot counts for nothing but is still
+//! compared with the first vote of its index held for that slot (kept `evidence_slots` = 32
+//! slots below the final one): a twin that SKIPs, on a minority side, the slots the majority
+//! finalized with its sibling's FINALIZE is reported by the majority after the heal, once.
+//! Not compared: contributions inside certificates, so a node that only received
+//! certificates for those slots does not catch it. Safety does not depend on catching them
+//! (one final block per slot holds in both tests).
 //!
 //! # Tickets (anonymous authorship)
 //! The same Safrole authorship as consensus-safrole, through the ticket pool of the shared
