@@ -97,6 +97,9 @@ struct Snapshot {
     finalized: Hash,
     blocks: Vec<Block>,
     pool: Vec<(B32, u8, String)>,
+    /// This node's tickets (older snapshots have none).
+    #[serde(default)]
+    own_tickets: Vec<(TicketContext, B32, u8)>,
 }
 
 /// Counters a researcher reads from telemetry.
@@ -866,6 +869,7 @@ impl Consensus for SafroleConsensus {
             finalized: self.finalized,
             blocks,
             pool,
+            own_tickets: self.tickets.own(),
         })
         .map_err(|e| PluginError::internal(format!("snapshot: {e}")))
     }
@@ -916,6 +920,7 @@ impl Consensus for SafroleConsensus {
         self.checked.clear();
         self.voter = None;
         self.tickets.clear_received();
+        self.tickets.restore_own(&self.spec, s.own_tickets);
         let best_state = self.blocks.get(&self.best).map(|b| b.state.clone());
         for (id, attempt, sig) in s.pool {
             let signature = hex::decode(sig)

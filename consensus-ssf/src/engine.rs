@@ -2533,6 +2533,7 @@ impl Consensus for SsfConsensus {
             "finalized": self.finalized.to_hex(),
             "finalized_slot": self.finalized_slot,
             "blocks": blocks,
+            "own_tickets": self.tickets.own(),
         }))
         .map_err(|e| PluginError::internal(format!("snapshot: {e}")))
     }
@@ -2551,6 +2552,8 @@ impl Consensus for SsfConsensus {
             blocks: Vec<Block>,
             #[serde(default)]
             keys: Option<StoredKeys>,
+            #[serde(default)]
+            own_tickets: Vec<(TicketContext, B32, u8)>,
         }
         let s: Snap = serde_json::from_slice(snapshot)
             .map_err(|e| PluginError::invalid_input(format!("snapshot: {e}")))?;
@@ -2567,6 +2570,7 @@ impl Consensus for SsfConsensus {
         for b in s.blocks {
             self.blocks.insert(b.header.hash(), b);
         }
+        self.tickets.restore_own(&self.spec, s.own_tickets);
         if let (Some(k), KeySource::Dkg) = (s.keys, self.params.keys) {
             let sets = k.load(self.threshold, self.rule.validators)?;
             for (ks, x) in sets {

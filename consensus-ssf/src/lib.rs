@@ -81,8 +81,9 @@
 //! tickets that survive into the accumulator. With a full accumulator the next epoch is
 //! ticket-sealed, so its authors are unknown until they seal (in SimNet from epoch 1 every
 //! slot, still final within the slot). Ring proofs are blinded with OS randomness, so block
-//! hashes differ between otherwise identical runs. Neither the pool nor own tickets are in a
-//! snapshot: a restarted validator skips its ticket slots for the rest of that epoch.
+//! hashes differ between otherwise identical runs. Own tickets are in the snapshot, so a
+//! restarted validator still seals the slots they won (`tests/tickets.rs`, restarted in epoch
+//! 3); the pool of others' tickets is not, and comes back by gossip.
 //!
 //! # Keys (ssf.md section 3)
 //!

@@ -83,3 +83,43 @@ fn from_epoch_one_every_slot_is_ticket_sealed_and_final() {
     ticketed.sort_unstable();
     assert_eq!(ticketed, (12..=35).collect::<Vec<_>>());
 }
+
+/// A validator restarted in epoch 3 still seals the slots its tickets (proven in epoch 2, under
+/// another entropy than epoch 3's) won: its own tickets come back from the snapshot, since the
+/// host does not replay the finalized blocks through the plugin. (In epoch 1 the entropy is
+/// still genesis's, the same as epoch 0's, so a restarted node would re-prove the same
+/// tickets; epoch 3 is the first where nothing but the snapshot can bring them back.)
+#[test]
+fn a_restarted_validator_still_seals_its_ticket_slots() {
+    let mut reference = SimNet::new((0..6).map(engine).collect(), SEC, 50_000);
+    reference.run_until(48 * SEC - 1);
+    let author_of = |slot: u32| {
+        reference
+            .log
+            .authored
+            .iter()
+            .find(|a| a.0 == slot)
+            .map(|a| a.1)
+    };
+    // One that authors a ticket slot of epoch 3 after the restart, and none during it.
+    let victim = (0..6usize)
+        .find(|v| {
+            author_of(39) != Some(*v)
+                && author_of(40) != Some(*v)
+                && (41..48).any(|s| author_of(s) == Some(*v))
+        })
+        .expect("some validator authors in 41..48 only");
+    let mut net = SimNet::new((0..6).map(engine).collect(), SEC, 50_000);
+    net.run_until(39 * SEC + SEC / 2);
+    net.restart_as_host(victim, engine(victim as u16), 39 * SEC + SEC / 2);
+    net.run_until(48 * SEC - 1);
+    assert!(net.log.errors.is_empty(), "{:?}", net.log.errors);
+    net.assert_safe();
+    let mut slots: Vec<u32> = net.log.authored.iter().map(|a| a.0).collect();
+    slots.sort_unstable();
+    slots.dedup();
+    assert_eq!(slots, (1..48).collect::<Vec<_>>(), "victim {victim}");
+    let mut ticketed = net.log.ticketed.clone();
+    ticketed.sort_unstable();
+    assert_eq!(ticketed, (12..48).collect::<Vec<_>>());
+}

@@ -101,7 +101,8 @@ pub struct SimNet {
     /// Each node's last [`Action::Journal`]: what survives a crash besides the snapshot.
     pub journals: HashMap<usize, Vec<u8>>,
     /// Each node's snapshot taken right after its last finalization (what a host persists).
-    snapshots: HashMap<usize, Vec<u8>>,
+    /// Each node's last snapshot and the final slot it was taken at.
+    snapshots: HashMap<usize, (Vec<u8>, Slot)>,
     /// The validator index each instance speaks as: its position, except for twins.
     identity: Vec<ValidatorIndex>,
 }
@@ -156,13 +157,34 @@ impl SimNet {
     /// its last finalization restored, then (if `journal`) its last journal delivered, then
     /// every header re-imported in authoring order. Whatever it held only in memory is gone,
     /// and its pending timers and inbound messages die with the old process.
-    pub fn restart(&mut self, i: usize, mut fresh: Box<dyn Consensus>, now: Time, journal: bool) {
+    pub fn restart(&mut self, i: usize, fresh: Box<dyn Consensus>, now: Time, journal: bool) {
+        self.restart_from(i, fresh, now, journal, false);
+    }
+
+    /// As [`SimNet::restart`], but as the host restarts a node: headers at or below the
+    /// snapshot's final slot are not re-imported (the host keeps its finalized chain on disk
+    /// and does not replay it through the plugin), so what the plugin needs of them must be
+    /// in its snapshot.
+    pub fn restart_as_host(&mut self, i: usize, fresh: Box<dyn Consensus>, now: Time) {
+        self.restart_from(i, fresh, now, true, true);
+    }
+
+    fn restart_from(
+        &mut self,
+        i: usize,
+        mut fresh: Box<dyn Consensus>,
+        now: Time,
+        journal: bool,
+        skip_final: bool,
+    ) {
         let queue = std::mem::take(&mut self.queue);
         self.queue = queue.into_iter().filter(|Reverse(q)| q.to != i).collect();
-        if let Some(snap) = self.snapshots.get(&i) {
+        let mut final_slot = None;
+        if let Some((snap, slot)) = self.snapshots.get(&i) {
             if let Err(e) = fresh.restore(snap) {
                 self.log.errors.push((i, format!("restore: {e}")));
             }
+            final_slot = Some(*slot);
         }
         self.nodes[i] = fresh;
         if journal {
@@ -174,6 +196,11 @@ impl SimNet {
         self.pending[i].clear();
         for h in self.order.clone() {
             if let Some(header) = self.headers.get(&h).cloned() {
+                if skip_final && final_slot.is_some_and(|f| header.slot <= f) {
+                    // Held as imported, as the host's store holds it.
+                    self.imported[i].insert(h);
+                    continue;
+                }
                 self.push(now, i, Ev::Header(header));
             }
         }
@@ -405,7 +432,7 @@ impl SimNet {
                     self.log.justifications.entry(hash).or_insert(justification);
                     match self.nodes[i].snapshot() {
                         Ok(snap) => {
-                            self.snapshots.insert(i, snap);
+                            self.snapshots.insert(i, (snap, slot));
                         }
                         Err(e) => self.log.errors.push((i, format!("snapshot: {e}"))),
                     }

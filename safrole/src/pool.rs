@@ -324,8 +324,69 @@ impl TicketPool {
         self.mine.values().find_map(|m| m.get(id).copied())
     }
 
+    /// This node's own tickets, for a snapshot: (context, id, attempt). Without them a
+    /// restarted validator cannot seal the slots its tickets won, for the rest of the epoch
+    /// (they were proven in the previous one, whose job never restarts).
+    pub fn own(&self) -> Vec<(TicketContext, B32, u8)> {
+        let mut own: Vec<(TicketContext, B32, u8)> = self
+            .mine
+            .iter()
+            .flat_map(|(c, m)| m.iter().map(move |(id, a)| (c.clone(), *id, *a)))
+            .collect();
+        own.sort_by(|a, b| (a.1, a.2).cmp(&(b.1, b.2)));
+        own
+    }
+
+    /// Puts back the own tickets of a snapshot. A context with fewer than N of them was
+    /// being proven at the crash: it is left out, so the next block of its epoch starts the
+    /// job again (the ids come out the same: they are VRF outputs of this node's key).
+    pub fn restore_own(&mut self, spec: &Spec, own: Vec<(TicketContext, B32, u8)>) {
+        let mut by_context: HashMap<TicketContext, BTreeMap<B32, u8>> = HashMap::new();
+        for (c, id, attempt) in own {
+            by_context.entry(c).or_default().insert(id, attempt);
+        }
+        for (c, m) in by_context {
+            if m.len() >= usize::from(spec.tickets_per_validator) {
+                self.mine.insert(c, m);
+            }
+        }
+    }
+
     /// The tickets pooled for `context`.
     pub fn pooled(&self, context: &TicketContext) -> usize {
         self.pool.get(context).map_or(0, BTreeMap::len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_tickets_survive_a_snapshot_unless_their_job_was_cut_short() {
+        let spec = Spec::TINY;
+        let done: TicketContext = (Bytes([1; 32]), Bytes([0; 144]));
+        let cut: TicketContext = (Bytes([2; 32]), Bytes([0; 144]));
+        let mut pool = TicketPool::new();
+        for a in 0..spec.tickets_per_validator {
+            pool.mine
+                .entry(done.clone())
+                .or_default()
+                .insert(Bytes([10 + a; 32]), a);
+        }
+        pool.mine
+            .entry(cut.clone())
+            .or_default()
+            .insert(Bytes([20; 32]), 0);
+        // Through JSON, as the engines' snapshots carry them.
+        let json = serde_json::to_string(&pool.own()).expect("encodes");
+        let mut back = TicketPool::new();
+        back.restore_own(&spec, serde_json::from_str(&json).expect("decodes"));
+        for a in 0..spec.tickets_per_validator {
+            assert_eq!(back.mine(&Bytes([10 + a; 32])), Some(a));
+        }
+        // The cut job is proven again from its first ticket, so its context must stay open.
+        assert_eq!(back.mine(&Bytes([20; 32])), None);
+        assert!(back.mine.get(&cut).is_none());
     }
 }
