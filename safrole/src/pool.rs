@@ -331,9 +331,9 @@ impl TicketPool {
         let mut own: Vec<(TicketContext, B32, u8)> = self
             .mine
             .iter()
-            .flat_map(|(c, m)| m.iter().map(move |(id, a)| (c.clone(), *id, *a)))
+            .flat_map(|(c, m)| m.iter().map(move |(id, a)| (*c, *id, *a)))
             .collect();
-        own.sort_by(|a, b| (a.1, a.2).cmp(&(b.1, b.2)));
+        own.sort_by_key(|o| (o.1, o.2));
         own
     }
 
@@ -370,14 +370,11 @@ mod tests {
         let mut pool = TicketPool::new();
         for a in 0..spec.tickets_per_validator {
             pool.mine
-                .entry(done.clone())
+                .entry(done)
                 .or_default()
                 .insert(Bytes([10 + a; 32]), a);
         }
-        pool.mine
-            .entry(cut.clone())
-            .or_default()
-            .insert(Bytes([20; 32]), 0);
+        pool.mine.entry(cut).or_default().insert(Bytes([20; 32]), 0);
         // Through JSON, as the engines' snapshots carry them.
         let json = serde_json::to_string(&pool.own()).expect("encodes");
         let mut back = TicketPool::new();
@@ -387,6 +384,6 @@ mod tests {
         }
         // The cut job is proven again from its first ticket, so its context must stay open.
         assert_eq!(back.mine(&Bytes([20; 32])), None);
-        assert!(back.mine.get(&cut).is_none());
+        assert!(!back.mine.contains_key(&cut));
     }
 }
