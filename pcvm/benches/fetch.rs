@@ -8,21 +8,16 @@
 //! Sizes: `PCVM_BENCH_LOG_ROWS` (default `16,20`).
 //! `cargo bench -p diverge-pcvm --bench fetch`
 
+#[path = "../tests/common/mod.rs"]
+mod common;
 #[path = "../tests/pool_host/mod.rs"]
 mod pool_host;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use diverge_pcvm::fetch::{self, FetchWitness, ProgramTable, FIELDS};
+use diverge_pcvm::fetch::{self, FetchWitness, FIELDS};
 use diverge_pcvm::field::pack_columns;
-use diverge_pcvm::trace::Tracer;
 use diverge_pcvm::{Params, F32};
-use exec_reexec::state::PoolState;
-use exec_reexec::tx::guest_input;
-use exec_reexec::vm::GUEST_BLOB;
-use exec_reexec::workload::{Generator, WorkloadConfig};
-use exec_reexec::DEFAULT_GAS_LIMIT;
 use ligerito_binary_fields::BinaryFieldElement;
-use pool_host::PoolHost;
 use std::hint::black_box;
 
 fn sizes() -> Vec<usize> {
@@ -46,18 +41,8 @@ fn packed(w: &FetchWitness) -> Vec<F32> {
 }
 
 fn bench(c: &mut Criterion) {
-    let input = guest_input(&Generator::new(WorkloadConfig::default()).block(32));
-    let trace = Tracer::new(GUEST_BLOB)
-        .expect("tracer")
-        .trace(
-            "apply_block",
-            &[],
-            &mut PoolHost::new(&PoolState::genesis(), input),
-            DEFAULT_GAS_LIMIT as i64,
-            usize::MAX,
-        )
-        .expect("trace");
-    let table = ProgramTable::from_blob(GUEST_BLOB).expect("table");
+    let trace = common::trace_of(32);
+    let table = common::table();
     let pcs: Vec<u32> = trace.rows.iter().map(|r| r.pc).collect();
     eprintln!(
         "default block: {} rows; table 2^{} entries",
@@ -69,7 +54,7 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     for log_rows in sizes() {
         let n = pcs.len().min(1 << log_rows);
-        let w = FetchWitness::new(&table, &pcs[..n], log_rows).expect("witness");
+        let w = FetchWitness::new(table, &pcs[..n], log_rows).expect("witness");
         let poly = packed(&w);
         let params = Params::new(log_rows + 4).expect("params");
         let cfg = params.prover_config().expect("config");
@@ -87,12 +72,12 @@ fn bench(c: &mut Criterion) {
                 })
             },
         );
-        let proof = fetch::prove(&table, &w).expect("prove");
+        let proof = fetch::prove(table, &w).expect("prove");
         group.bench_with_input(BenchmarkId::new("prove", log_rows), &log_rows, |b, _| {
-            b.iter(|| fetch::prove(&table, black_box(&w)).expect("prove"))
+            b.iter(|| fetch::prove(table, black_box(&w)).expect("prove"))
         });
         group.bench_with_input(BenchmarkId::new("verify", log_rows), &log_rows, |b, _| {
-            b.iter(|| fetch::verify(&table, log_rows, black_box(&proof)).expect("verify"))
+            b.iter(|| fetch::verify(table, log_rows, black_box(&proof)).expect("verify"))
         });
         eprintln!(
             "2^{log_rows} rows ({n} real): fetch proof {} bytes",

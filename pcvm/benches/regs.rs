@@ -8,21 +8,16 @@
 //! stderr. Sizes: `PCVM_BENCH_LOG_ROWS` (default `16,20`).
 //! `cargo bench -p diverge-pcvm --bench regs`
 
+#[path = "../tests/common/mod.rs"]
+mod common;
 #[path = "../tests/pool_host/mod.rs"]
 mod pool_host;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use diverge_pcvm::fetch::ProgramTable;
 use diverge_pcvm::field::pack_columns;
 use diverge_pcvm::regs::{self, Boundary, RegsWitness};
-use diverge_pcvm::trace::{Trace, Tracer};
+use diverge_pcvm::trace::Trace;
 use diverge_pcvm::{Params, F32};
-use exec_reexec::state::PoolState;
-use exec_reexec::tx::guest_input;
-use exec_reexec::vm::GUEST_BLOB;
-use exec_reexec::workload::{Generator, WorkloadConfig};
-use exec_reexec::DEFAULT_GAS_LIMIT;
-use pool_host::PoolHost;
 use std::hint::black_box;
 
 fn sizes() -> Vec<usize> {
@@ -62,19 +57,9 @@ fn packed(log_rows: usize) -> Vec<F32> {
 }
 
 fn bench(c: &mut Criterion) {
-    let input = guest_input(&Generator::new(WorkloadConfig::default()).block(32));
-    let trace = Tracer::new(GUEST_BLOB)
-        .expect("tracer")
-        .trace(
-            "apply_block",
-            &[],
-            &mut PoolHost::new(&PoolState::genesis(), input),
-            DEFAULT_GAS_LIMIT as i64,
-            usize::MAX,
-        )
-        .expect("trace");
+    let trace = common::trace_of(32);
     let replay = trace.replay_registers();
-    let table = ProgramTable::from_blob(GUEST_BLOB).expect("table");
+    let table = common::table();
     eprintln!("default block: {} rows", trace.rows.len());
 
     let mut group = c.benchmark_group("regs");
@@ -82,7 +67,7 @@ fn bench(c: &mut Criterion) {
     for log_rows in sizes() {
         let n = trace.rows.len().min(1 << log_rows);
         let t = prefix(&trace, &replay, n);
-        let w = RegsWitness::from_trace(&table, &t, log_rows).expect("witness");
+        let w = RegsWitness::from_trace(table, &t, log_rows).expect("witness");
         let b = Boundary {
             initial: t.initial_regs,
             last: t.final_regs,
@@ -104,12 +89,12 @@ fn bench(c: &mut Criterion) {
                 })
             },
         );
-        let proof = regs::prove(&table, &b, &w).expect("prove");
+        let proof = regs::prove(table, &b, &w).expect("prove");
         group.bench_with_input(BenchmarkId::new("prove", log_rows), &log_rows, |bch, _| {
-            bch.iter(|| regs::prove_unchecked(&table, &b, black_box(&w)).expect("prove"))
+            bch.iter(|| regs::prove_unchecked(table, &b, black_box(&w)).expect("prove"))
         });
         group.bench_with_input(BenchmarkId::new("verify", log_rows), &log_rows, |bch, _| {
-            bch.iter(|| regs::verify(&table, &b, log_rows, black_box(&proof)).expect("verify"))
+            bch.iter(|| regs::verify(table, &b, log_rows, black_box(&proof)).expect("verify"))
         });
         eprintln!(
             "2^{log_rows} rows ({n} real): register-file proof {} bytes",

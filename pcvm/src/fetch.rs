@@ -82,7 +82,6 @@
 //! batching.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
 
 use blake2::digest::consts::U32;
 use blake2::{Blake2b, Digest};
@@ -523,23 +522,6 @@ pub struct FetchProof {
 
 const DOMAIN: &[u8] = b"pcvm/fetch/v2";
 
-/// The PCS parameters for `2^log_rows` rows, built once per process: the prover's Reed–Solomon
-/// codes take seconds at 2^24 and do not depend on the statement. At most [`MAX_LOG_ROWS`]
-/// entries are ever built, so leaking them is bounded.
-fn params_for(log_rows: usize) -> Result<&'static Params, EngineError> {
-    static CACHE: OnceLock<Mutex<HashMap<usize, &'static Params>>> = OnceLock::new();
-    let mut cache = CACHE
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = cache.get(&log_rows) {
-        return Ok(p);
-    }
-    let p: &'static Params = Box::leak(Box::new(Params::new(log_rows + LOG_COLUMNS)?));
-    cache.insert(log_rows, p);
-    Ok(p)
-}
-
 /// Fiat–Shamir up to the fingerprint challenges: domain, blob hash, sizes, root → `β`, `γ`.
 fn begin(table: &ProgramTable, log_rows: usize, cm: &Commitment) -> (Transcript, Vec<F128>, F128) {
     let mut t = Transcript::new(DOMAIN);
@@ -639,7 +621,7 @@ pub fn prove_unchecked(table: &ProgramTable, w: &FetchWitness) -> Result<FetchPr
             min: table.log_entries,
         });
     }
-    let params = params_for(log_rows)?;
+    let params = Params::cached(log_rows + LOG_COLUMNS).map_err(EngineError::from)?;
     let mut columns: Vec<Vec<F32>> = (0..FIELDS)
         .map(|j| w.rows.iter().map(|e| f32(e[j])).collect())
         .collect();
@@ -697,7 +679,7 @@ pub fn verify(table: &ProgramTable, log_rows: usize, proof: &FetchProof) -> Resu
     if proof.column_evals.iter().any(|v| v.len() != COLUMNS) {
         return Err(EngineError::Shape("column evaluations").into());
     }
-    let params = params_for(log_rows)?;
+    let params = Params::cached(log_rows + LOG_COLUMNS).map_err(EngineError::from)?;
     let (mut t, beta, gamma) = begin(table, log_rows, &proof.commitment);
     let rows = grand_product::verify_batch(log_rows, 3, &proof.rows, &mut t)?;
     let (p_reads, p_writes, p_nonzero) = (rows.products[0], rows.products[1], rows.products[2]);

@@ -138,6 +138,26 @@ impl std::fmt::Debug for Params {
 }
 
 impl Params {
+    /// [`Params::new`], built once per process and shared: the prover's Reed–Solomon codes take
+    /// seconds at 2^24 and do not depend on the statement, and every argument on a commitment of
+    /// the same size needs the same ones. Only sizes [`Params::new`] accepts are cached, at most
+    /// one per size up to [`MAX_LOG_SIZE`], so leaking them is bounded.
+    pub fn cached(log_size: usize) -> Result<&'static Self, PcsError> {
+        static CACHE: std::sync::OnceLock<
+            std::sync::Mutex<std::collections::HashMap<usize, &'static Params>>,
+        > = std::sync::OnceLock::new();
+        let mut cache = CACHE
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = cache.get(&log_size) {
+            return Ok(p);
+        }
+        let p: &'static Params = Box::leak(Box::new(Params::new(log_size)?));
+        cache.insert(log_size, p);
+        Ok(p)
+    }
+
     /// Parameters for `2^log_size` coefficients with [`DEFAULT_QUERIES`].
     ///
     /// Shapes: the crate's tuned ones for 2^12, 2^16 and 2^20..=2^30; otherwise `k = 4` columns

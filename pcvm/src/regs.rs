@@ -88,7 +88,6 @@
 //! Soundness error: the PCS's `2^-100` plus `O((log_rows^2 + N)/2^128)`.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
 
 use ligerito_binary_fields::BinaryFieldElement;
 use rayon::prelude::*;
@@ -494,21 +493,6 @@ pub struct RegsProof {
     pub opening: EvalProof,
 }
 
-fn params_for(log_rows: usize) -> Result<&'static Params, EngineError> {
-    static CACHE: OnceLock<Mutex<HashMap<usize, &'static Params>>> = OnceLock::new();
-    let mut cache = CACHE
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = cache.get(&log_rows) {
-        return Ok(p);
-    }
-    // Bounded by MAX_LOG_ROWS entries, as in `fetch`.
-    let p: &'static Params = Box::leak(Box::new(Params::new(log_rows + LOG_COLUMNS)?));
-    cache.insert(log_rows, p);
-    Ok(p)
-}
-
 struct Challenges {
     fetch_beta: Vec<F128>,
     fetch_gamma: F128,
@@ -700,7 +684,7 @@ pub fn prove_unchecked(
     if log_rows < table.log_entries || w.fetch.final_ts.len() != table.entries.len() {
         return Err(RegsError::Rows { rows, log_rows });
     }
-    let params = params_for(log_rows)?;
+    let params = Params::cached(log_rows + LOG_COLUMNS).map_err(EngineError::from)?;
     let cols = columns(w);
     let (commitment, data) =
         pcs::commit(params, pack_columns(&cols, log_rows)).map_err(EngineError::from)?;
@@ -835,7 +819,7 @@ pub fn verify(
     if proof.column_evals.iter().any(|v| v.len() != COLUMNS) || proof.last_ts.len() != CELLS {
         return Err(EngineError::Shape("column evaluations or final timestamps").into());
     }
-    let params = params_for(log_rows)?;
+    let params = Params::cached(log_rows + LOG_COLUMNS).map_err(EngineError::from)?;
     let (mut t, ch) = begin(
         table,
         b,

@@ -2,48 +2,20 @@
 //! fetching what the blob does not say (wrong pc, opcode, operand, count, blob) is rejected by
 //! the verifier alone, never by a panic.
 
+mod common;
 mod pool_host;
 
 use std::sync::OnceLock;
 
+use common::{small_trace, table, trace_of};
 use diverge_pcvm::fetch::{
     self, field, FetchError, FetchProof, FetchWitness, ProgramTable, COLUMNS, FIELDS, PAD_OPCODE,
 };
 use diverge_pcvm::sumcheck::SumcheckProof;
-use diverge_pcvm::trace::{Trace, Tracer};
+use diverge_pcvm::trace::Tracer;
 use diverge_pcvm::{codec, F128, F32};
-use exec_reexec::state::PoolState;
-use exec_reexec::tx::guest_input;
 use exec_reexec::vm::GUEST_BLOB;
-use exec_reexec::workload::{Generator, WorkloadConfig};
-use exec_reexec::DEFAULT_GAS_LIMIT;
 use ligerito_binary_fields::BinaryFieldElement;
-use pool_host::PoolHost;
-
-fn trace_of(txs: usize) -> Trace {
-    let input = guest_input(&Generator::new(WorkloadConfig::default()).block(txs));
-    let tracer = Tracer::new(GUEST_BLOB).expect("tracer");
-    tracer
-        .trace(
-            "apply_block",
-            &[],
-            &mut PoolHost::new(&PoolState::genesis(), input),
-            DEFAULT_GAS_LIMIT as i64,
-            usize::MAX,
-        )
-        .expect("trace")
-}
-
-fn table() -> &'static ProgramTable {
-    static T: OnceLock<ProgramTable> = OnceLock::new();
-    T.get_or_init(|| ProgramTable::from_blob(GUEST_BLOB).expect("the workload blob has a table"))
-}
-
-/// A real two-transaction block's trace.
-fn small_trace() -> &'static Trace {
-    static T: OnceLock<Trace> = OnceLock::new();
-    T.get_or_init(|| trace_of(2))
-}
 
 /// The first rows of the real trace, at the table's size: where the cheating provers work.
 fn prefix_pcs() -> Vec<u32> {

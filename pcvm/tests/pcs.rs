@@ -558,3 +558,14 @@ fn every_small_size_round_trips() {
         assert!(check(&f, &wrong, &f.proof).is_err(), "2^{n}");
     }
 }
+
+/// Every argument on a commitment of one size shares one parameter set (the Reed–Solomon codes
+/// take seconds to build at 2^24); a size `Params::new` refuses is refused, not cached.
+#[test]
+fn cached_params_are_built_once_per_size() {
+    let a = diverge_pcvm::Params::cached(12).expect("2^12 params");
+    let b = diverge_pcvm::Params::cached(12).expect("2^12 params");
+    assert!(std::ptr::eq(a, b));
+    assert!(diverge_pcvm::Params::cached(diverge_pcvm::pcs::MAX_LOG_SIZE + 1).is_err());
+    assert!(diverge_pcvm::Params::cached(diverge_pcvm::pcs::MAX_LOG_SIZE + 1).is_err());
+}

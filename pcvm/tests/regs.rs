@@ -3,48 +3,20 @@
 //! write, a write to the wrong register, a changed boundary state, a forged or reordered
 //! timestamp) and every tampered proof field is rejected by the verifier, never by a panic.
 
+mod common;
 mod pool_host;
 
 use std::sync::OnceLock;
 
-use diverge_pcvm::fetch::{self, field, FetchWitness, ProgramTable, NO_REG};
+use common::{small_trace, table, trace_of};
+use diverge_pcvm::fetch::{self, field, FetchWitness, NO_REG};
 use diverge_pcvm::regs::{
     self, op_address, Boundary, RegsError, RegsProof, RegsWitness, COLUMNS, OPS, WRITE_OP,
 };
 use diverge_pcvm::sumcheck::SumcheckProof;
-use diverge_pcvm::trace::{Trace, Tracer, REGS};
+use diverge_pcvm::trace::{Trace, REGS};
 use diverge_pcvm::{codec, EngineError, F128, F32};
-use exec_reexec::state::PoolState;
-use exec_reexec::tx::guest_input;
-use exec_reexec::vm::GUEST_BLOB;
-use exec_reexec::workload::{Generator, WorkloadConfig};
-use exec_reexec::DEFAULT_GAS_LIMIT;
 use ligerito_binary_fields::BinaryFieldElement;
-use pool_host::PoolHost;
-
-fn trace_of(txs: usize) -> Trace {
-    let input = guest_input(&Generator::new(WorkloadConfig::default()).block(txs));
-    Tracer::new(GUEST_BLOB)
-        .expect("tracer")
-        .trace(
-            "apply_block",
-            &[],
-            &mut PoolHost::new(&PoolState::genesis(), input),
-            DEFAULT_GAS_LIMIT as i64,
-            usize::MAX,
-        )
-        .expect("trace")
-}
-
-fn table() -> &'static ProgramTable {
-    static T: OnceLock<ProgramTable> = OnceLock::new();
-    T.get_or_init(|| ProgramTable::from_blob(GUEST_BLOB).expect("table"))
-}
-
-fn small_trace() -> &'static Trace {
-    static T: OnceLock<Trace> = OnceLock::new();
-    T.get_or_init(|| trace_of(2))
-}
 
 fn boundary(trace: &Trace) -> Boundary {
     Boundary {

@@ -1,0 +1,45 @@
+//! Set-up shared by the pcvm integration tests and benches: the workload blob's program
+//! table and traces of real blocks. Each including crate declares `mod pool_host;` at its root.
+
+// Each test binary and bench includes this module and uses only part of it.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use diverge_pcvm::fetch::ProgramTable;
+use diverge_pcvm::trace::{Trace, Tracer};
+use exec_reexec::state::PoolState;
+use exec_reexec::tx::guest_input;
+use exec_reexec::vm::GUEST_BLOB;
+use exec_reexec::workload::{Generator, WorkloadConfig};
+use exec_reexec::DEFAULT_GAS_LIMIT;
+
+use crate::pool_host::PoolHost;
+
+/// The trace of `apply_block` on a default-workload block of `txs` transactions from genesis.
+pub fn trace_of(txs: usize) -> Trace {
+    let input = guest_input(&Generator::new(WorkloadConfig::default()).block(txs));
+    Tracer::new(GUEST_BLOB)
+        .expect("tracer")
+        .trace(
+            "apply_block",
+            &[],
+            &mut PoolHost::new(&PoolState::genesis(), input),
+            DEFAULT_GAS_LIMIT as i64,
+            usize::MAX,
+        )
+        .expect("trace")
+}
+
+/// The workload blob's program table, built once per binary.
+pub fn table() -> &'static ProgramTable {
+    static T: OnceLock<ProgramTable> = OnceLock::new();
+    T.get_or_init(|| ProgramTable::from_blob(GUEST_BLOB).expect("the workload blob has a table"))
+}
+
+/// A real two-transaction block's trace, built once per binary: small enough for the default
+/// suite.
+pub fn small_trace() -> &'static Trace {
+    static T: OnceLock<Trace> = OnceLock::new();
+    T.get_or_init(|| trace_of(2))
+}
