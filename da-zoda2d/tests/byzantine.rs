@@ -5,70 +5,31 @@
 //! same constructions against the 1D code, which accepts them all; `host/tests/byzantine_da.rs`
 //! runs both through the loaded `.so` files side by side.
 
-use da_zoda2d::{Params, Zoda2d};
+mod common;
+
 use diverge_plugins::testkit::bytes;
 use diverge_plugins::{CheckShard, CheckedShard, DataAvailability, MaliciousEncoding};
-
-fn zodas() -> Vec<(&'static str, Zoda2d, usize)> {
-    vec![
-        (
-            "B V=6",
-            Zoda2d::new(6, 2, Params::certificate()).expect("B"),
-            20_000,
-        ),
-        (
-            "A V=6",
-            Zoda2d::new(6, 2, Params::standalone()).expect("A"),
-            20_000,
-        ),
-        (
-            "B V=100",
-            Zoda2d::new(100, 34, Params::certificate()).expect("B"),
-            60_000,
-        ),
-        (
-            "A V=100",
-            Zoda2d::new(100, 34, Params::standalone()).expect("A"),
-            60_000,
-        ),
-    ]
-}
 
 #[test]
 fn zoda2d_rejects_exactly_the_predicted_shards_and_names_them() {
     for kind in MaliciousEncoding::ALL {
-        for (name, da, len) in zodas() {
+        for (name, da, len) in common::setups(100) {
             let data = bytes(len, 11);
             let mal = da.encode_malicious(kind, &data).expect("malicious encode");
             let enc = &mal.encoded;
             let v = da.committee().validators;
             let (k, f) = (da.committee().k as usize, da.committee().faulty as usize);
-            let mut accepted = Vec::new();
-            let mut rejected = Vec::new();
-            for i in 0..v {
-                match da.verify_shard(&enc.commitment, i, &enc.shards[i as usize]) {
-                    Ok(()) => accepted.push(i),
-                    Err(e) => {
-                        assert!(
-                            e.message.starts_with(&format!("shard {i}:")),
-                            "{name} {kind:?}: {e}"
-                        );
-                        rejected.push((i, e.message));
-                    }
-                }
-            }
+            let (accepted, rejected) = common::verdicts(&da, enc);
             let rejected_idx: Vec<u32> = rejected.iter().map(|r| r.0).collect();
             assert_eq!(rejected_idx, mal.must_reject, "{name} {kind:?}");
-            let (c, shape) = da.commitment(&enc.commitment).expect("commitment");
+            let (_, shape) = da.commitment(&enc.commitment).expect("commitment");
             let m = shape.rows;
             match kind {
                 MaliciousEncoding::RandomShards => {
                     assert_eq!(accepted, Vec::<u32>::new(), "{name}: random rows passed");
                 }
                 MaliciousEncoding::CorruptShard => {
-                    let holder: Vec<u32> = (0..v)
-                        .filter(|&i| Zoda2d::positions(&c, &shape, i).contains(&(m - 1)))
-                        .collect();
+                    let holder = common::holders(&da, enc, &[m - 1]);
                     assert_eq!(
                         rejected_idx, holder,
                         "{name}: exactly the corrupt row's holder"

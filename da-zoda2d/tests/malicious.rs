@@ -3,66 +3,15 @@
 //! shard (its check is the Merkle path alone); here the holder of a bad row rejects on receipt,
 //! the error names the shard and the row, and whatever is accepted decodes to one answer.
 
+mod common;
+
+use common::{holders, verdicts};
 use da_zoda2d::{Params, Shape, Zoda2d};
 use diverge_plugins::testkit::bytes;
-use diverge_plugins::{CheckShard, CheckedShard, DataAvailability, Encoded, ErrorKind};
+use diverge_plugins::{CheckShard, CheckedShard, DataAvailability};
 
 fn setups() -> Vec<(&'static str, Zoda2d, usize)> {
-    vec![
-        (
-            "B tiny",
-            Zoda2d::new(6, 2, Params::certificate()).expect("B"),
-            20_000,
-        ),
-        (
-            "A tiny",
-            Zoda2d::new(6, 2, Params::standalone()).expect("A"),
-            20_000,
-        ),
-        (
-            "B V=100",
-            Zoda2d::new(100, 34, Params::certificate()).expect("B"),
-            60_000,
-        ),
-        (
-            "A V=100",
-            Zoda2d::new(100, 34, Params::standalone()).expect("A"),
-            60_000,
-        ),
-        (
-            "B V=1023",
-            Zoda2d::new(1023, 342, Params::certificate()).expect("B"),
-            100_000,
-        ),
-    ]
-}
-
-/// Indices of shards that verify, and the messages of those that do not.
-fn verdicts(da: &Zoda2d, enc: &Encoded) -> (Vec<u32>, Vec<String>) {
-    let mut ok = Vec::new();
-    let mut bad = Vec::new();
-    for (i, s) in enc.shards.iter().enumerate() {
-        match da.verify_shard(&enc.commitment, i as u32, s) {
-            Ok(()) => ok.push(i as u32),
-            Err(e) => {
-                assert_eq!(e.kind, ErrorKind::Rejected, "{e}");
-                assert!(e.message.contains(&format!("shard {i}:")), "{e}");
-                bad.push(e.message);
-            }
-        }
-    }
-    (ok, bad)
-}
-
-fn holders(da: &Zoda2d, enc: &Encoded, positions: &[u32]) -> Vec<u32> {
-    let (c, shape) = da.commitment(&enc.commitment).expect("commitment");
-    (0..da.committee().validators)
-        .filter(|&v| {
-            Zoda2d::positions(&c, &shape, v)
-                .iter()
-                .any(|p| positions.contains(p))
-        })
-        .collect()
+    common::setups(1023)
 }
 
 fn random_row(shape: &Shape, seed: u64) -> Vec<u8> {
@@ -87,7 +36,7 @@ fn random_rows_under_a_valid_root_are_rejected() {
         // systematic rows could pass: (n/m)^S, never at these shapes.
         assert!(ok.is_empty(), "{name}: accepted {ok:?}");
         assert!(
-            bad.iter().all(|m| m.contains("inconsistent encoding")),
+            bad.iter().all(|(_, m)| m.contains("inconsistent encoding")),
             "{name}"
         );
     }
@@ -114,10 +63,10 @@ fn one_corrupted_row_is_caught_by_exactly_its_holder() {
             assert_eq!(holder.len(), 1);
             assert_eq!(bad.len(), 1, "{name} p={p}: {bad:?}");
             assert!(
-                bad[0].contains(&format!("shard {}:", holder[0]))
-                    && bad[0].contains(&format!("position {p}")),
+                bad[0].1.contains(&format!("shard {}:", holder[0]))
+                    && bad[0].1.contains(&format!("position {p}")),
                 "{name}: {}",
-                bad[0]
+                bad[0].1
             );
             // Every k-subset of accepted shards decodes to the committed data.
             let k = da.committee().k as usize;
