@@ -8,6 +8,7 @@ use anyhow::{anyhow, bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use diverge::commands::{compare, conformance, da, exec, inspect, keys, run, testnet};
 use diverge::config::Loaded;
+use diverge::node::runtime;
 use diverge::registry;
 use diverge_plugins::loader::PluginLibrary;
 use diverge_plugins::{Axis, DataAvailability};
@@ -107,6 +108,11 @@ enum Command {
         /// validator's sends as the simulator applies them.
         #[arg(long, value_name = "FILE")]
         shape: Option<PathBuf>,
+        /// Byzantine, for experiments: besides its honest traffic, flood every validator with
+        /// PER_SLOT garbage 200-byte consensus messages per slot, from FROM_SLOT until TO_SLOT
+        /// begins (a scenario's `kind = "spam"` fault on the process backend). Repeatable.
+        #[arg(long, value_name = "FROM_SLOT:TO_SLOT:PER_SLOT", value_parser = parse_spam)]
+        spam: Vec<runtime::Spam>,
     },
     /// Start N node processes on 127.0.0.1, show progress, print a summary.
     Testnet {
@@ -308,6 +314,10 @@ enum ExecOp {
     },
 }
 
+fn parse_spam(s: &str) -> Result<runtime::Spam, String> {
+    runtime::Spam::parse(s).map_err(|e| format!("{e:#}"))
+}
+
 fn init_logging(level: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
@@ -372,6 +382,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             workload_seed,
             max_observers,
             shape,
+            spam,
         } => {
             let args = run::RunArgs {
                 chain,
@@ -389,6 +400,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 workload_seed,
                 max_observers,
                 shape,
+                spam,
             };
             let loaded = if dev {
                 Loaded::load(&config.config, &run::dev_overrides(&config.overrides))?
@@ -426,6 +438,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 progress: !quiet,
                 crashes: Vec::new(),
                 shape,
+                spam: Vec::new(),
             };
             let s = testnet::testnet(&loaded, &config.overrides, &args, &mut out)?;
             Ok(if s.finalized == 0 || !s.failed_nodes.is_empty() {

@@ -4,10 +4,11 @@
 //!
 //! Backends: the simulator ([`crate::sim`], virtual time), or real processes over QUIC on
 //! 127.0.0.1 (`diverge testnet`), one variant after the other on the same machine, same
-//! validator count, slots, slot length, workload and faults. On processes, the scenario's network (latency matrix, jitter, loss, bandwidth) and its
-//! partition and offline windows are applied by each node's transport ([`crate::net::shape`]);
-//! faults only the simulator can stage (byzantine behaviours, twins) are refused rather than
-//! silently ignored.
+//! validator count, slots, slot length, workload and faults. On processes, the scenario's
+//! network (latency matrix, jitter, loss, bandwidth) and its partition and offline windows are
+//! applied by each node's transport ([`crate::net::shape`]), and a spam fault is the node's own
+//! flood (`diverge run --spam`); faults only the simulator can stage (the other byzantine
+//! behaviours, twins) are refused rather than silently ignored.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -213,7 +214,8 @@ pub enum Fault {
         /// Validator index.
         node: u16,
     },
-    /// A validator that floods every other with garbage consensus messages (sim).
+    /// A validator that floods every other with garbage consensus messages (both backends; a
+    /// process spreads each slot's messages over the slot, the simulator sends them at the tick).
     Spam {
         /// Validator index.
         node: u16,
@@ -1184,12 +1186,15 @@ pub fn compare(
         if let Some(f) = scenario.faults.iter().find(|f| {
             !matches!(
                 f,
-                Fault::Crash { .. } | Fault::Partition { .. } | Fault::Offline { .. }
+                Fault::Crash { .. }
+                    | Fault::Partition { .. }
+                    | Fault::Offline { .. }
+                    | Fault::Spam { .. }
             )
         }) {
             bail!(
                 "scenario {}: {f:?} needs the simulator (backend = \"sim\" or --backend sim); \
-                 the process backend runs crash/restart, partition and offline faults",
+                 the process backend runs crash/restart, partition, offline and spam faults",
                 scenario.name
             );
         }
@@ -1208,6 +1213,26 @@ pub fn compare(
                 at_slot,
                 restart_slot,
             } => Some((*node, *at_slot, *restart_slot)),
+            _ => None,
+        })
+        .collect();
+    let spams: Vec<(u16, crate::node::runtime::Spam)> = scenario
+        .faults
+        .iter()
+        .filter_map(|f| match f {
+            Fault::Spam {
+                node,
+                from_slot,
+                to_slot,
+                per_slot,
+            } => Some((
+                *node,
+                crate::node::runtime::Spam {
+                    from: *from_slot,
+                    to: *to_slot,
+                    per_slot: *per_slot,
+                },
+            )),
             _ => None,
         })
         .collect();
@@ -1279,6 +1304,7 @@ pub fn compare(
                     progress,
                     crashes: crashes.clone(),
                     shape,
+                    spam: spams.clone(),
                 };
                 testnet::testnet(&loaded, &sets, &args, out)?.failed_nodes
             }

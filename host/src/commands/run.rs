@@ -45,6 +45,8 @@ pub struct RunArgs {
     pub max_observers: usize,
     /// Link shaping file ([`crate::net::ShapeSpec`], JSON).
     pub shape: Option<PathBuf>,
+    /// Byzantine floods (`FROM:TO:PER_SLOT`, [`runtime::Spam`]).
+    pub spam: Vec<runtime::Spam>,
 }
 
 /// Slot length of a development chain unless `--set chain.slot_ms` says otherwise: short, so a
@@ -255,6 +257,7 @@ pub fn run(config: &Loaded, args: &RunArgs) -> anyhow::Result<Summary> {
             .as_deref()
             .map(crate::net::ShapeSpec::load)
             .transpose()?,
+        spam: args.spam.clone(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

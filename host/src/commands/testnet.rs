@@ -31,6 +31,8 @@ pub struct TestnetArgs {
     pub crashes: Vec<(u16, u32, Option<u32>)>,
     /// Link shaping file every node applies (`diverge run --shape`).
     pub shape: Option<PathBuf>,
+    /// Byzantine floods: the node and its window (`diverge run --spam`).
+    pub spam: Vec<(u16, crate::node::runtime::Spam)>,
 }
 
 /// The run's numbers.
@@ -186,6 +188,9 @@ pub fn testnet(
             .arg(args.txs.to_string());
         if let Some(shape) = &args.shape {
             cmd.arg("--shape").arg(shape);
+        }
+        for (_, spam) in args.spam.iter().filter(|(n, _)| *n == i) {
+            cmd.arg("--spam").arg(spam.arg());
         }
         cmd.stdin(Stdio::null())
             .stdout(log.try_clone()?)

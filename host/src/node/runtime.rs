@@ -58,6 +58,67 @@ pub struct NodeOptions {
     pub max_observers: usize,
     /// A scenario's link model applied to this validator's sends (`--shape`); none: unshaped.
     pub shape: Option<ShapeSpec>,
+    /// Byzantine floods this validator sends besides its honest traffic (`--spam`).
+    pub spam: Vec<Spam>,
+}
+
+/// A flood of garbage consensus messages: the scenario fault `kind = "spam"` on a real process.
+///
+/// The simulator sends a slot's messages in one burst at the tick; a process spreads them over
+/// the slot in batches every [`Spam::BATCH_MS`], because a burst of tens of thousands of
+/// broadcasts would stall this node's own loop (and so its honest votes) rather than load its
+/// peers, and a sustained flood is what the receivers' rate limits are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spam {
+    /// First slot of the flood.
+    pub from: Slot,
+    /// The flood stops when this slot begins.
+    pub to: Slot,
+    /// 200-byte messages to every validator per slot.
+    pub per_slot: u32,
+}
+
+impl Spam {
+    /// Interval between two batches of one slot's messages.
+    pub const BATCH_MS: u64 = 20;
+
+    /// Parses `FROM:TO:PER_SLOT` (the command line's form).
+    pub fn parse(s: &str) -> anyhow::Result<Spam> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let [from, to, per_slot] = parts[..] else {
+            bail!("--spam {s:?}: expected FROM_SLOT:TO_SLOT:PER_SLOT");
+        };
+        let num = |what: &str, v: &str| -> anyhow::Result<u32> {
+            v.parse()
+                .with_context(|| format!("--spam {s:?}: {what} is not a number"))
+        };
+        let spam = Spam {
+            from: num("FROM_SLOT", from)?,
+            to: num("TO_SLOT", to)?,
+            per_slot: num("PER_SLOT", per_slot)?,
+        };
+        if spam.to <= spam.from {
+            bail!("--spam {s:?}: TO_SLOT must be after FROM_SLOT");
+        }
+        Ok(spam)
+    }
+
+    /// The command line's form, as [`Spam::parse`] reads it.
+    pub fn arg(&self) -> String {
+        format!("{}:{}:{}", self.from, self.to, self.per_slot)
+    }
+
+    /// Messages per batch in `slot` (0 outside the flood), rounded up so a slot sends at
+    /// least `per_slot`.
+    fn per_batch(spams: &[Spam], slot: Slot, slot_ms: u64) -> u32 {
+        let batches = (slot_ms / Spam::BATCH_MS).max(1);
+        spams
+            .iter()
+            .filter(|s| s.from <= slot && slot < s.to)
+            .map(|s| u64::from(s.per_slot).div_ceil(batches))
+            .sum::<u64>()
+            .min(u64::from(u32::MAX)) as u32
+    }
 }
 
 /// Written to `summary.json` when the node stops.
@@ -284,6 +345,28 @@ fn observer_seed(base: &std::path::Path) -> anyhow::Result<[u8; 32]> {
     Ok(seed)
 }
 
+/// The `--spam` flood: batches of random 200-byte consensus messages to every validator, on
+/// the async runtime beside the node loop, until the last window ends.
+async fn flood(net: Network, spams: Vec<Spam>, genesis_ms: u64, slot_ms: u64) {
+    use rand::RngCore;
+    let end = spams.iter().map(|s| s.to).max().unwrap_or(0);
+    let mut rng = rand::rngs::OsRng;
+    let mut tick = tokio::time::interval(Duration::from_millis(Spam::BATCH_MS));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let slot = (now_us(genesis_ms) / (slot_ms * 1000)) as Slot;
+        if slot >= end {
+            return;
+        }
+        for _ in 0..Spam::per_batch(&spams, slot, slot_ms) {
+            let mut junk = vec![0u8; 200];
+            rng.fill_bytes(&mut junk);
+            net.broadcast(Kind::Consensus, junk);
+        }
+    }
+}
+
 /// Runs a node until `exit_after_slot` passes or Ctrl-C.
 pub async fn run(opts: NodeOptions, workload: Box<dyn Workload>) -> anyhow::Result<Summary> {
     std::fs::create_dir_all(&opts.base_path)
@@ -355,6 +438,10 @@ pub async fn run(opts: NodeOptions, workload: Box<dyn Workload>) -> anyhow::Resu
     .await
     .context("starting the network")?;
     tracing::info!(addr = %net.local_addr(), node = ?me, "listening");
+    if !opts.spam.is_empty() {
+        tracing::warn!(spam = ?opts.spam, "byzantine: flooding every validator with garbage");
+        tokio::spawn(flood(net.clone(), opts.spam.clone(), genesis_ms, slot_ms));
+    }
 
     let metrics = Arc::new(Metrics::new());
     if let Some(addr) = opts.metrics {
@@ -573,4 +660,38 @@ pub async fn run(opts: NodeOptions, workload: Box<dyn Workload>) -> anyhow::Resu
     std::fs::write(&path, serde_json::to_vec_pretty(&summary)?)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Spam;
+
+    #[test]
+    fn spam_windows_parse_round_trip_and_refuse_bad_forms() {
+        let s = Spam::parse("8:16:5000").expect("parses");
+        assert_eq!(
+            s,
+            Spam {
+                from: 8,
+                to: 16,
+                per_slot: 5000
+            }
+        );
+        assert_eq!(Spam::parse(&s.arg()).expect("round trip"), s);
+        for bad in ["8:16", "8:16:1:2", "a:16:1", "16:8:1", "8:8:1", ""] {
+            assert!(Spam::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn a_slot_sends_at_least_its_messages_and_only_inside_the_window() {
+        let spams = [Spam::parse("2:4:1001").expect("parses")];
+        // 1 s slots: 50 batches of 20 ms, 21 messages each (1,050 >= 1,001).
+        assert_eq!(Spam::per_batch(&spams, 2, 1000), 21);
+        assert_eq!(Spam::per_batch(&spams, 3, 1000), 21);
+        assert_eq!(Spam::per_batch(&spams, 1, 1000), 0);
+        assert_eq!(Spam::per_batch(&spams, 4, 1000), 0);
+        // A slot shorter than a batch still sends its messages in one batch.
+        assert_eq!(Spam::per_batch(&spams, 2, 5), 1001);
+    }
 }
