@@ -3,6 +3,9 @@
 //! joins through the resends; a bad secret share is detected and attributed; a restarted
 //! validator keeps its share; same seed, same result.
 
+mod common;
+
+use common::{args_with, finals, SEC};
 use consensus_ssf::dkg::{self, Output};
 use consensus_ssf::engine::{SsfConsensus, Wire};
 use consensus_ssf::keys::{threshold, KeySet};
@@ -14,27 +17,10 @@ use curve25519_dalek::scalar::Scalar;
 use diverge_plugins::codec::{decode_exact, Encode};
 use diverge_plugins::consensus::Time;
 use diverge_plugins::simnet::SimNet;
-use diverge_plugins::{
-    Action, ChainParams, Consensus, Event, Hash, Header, InitArgs, PluginError, SealInfo,
-    ValidatorSecret,
-};
-
-const SEC: u64 = 1_000_000;
+use diverge_plugins::{Action, Consensus, Event, Hash, Header, InitArgs, PluginError, SealInfo};
 
 fn args(i: u16) -> InitArgs {
-    InitArgs {
-        chain: ChainParams {
-            slot_ms: 1000,
-            ..ChainParams::tiny()
-        },
-        params_json: r#"{"delta_ms": 100, "keys": "dkg"}"#.to_string(),
-        validators: diverge_keys::dev_validators(6),
-        identity: Some(ValidatorSecret {
-            index: i,
-            seed: diverge_keys::dev_seed(u32::from(i)),
-        }),
-        genesis: Vec::new(),
-    }
+    args_with(i, r#"{"delta_ms": 100, "keys": "dkg"}"#)
 }
 
 fn engine(i: u16) -> SsfConsensus {
@@ -43,15 +29,6 @@ fn engine(i: u16) -> SsfConsensus {
 
 fn net_of(nodes: Vec<Box<dyn Consensus>>) -> SimNet {
     SimNet::new(nodes, SEC, 50_000)
-}
-
-fn finals(net: &SimNet, i: usize) -> Vec<(u32, Time)> {
-    net.log
-        .finalized
-        .iter()
-        .filter(|f| f.1 == i)
-        .map(|f| (f.3, f.0 - u64::from(f.3) * SEC))
-        .collect()
 }
 
 /// The group key a node's snapshot stores (the DKG's output), if it has one.

@@ -4,8 +4,11 @@
 //! genesis Y, a bad sub-share is attributed, and players combining over different dealer sets
 //! (the pitfall of ssf.md 3.2) cannot certify.
 
+mod common;
+
 use std::time::Instant;
 
+use common::{engine, finals, SEC};
 use consensus_ssf::dkg::{self, Output};
 use consensus_ssf::engine::{SsfConsensus, Wire};
 use consensus_ssf::keys::{threshold, KeySet};
@@ -16,41 +19,7 @@ use curve25519_dalek::scalar::Scalar;
 use diverge_plugins::codec::{decode_exact, Encode};
 use diverge_plugins::consensus::Time;
 use diverge_plugins::simnet::SimNet;
-use diverge_plugins::{
-    Action, ChainParams, Consensus, Event, Hash, Header, InitArgs, PluginError, SealInfo,
-    ValidatorSecret,
-};
-
-const SEC: u64 = 1_000_000;
-
-fn args(i: u16) -> InitArgs {
-    InitArgs {
-        chain: ChainParams {
-            slot_ms: 1000,
-            ..ChainParams::tiny()
-        },
-        params_json: r#"{"delta_ms": 100}"#.to_string(),
-        validators: diverge_keys::dev_validators(6),
-        identity: Some(ValidatorSecret {
-            index: i,
-            seed: diverge_keys::dev_seed(u32::from(i)),
-        }),
-        genesis: Vec::new(),
-    }
-}
-
-fn engine(i: u16) -> SsfConsensus {
-    SsfConsensus::new(&args(i)).expect("engine")
-}
-
-fn finals(net: &SimNet, i: usize) -> Vec<(u32, Time)> {
-    net.log
-        .finalized
-        .iter()
-        .filter(|f| f.1 == i)
-        .map(|f| (f.3, f.0 - u64::from(f.3) * SEC))
-        .collect()
-}
+use diverge_plugins::{Action, Consensus, Event, Hash, Header, PluginError, SealInfo};
 
 /// (group, sharing id -> (y_1..y_V, own share)) from a node's snapshot.
 type Sets = std::collections::BTreeMap<u64, (Vec<RistrettoPoint>, Option<Scalar>)>;

@@ -1,51 +1,16 @@
 //! Six SSF nodes in virtual time (SimNet): finality within the slot, an offline validator,
 //! 3/3 and 4/2 partitions and their heal, an invalid-contribution sender, determinism.
 
+mod common;
+
+use common::{args, boxed, finals, net, SEC};
 use consensus_ssf::engine::{SsfConsensus, Wire};
 use diverge_plugins::codec::{decode_exact, Encode};
 use diverge_plugins::consensus::Time;
 use diverge_plugins::simnet::SimNet;
 use diverge_plugins::{
     Action, ChainParams, Consensus, Event, Hash, Header, InitArgs, PluginError, SealInfo,
-    ValidatorSecret,
 };
-
-const SEC: u64 = 1_000_000;
-const PARAMS: &str = r#"{"delta_ms": 100}"#;
-
-fn args(i: u16) -> InitArgs {
-    InitArgs {
-        chain: ChainParams {
-            slot_ms: 1000,
-            ..ChainParams::tiny()
-        },
-        params_json: PARAMS.to_string(),
-        validators: diverge_keys::dev_validators(6),
-        identity: Some(ValidatorSecret {
-            index: i,
-            seed: diverge_keys::dev_seed(u32::from(i)),
-        }),
-        genesis: Vec::new(),
-    }
-}
-
-fn engine(i: u16) -> Box<dyn Consensus> {
-    Box::new(SsfConsensus::new(&args(i)).expect("engine"))
-}
-
-fn net() -> SimNet {
-    SimNet::new((0..6).map(engine).collect(), SEC, 50_000)
-}
-
-/// (slot, latency from slot start) of every finalization at node `i`.
-fn finals(net: &SimNet, i: usize) -> Vec<(u32, Time)> {
-    net.log
-        .finalized
-        .iter()
-        .filter(|f| f.1 == i)
-        .map(|f| (f.3, f.0 - u64::from(f.3) * SEC))
-        .collect()
-}
 
 #[test]
 fn six_validators_finalize_every_slot_within_the_slot() {
@@ -202,8 +167,8 @@ impl Consensus for Corrupt {
 
 #[test]
 fn invalid_contributions_are_detected_and_attributed() {
-    let mut nodes: Vec<Box<dyn Consensus>> = (0..5).map(engine).collect();
-    nodes.push(Box::new(Corrupt(engine(5))));
+    let mut nodes: Vec<Box<dyn Consensus>> = (0..5).map(boxed).collect();
+    nodes.push(Box::new(Corrupt(boxed(5))));
     let mut net = SimNet::new(nodes, SEC, 50_000);
     net.run_until(13 * SEC - 1);
     net.assert_safe();
@@ -268,7 +233,7 @@ fn justifications_verify_with_headers_only_and_garbage_is_refused() {
         .clone();
     // A fresh node that has seen no block but kept its key (the DKG's output, as a snapshot
     // stores it) checks the F certificate against the group key.
-    let mut fresh = engine(0);
+    let mut fresh = boxed(0);
     assert!(
         fresh.verify_justification(&hash, &j).is_err(),
         "no key yet: nothing verifies"
@@ -386,7 +351,7 @@ fn restarted_validators_keep_their_votes_and_finality_resumes() {
         let t = 3 * SEC + k * 770_000;
         net.run_until(t);
         for i in [(k % 6) as u16, ((k + 1) % 6) as u16] {
-            net.restart(usize::from(i), engine(i), t, true);
+            net.restart(usize::from(i), boxed(i), t, true);
         }
     }
     net.run_until(16 * SEC);

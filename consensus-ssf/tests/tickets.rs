@@ -2,34 +2,15 @@
 //! epoch e's submission window, blocks carry them, and from epoch 1 on every slot is sealed
 //! by a ticket (its author unknown until it seals) and still final within the slot.
 
-use consensus_ssf::engine::SsfConsensus;
+mod common;
+
+use common::{boxed, SEC};
 use diverge_plugins::simnet::SimNet;
-use diverge_plugins::{ChainParams, Consensus, Event, InitArgs, ValidatorSecret};
-
-const SEC: u64 = 1_000_000;
-
-fn engine(i: u16) -> Box<dyn Consensus> {
-    Box::new(
-        SsfConsensus::new(&InitArgs {
-            chain: ChainParams {
-                slot_ms: 1000,
-                ..ChainParams::tiny()
-            },
-            params_json: r#"{"delta_ms": 100}"#.to_string(),
-            validators: diverge_keys::dev_validators(6),
-            identity: Some(ValidatorSecret {
-                index: i,
-                seed: diverge_keys::dev_seed(u32::from(i)),
-            }),
-            genesis: Vec::new(),
-        })
-        .expect("engine"),
-    )
-}
+use diverge_plugins::Event;
 
 #[test]
 fn from_epoch_one_every_slot_is_ticket_sealed_and_final() {
-    let mut net = SimNet::new((0..6).map(engine).collect(), SEC, 50_000);
+    let mut net = SimNet::new((0..6).map(boxed).collect(), SEC, 50_000);
     // E = 12: epoch 0 is slots 1..=11, epoch 1 12..=23, epoch 2 24..=35.
     net.run_until(36 * SEC - 1);
     assert!(net.log.errors.is_empty(), "{:?}", net.log.errors);
@@ -68,7 +49,7 @@ fn from_epoch_one_every_slot_is_ticket_sealed_and_final() {
     }
     // The seal kind, as a fresh node replaying the chain checks it: fallback in epoch 0 (no
     // tickets yet), a ticket from epoch 1 on.
-    let mut replay = engine(0);
+    let mut replay = boxed(0);
     let mut authored = net.log.authored.clone();
     authored.sort_unstable();
     for (slot, author, hash) in authored {
@@ -91,7 +72,7 @@ fn from_epoch_one_every_slot_is_ticket_sealed_and_final() {
 /// tickets; epoch 3 is the first where nothing but the snapshot can bring them back.)
 #[test]
 fn a_restarted_validator_still_seals_its_ticket_slots() {
-    let mut reference = SimNet::new((0..6).map(engine).collect(), SEC, 50_000);
+    let mut reference = SimNet::new((0..6).map(boxed).collect(), SEC, 50_000);
     reference.run_until(48 * SEC - 1);
     let author_of = |slot: u32| {
         reference
@@ -109,9 +90,9 @@ fn a_restarted_validator_still_seals_its_ticket_slots() {
                 && (41..48).any(|s| author_of(s) == Some(*v))
         })
         .expect("some validator authors in 41..48 only");
-    let mut net = SimNet::new((0..6).map(engine).collect(), SEC, 50_000);
+    let mut net = SimNet::new((0..6).map(boxed).collect(), SEC, 50_000);
     net.run_until(39 * SEC + SEC / 2);
-    net.restart_as_host(victim, engine(victim as u16), 39 * SEC + SEC / 2);
+    net.restart_as_host(victim, boxed(victim as u16), 39 * SEC + SEC / 2);
     net.run_until(48 * SEC - 1);
     assert!(net.log.errors.is_empty(), "{:?}", net.log.errors);
     net.assert_safe();

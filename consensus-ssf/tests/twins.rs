@@ -3,37 +3,20 @@
 //! blocks); the honest validators report `ssf.vote.equivocation` naming index 5 with evidence
 //! that verifies on its own, and no two conflicting blocks are finalized.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
+use common::{args, SEC};
 use consensus_ssf::engine::{SsfConsensus, VoteEquivocation};
 use consensus_ssf::keys::KeySet;
 use consensus_ssf::vote::{verify_vote, FINALIZE, NOTARIZE, SKIP};
 use diverge_plugins::codec::decode_exact;
 use diverge_plugins::consensus::Time;
 use diverge_plugins::simnet::SimNet;
-use diverge_plugins::{
-    Action, ChainParams, Consensus, Event, Hash, Header, InitArgs, PluginError, SealInfo,
-    ValidatorSecret,
-};
+use diverge_plugins::{Action, Consensus, Event, Hash, Header, PluginError, SealInfo};
 
-const SEC: u64 = 1_000_000;
 const TWIN_OF: u16 = 5;
-
-fn args(i: u16) -> InitArgs {
-    InitArgs {
-        chain: ChainParams {
-            slot_ms: 1000,
-            ..ChainParams::tiny()
-        },
-        params_json: r#"{"delta_ms": 100}"#.to_string(),
-        validators: diverge_keys::dev_validators(6),
-        identity: Some(ValidatorSecret {
-            index: i,
-            seed: diverge_keys::dev_seed(u32::from(i)),
-        }),
-        genesis: Vec::new(),
-    }
-}
 
 /// One report as a third party receives it: the evidence, and the public keys of the sharing
 /// its votes name (on chain in a real deployment; here read from the reporter).
