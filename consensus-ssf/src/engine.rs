@@ -232,6 +232,20 @@ pub struct VoteEquivocation {
     pub second: Vote,
 }
 
+/// The report of two checked votes of one index that conflict (the first one held, the second
+/// just received), with evidence anyone can check against y_i alone.
+fn equivocation(first: &Vote, second: &Vote) -> Action {
+    Action::Misbehaviour {
+        offender: (second.index() - 1) as ValidatorIndex,
+        kind: "ssf.vote.equivocation".into(),
+        evidence: VoteEquivocation {
+            first: first.clone(),
+            second: second.clone(),
+        }
+        .encode(),
+    }
+}
+
 /// Counters a researcher reads from telemetry and tests.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Counters {
@@ -844,15 +858,7 @@ impl SsfConsensus {
         let class = if s.kind == NOTARIZE { 0 } else { 1 };
         match self.first.get(&(class, s.slot, idx)) {
             Some(prev) if prev.subject != s => {
-                out.push(Action::Misbehaviour {
-                    offender: (idx - 1) as ValidatorIndex,
-                    kind: "ssf.vote.equivocation".into(),
-                    evidence: VoteEquivocation {
-                        first: prev.clone(),
-                        second: vote.clone(),
-                    }
-                    .encode(),
-                });
+                out.push(equivocation(prev, &vote));
                 // Still counted below: a certificate needs t distinct indices either way, and
                 // quorum intersection already accounts for double-voters.
             }
@@ -1164,15 +1170,7 @@ impl SsfConsensus {
             return;
         }
         self.late_reported.insert(key);
-        out.push(Action::Misbehaviour {
-            offender: (vote.index() - 1) as ValidatorIndex,
-            kind: "ssf.vote.equivocation".into(),
-            evidence: VoteEquivocation {
-                first: prev.clone(),
-                second: vote.clone(),
-            }
-            .encode(),
-        });
+        out.push(equivocation(prev, vote));
     }
 
     /// A checked vote or certificate names a block above the final slot that is not here: ask
