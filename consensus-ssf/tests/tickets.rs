@@ -92,7 +92,7 @@ fn a_restarted_validator_still_seals_its_ticket_slots() {
         .expect("some validator authors in 41..48 only");
     let mut net = SimNet::new((0..6).map(boxed).collect(), SEC, 50_000);
     net.run_until(39 * SEC + SEC / 2);
-    net.restart_as_host(victim, boxed(victim as u16), 39 * SEC + SEC / 2);
+    net.restart(victim, boxed(victim as u16), 39 * SEC + SEC / 2, true);
     net.run_until(48 * SEC - 1);
     assert!(net.log.errors.is_empty(), "{:?}", net.log.errors);
     net.assert_safe();

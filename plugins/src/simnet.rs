@@ -153,30 +153,14 @@ impl SimNet {
         self.nodes.len() - 1
     }
 
-    /// Kills node `i` and starts `fresh` in its place as a host restart would: the snapshot of
-    /// its last finalization restored, then (if `journal`) its last journal delivered, then
-    /// every header re-imported in authoring order. Whatever it held only in memory is gone,
-    /// and its pending timers and inbound messages die with the old process.
-    pub fn restart(&mut self, i: usize, fresh: Box<dyn Consensus>, now: Time, journal: bool) {
-        self.restart_from(i, fresh, now, journal, false);
-    }
-
-    /// As [`SimNet::restart`], but as the host restarts a node: headers at or below the
-    /// snapshot's final slot are not re-imported (the host keeps its finalized chain on disk
-    /// and does not replay it through the plugin), so what the plugin needs of them must be
-    /// in its snapshot.
-    pub fn restart_as_host(&mut self, i: usize, fresh: Box<dyn Consensus>, now: Time) {
-        self.restart_from(i, fresh, now, true, true);
-    }
-
-    fn restart_from(
-        &mut self,
-        i: usize,
-        mut fresh: Box<dyn Consensus>,
-        now: Time,
-        journal: bool,
-        skip_final: bool,
-    ) {
+    /// Kills node `i` and starts `fresh` in its place as the host restarts a node: the snapshot
+    /// of its last finalization restored, then (if `journal`; tests turn it off for a negative
+    /// control) its last journal delivered, then the headers above the snapshot's final slot
+    /// re-imported in authoring order. Headers at or below it are not: the host keeps its
+    /// finalized chain on disk and does not replay it through the plugin, so what the plugin
+    /// needs of them must be in its snapshot. Whatever it held only in memory is gone, and its
+    /// pending timers and inbound messages die with the old process.
+    pub fn restart(&mut self, i: usize, mut fresh: Box<dyn Consensus>, now: Time, journal: bool) {
         let queue = std::mem::take(&mut self.queue);
         self.queue = queue.into_iter().filter(|Reverse(q)| q.to != i).collect();
         let mut final_slot = None;
@@ -196,7 +180,7 @@ impl SimNet {
         self.pending[i].clear();
         for h in self.order.clone() {
             if let Some(header) = self.headers.get(&h).cloned() {
-                if skip_final && final_slot.is_some_and(|f| header.slot <= f) {
+                if final_slot.is_some_and(|f| header.slot <= f) {
                     // Held as imported, as the host's store holds it.
                     self.imported[i].insert(h);
                     continue;
