@@ -339,7 +339,8 @@ fn malicious_constructions(dir: &std::path::Path, constructions: &[&str]) {
 
 /// The safety matrix (issue #9): both consensus variants under each fault, three seeds each.
 /// Honest nodes never finalize conflicting blocks or orphan a finalized one; after a fault
-/// ends the chain finalizes again; an equivocating validator is reported.
+/// ends the chain finalizes again; an equivocating validator is reported, and so is an author
+/// of blocks with a false execution claim (none of which is finalized).
 #[test]
 fn safety_matrix_every_variant_every_fault_three_seeds() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -355,7 +356,11 @@ fn safety_matrix_every_variant_every_fault_three_seeds() {
         ("twin", "[[faults]]\nkind = \"twin\"\nnode = 5\n"),
         (
             "withhold",
-            "[[faults]]\nkind = \"withhold_shards\"\nnode = 1\nfrom_slot = 2\nto_slot = 8\n",
+            "[[faults]]\nkind = \"withhold_shards\"\nnode = 4\nfrom_slot = 2\nto_slot = 8\n",
+        ),
+        (
+            "invalid_proof",
+            "[[faults]]\nkind = \"invalid_proof\"\nnode = 4\nfrom_slot = 2\nto_slot = 8\n",
         ),
     ];
     let costs = repo().join("configs/costs.toml");
@@ -399,6 +404,41 @@ fn safety_matrix_every_variant_every_fault_three_seeds() {
                         num(row, "misbehaviour_reports") > 0,
                         "{at}: the equivocator went unreported"
                     );
+                }
+                // The byzantine rows' validator 4 seals slots 2, 4, 5 and 6 under every seed
+                // (the seal order follows the keys and genesis, not the scenario's seed).
+                let cheats: Vec<Vec<&str>> = blocks
+                    .lines()
+                    .filter(|l| l.starts_with(&format!("{v},")))
+                    .map(|l| l.split(',').collect::<Vec<&str>>())
+                    .filter(|f| f[3] == "4" && (2..8).contains(&f[1].parse::<u32>().unwrap_or(0)))
+                    .collect();
+                if matches!(name, "withhold" | "invalid_proof") {
+                    assert!(
+                        !cheats.is_empty(),
+                        "{at}: validator 4 sealed nothing in 2-7"
+                    );
+                    for f in &cheats {
+                        assert_ne!(
+                            f[4], "finalized",
+                            "{at}: a withheld or false block is final"
+                        );
+                    }
+                }
+                if name == "invalid_proof" {
+                    // Every honest validator refused the false claims and reported their
+                    // author.
+                    assert!(
+                        num(row, "invalid_blocks") > 0,
+                        "{at}: no false claim sealed"
+                    );
+                    assert_eq!(num(row, "invalid_finalized"), 0, "{at}: {row:?}");
+                    assert!(
+                        num(row, "misbehaviour_reports") > 0,
+                        "{at}: the false claim went unreported"
+                    );
+                } else {
+                    assert_eq!(num(row, "invalid_blocks"), 0, "{at}: {row:?}");
                 }
             }
         }

@@ -226,6 +226,17 @@ pub enum Fault {
         /// Messages per slot (to each validator).
         per_slot: u32,
     },
+    /// A validator that, as an author, seals blocks whose execution claim is false: the
+    /// post-state root (and the proof, if the exec plugin makes one) with a byte flipped; the
+    /// payload, shards and seal stay honest, so only validation can catch it (sim).
+    InvalidProof {
+        /// Validator index.
+        node: u16,
+        /// From.
+        from_slot: u32,
+        /// Until.
+        to_slot: u32,
+    },
 }
 
 impl Fault {
@@ -239,7 +250,8 @@ impl Fault {
             | Fault::WithholdShards { to_slot, .. }
             | Fault::CorruptShards { to_slot, .. }
             | Fault::MaliciousEncoder { to_slot, .. }
-            | Fault::Spam { to_slot, .. } => Some(*to_slot),
+            | Fault::Spam { to_slot, .. }
+            | Fault::InvalidProof { to_slot, .. } => Some(*to_slot),
         }
     }
 }
@@ -356,6 +368,16 @@ impl Scenario {
                     from: from_slot,
                     to: to_slot,
                 },
+                Fault::InvalidProof {
+                    node,
+                    from_slot,
+                    to_slot,
+                } => SimFault::Byzantine {
+                    node,
+                    behaviour: Byzantine::InvalidProof,
+                    from: from_slot,
+                    to: to_slot,
+                },
                 Fault::Twin { .. } => unreachable!("filtered above"),
             })
             .collect();
@@ -467,6 +489,10 @@ pub struct VariantReport {
     /// Time to detect a malicious encoder: per malicious block some node refused a shard of,
     /// the first refusal minus the block's proposal (ms). Blocks never refused are missing.
     pub malicious_detect_ms: Vec<f64>,
+    /// Blocks some node's validation refused (re-execution or proof check).
+    pub invalid_blocks: usize,
+    /// Of those: finalized by some node (must be 0).
+    pub invalid_finalized: usize,
     /// Mean bytes per node (in + out) over the run.
     pub bytes_per_node_slot: f64,
     /// Bytes (in + out) of each node over the run.
@@ -545,6 +571,7 @@ fn read_variant(
     let mut first_refusal: HashMap<String, u64> = HashMap::new();
     let mut available_at: HashMap<String, std::collections::BTreeSet<u16>> = HashMap::new();
     let mut offenders = std::collections::BTreeSet::new();
+    let mut invalid = std::collections::HashSet::new();
     let mut bytes = 0u64;
     for i in 0..nodes {
         let dir = base.join(format!("node-{i}"));
@@ -594,7 +621,12 @@ fn read_variant(
                     height.insert(hash.clone(), u("number").unwrap_or(0));
                     info.insert(hash, (u("slot").unwrap_or(0), u("author").unwrap_or(0)));
                 }
-                "validated" => add("exec.validate", u("validate_us")),
+                "validated" => {
+                    add("exec.validate", u("validate_us"));
+                    if e["valid"] == false {
+                        invalid.insert(hash);
+                    }
+                }
                 "available" => {
                     add("da.verify_shard", u("verify_shard_us"));
                     available_at.entry(hash).or_default().insert(i);
@@ -674,6 +706,8 @@ fn read_variant(
             .filter(|h| final_ms.contains_key(*h))
             .count();
     r.finalized_blocks = final_ms.len();
+    r.invalid_blocks = invalid.len();
+    r.invalid_finalized = invalid.iter().filter(|h| final_ms.contains_key(*h)).count();
     r.orphaned = orphaned.len();
     r.nullifiers_exposed = orphaned.values().sum();
     for (h, (slot, author)) in &info {
@@ -823,6 +857,15 @@ pub fn table(s: &Scenario, variants: &[VariantReport]) -> String {
         });
     }
     row("safety violations", &|v| v.safety_violations.to_string());
+    if variants.iter().any(|v| v.invalid_blocks > 0)
+        || s.faults
+            .iter()
+            .any(|f| matches!(f, Fault::InvalidProof { .. }))
+    {
+        row("blocks validation refused / finalized anyway", &|v| {
+            format!("{} / {}", v.invalid_blocks, v.invalid_finalized)
+        });
+    }
     row("misbehaviour reports (offenders)", &|v| {
         format!("{} ({})", v.misbehaviour.0, v.misbehaviour.1)
     });
@@ -1040,6 +1083,9 @@ pub fn timeline_svg(s: &Scenario, variants: &[VariantReport]) -> String {
             Fault::Spam {
                 from_slot, to_slot, ..
             } => (*from_slot, *to_slot, "spam"),
+            Fault::InvalidProof {
+                from_slot, to_slot, ..
+            } => (*from_slot, *to_slot, "invalid proof"),
             Fault::Twin { .. } => (0, s.slots, "twin"),
         };
         let (xa, xb) = (x(f64::from(a)), x(f64::from(b)));
@@ -1343,12 +1389,12 @@ pub fn compare(
         }
     }
     let mut summary_csv = String::from(
-        "variant,authored,finalized,p50_ms,p90_ms,p99_ms,max_ms,orphaned,max_reorg,nullifiers_exposed,exposed_notarized,exposed_majority,exposed_unsupported,safety_violations,refused_shards,refused_other,misbehaviour_reports,bytes_per_node_slot,malicious_blocks,malicious_available,malicious_finalized,malicious_detected,malicious_detect_p50_ms\n",
+        "variant,authored,finalized,p50_ms,p90_ms,p99_ms,max_ms,orphaned,max_reorg,nullifiers_exposed,exposed_notarized,exposed_majority,exposed_unsupported,safety_violations,refused_shards,refused_other,misbehaviour_reports,bytes_per_node_slot,malicious_blocks,malicious_available,malicious_finalized,malicious_detected,malicious_detect_p50_ms,invalid_blocks,invalid_finalized\n",
     );
     for r in &reports {
         let _ = writeln!(
             summary_csv,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.0},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.0},{},{},{},{},{},{},{}",
             r.name,
             r.authored,
             r.finalized_blocks,
@@ -1372,6 +1418,8 @@ pub fn compare(
             r.malicious_finalized,
             r.malicious_detect_ms.len(),
             fmt_ms(percentile(&r.malicious_detect_ms, 50.0)),
+            r.invalid_blocks,
+            r.invalid_finalized,
         );
     }
     let setup = match (&sim_setup, backend) {
@@ -1556,6 +1604,13 @@ fn describe_fault(f: &Fault) -> String {
             per_slot,
         } => format!(
             "validator {node} sends {per_slot} garbage consensus messages per slot to everyone from slot {from_slot} to {to_slot}"
+        ),
+        Fault::InvalidProof {
+            node,
+            from_slot,
+            to_slot,
+        } => format!(
+            "validator {node} seals a false execution claim (post-state root, proof) in every block it authors from slot {from_slot} to {to_slot}"
         ),
     }
 }

@@ -328,6 +328,9 @@ pub struct NodeCore {
     costs: Option<CostModel>,
     /// Charged since the last [`NodeCore::take_charged_us`].
     charged_us: u64,
+    /// Byzantine (the simulator's `invalid_proof` fault): blocks this node authors claim an
+    /// execution result that is not theirs.
+    invalid_execution: bool,
 }
 
 impl std::fmt::Debug for NodeCore {
@@ -393,7 +396,17 @@ impl NodeCore {
             stats: CoreStats::default(),
             costs: None,
             charged_us: 0,
+            invalid_execution: false,
         }
+    }
+
+    /// Byzantine, for experiments and tests: while `on`, every block this node authors carries
+    /// a false execution claim: the post-state root with a byte flipped and, if the exec plugin
+    /// produced a proof, a proof with a byte flipped. Everything else about the block (payload,
+    /// DA commitment, seal) is honest, so only validation can catch it: re-execution finds
+    /// another root, a proof verifier rejects the proof or the root it binds.
+    pub fn set_invalid_execution(&mut self, on: bool) {
+        self.invalid_execution = on;
     }
 
     /// Price plugin calls by `model` instead of timing them: the event log then carries the
@@ -851,6 +864,13 @@ impl NodeCore {
             Err(e) => return self.plugin_error("exec.execute", e, out),
         };
         let execute_us = self.charge(Call::Execute, payload.len() as u64, t);
+        let mut exec = exec;
+        if self.invalid_execution {
+            exec.post_state_root.0[0] ^= 0xff;
+            if let Some(b) = exec.proof.last_mut() {
+                *b ^= 0xff;
+            }
+        }
         let t = Instant::now();
         let encoded = match self.plugins.da.encode(&payload) {
             Ok(e) => e,
@@ -1030,7 +1050,16 @@ impl NodeCore {
                 let us = self.charge(Call::Validate, msg.payload.len() as u64, t);
                 match verdict {
                     Ok(Verdict::Valid) => (true, String::new(), us),
-                    Ok(Verdict::Invalid { code, .. }) => (false, code, us),
+                    Ok(Verdict::Invalid { code, .. }) => {
+                        // Its author sealed an execution claim validation refutes; the block
+                        // itself (signed header, payload, receipt, proof: in the store) is the
+                        // evidence anyone holding the pre-state can check.
+                        out.push(Output::Event(NodeEvent::Misbehaviour {
+                            offender: msg.header.author,
+                            kind: "exec.invalid_block".into(),
+                        }));
+                        (false, code, us)
+                    }
                     Err(e) => (false, format!("error: {e}"), us),
                 }
             }

@@ -100,6 +100,9 @@ pub enum Byzantine {
     CorruptShards,
     /// Sends this many garbage consensus messages to everyone at each slot tick.
     Spam(u32),
+    /// As an author, seals blocks whose execution claim is false
+    /// ([`NodeCore::set_invalid_execution`]): re-execution or the proof check must refuse them.
+    InvalidProof,
     /// As an author, publishes this malicious encoding of its payload: the node's DA plugin is
     /// re-instantiated with `[da.params] adversary` (an adversary knob only this sets), so the
     /// commitment in its header and the shards it sends are the plugin's own construction,
@@ -427,6 +430,8 @@ impl<'a> Sim<'a> {
         let Some(core) = node.core.as_mut() else {
             return Ok(());
         };
+        // Also after a crash: the restarted core keeps cheating.
+        core.set_invalid_execution(matches!(node.byzantine, Some(Byzantine::InvalidProof)));
         let outs = core.handle(t, input);
         let done = t + core.take_charged_us();
         node.busy_until = done;
