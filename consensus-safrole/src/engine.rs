@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fork_choice::ForkChoice;
 use crate::grandpa::messages::{Justification, Message as GrandpaMessage, SignedVote};
-use crate::grandpa::voter::{Output as VoterOutput, Voter, VoterConfig};
+use crate::grandpa::voter::{content_key, Output as VoterOutput, Voter, VoterConfig};
 use crate::keys::{secrets, ValidatorSecrets};
 use crate::safrole::ring::RingContext;
 use crate::safrole::seal::SealKind;
@@ -339,7 +339,7 @@ impl SafroleConsensus {
             known.sort_by_key(|b| b.number);
             for b in known {
                 let h = b.header.hash();
-                voter.note_block(h, b.header.slot, b.header.author);
+                voter.note_block(h, b.header.slot, b.header.author, content_key(&b.header));
                 voter.import_block(now, h, b.header.parent, b.header.post_state_root);
                 if b.available && b.valid.is_some() {
                     voter.block_validated(now, h, b.valid == Some(true));
@@ -492,7 +492,7 @@ impl SafroleConsensus {
             self.by_slot.insert((header.slot, header.author), hash);
         }
         let voter = self.voter(now);
-        voter.note_block(hash, header.slot, header.author);
+        voter.note_block(hash, header.slot, header.author, content_key(&header));
         voter.import_block(now, hash, header.parent, header.post_state_root);
         out.push(telemetry(
             "consensus.safrole.imported",

@@ -19,11 +19,25 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use diverge_plugins::{Hash, ValidatorIndex};
+use diverge_plugins::{blake2b_256, Hash, Header, ValidatorIndex};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 
 use super::messages::{EquivocationProof, Justification, Message, SignedVote, VoteKind};
 use super::votes::{round_view, threshold, Added, BlockTree, RoundView, VoteSet};
+
+/// A block's tie-break key ([`Voter::note_block`]): what its author decided (slot, author,
+/// payload, post-state, DA commitment), without the parent's hash, the digest or the seal,
+/// which carry ring-proof randomness (tickets) through the chain.
+pub fn content_key(header: &Header) -> Hash {
+    let mut b = Vec::with_capacity(160);
+    b.extend_from_slice(b"diverge-grandpa-tie");
+    b.extend_from_slice(&header.slot.to_le_bytes());
+    b.extend_from_slice(&header.author.to_le_bytes());
+    b.extend_from_slice(&header.payload_hash.0);
+    b.extend_from_slice(&header.post_state_root.0);
+    b.extend_from_slice(&header.da_commitment);
+    blake2b_256(&b)
+}
 
 /// Host time in microseconds.
 pub type Time = u64;
@@ -127,7 +141,7 @@ pub struct Voter {
     me: Option<(ValidatorIndex, SigningKey)>,
     tree: BlockTree,
     info: HashMap<Hash, BlockInfo>,
-    order: HashMap<Hash, (u32, ValidatorIndex)>,
+    order: HashMap<Hash, (u32, ValidatorIndex, Hash)>,
     finalized: (Hash, u32),
     last_estimate: Hash,
     current: u64,
@@ -218,6 +232,9 @@ impl Voter {
     /// A block whose seal verified was imported (not yet validated).
     pub fn import_block(&mut self, now: Time, hash: Hash, parent: Hash, state_root: Hash) {
         if self.tree.insert(hash, parent).is_ok() {
+            if let Some((_, _, content)) = self.order.get(&hash) {
+                self.tree.set_rank(hash, *content);
+            }
             self.info.entry(hash).or_insert(BlockInfo {
                 state_root,
                 validated: false,
@@ -475,18 +492,23 @@ impl Voter {
         kept
     }
 
-    /// Slot and author of a block, so ties between equally deep branches are broken by what
-    /// the protocol decided (the later slot, then the lower author) rather than by hash
-    /// values, which carry ring-proof randomness; every node still picks the same block.
-    pub fn note_block(&mut self, hash: Hash, slot: u32, author: ValidatorIndex) {
-        self.order.insert(hash, (slot, author));
+    /// Slot, author and content key of a block, so ties between equally deep branches or
+    /// equally supported blocks are broken by what the protocol decided (the later slot, then
+    /// the lower author, then the content: [`content_key`]) rather than by hash values, which
+    /// carry ring-proof randomness; every node still picks the same block. Twins (one author,
+    /// one slot, two payloads) differ only in content.
+    pub fn note_block(&mut self, hash: Hash, slot: u32, author: ValidatorIndex, content: Hash) {
+        self.order.insert(hash, (slot, author, content));
+        if self.tree.contains(&hash) {
+            self.tree.set_rank(hash, content);
+        }
     }
 
     /// The deepest validated block reachable from `from` through validated blocks (ties: later
     /// slot, lower author, lower hash): the chain this voter is willing to vote for.
     fn tie(&self, h: &Hash) -> (std::cmp::Reverse<u32>, ValidatorIndex, Hash) {
-        let (slot, author) = self.order.get(h).copied().unwrap_or((0, 0));
-        (std::cmp::Reverse(slot), author, *h)
+        let (slot, author, content) = self.order.get(h).copied().unwrap_or((0, 0, *h));
+        (std::cmp::Reverse(slot), author, content)
     }
 
     fn best_validated_from(&self, from: Hash) -> Hash {
@@ -706,6 +728,7 @@ impl Voter {
         while let Some(b) = stack.pop() {
             for c in self.tree.children(&b).to_vec() {
                 let _ = tree.insert(c, b);
+                tree.set_rank(c, self.tree.rank(&c));
                 stack.push(c);
             }
         }

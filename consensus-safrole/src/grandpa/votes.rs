@@ -27,6 +27,8 @@ pub struct BlockTree {
     parent: HashMap<Hash, Hash>,
     number: HashMap<Hash, u32>,
     children: HashMap<Hash, Vec<Hash>>,
+    /// Tie-break keys ([`BlockTree::set_rank`]); a block without one ranks by its hash.
+    rank: HashMap<Hash, Hash>,
 }
 
 /// Why a block cannot join the tree.
@@ -53,7 +55,22 @@ impl BlockTree {
             parent: HashMap::new(),
             number,
             children: HashMap::new(),
+            rank: HashMap::new(),
         }
+    }
+
+    /// Orders `block` among equally supported siblings by `key` (lower first) instead of by
+    /// its hash. A block hash carries ring-proof randomness (the tickets in its digest), so
+    /// two equivocating blocks would otherwise be ordered differently in every run of the same
+    /// simulation; a key from what the protocol decided keeps runs replayable while every
+    /// node still picks the same block.
+    pub fn set_rank(&mut self, block: Hash, key: Hash) {
+        self.rank.insert(block, key);
+    }
+
+    /// The tie-break key of `block` (its hash unless [`BlockTree::set_rank`] gave one).
+    pub fn rank(&self, block: &Hash) -> Hash {
+        self.rank.get(block).copied().unwrap_or(*block)
     }
 
     /// The root.
@@ -241,7 +258,8 @@ impl VoteSet {
     }
 
     /// g(S): the highest block with at least `threshold` support, descending from the base
-    /// through the best-supported child (ties by hash, so every node picks the same).
+    /// through the best-supported child (ties by [`BlockTree::rank`], so every node picks the
+    /// same).
     pub fn ghost(&self, tree: &BlockTree, threshold: usize) -> Option<Hash> {
         let (base, _) = tree.base();
         if self.support_of(&base) < threshold {
@@ -253,7 +271,11 @@ impl VoteSet {
                 .children(&cur)
                 .iter()
                 .filter(|c| self.support_of(c) >= threshold)
-                .max_by(|a, b| self.support_of(a).cmp(&self.support_of(b)).then(b.cmp(a)));
+                .max_by(|a, b| {
+                    self.support_of(a)
+                        .cmp(&self.support_of(b))
+                        .then(tree.rank(b).cmp(&tree.rank(a)))
+                });
             match next {
                 Some(c) => cur = *c,
                 None => return Some(cur),

@@ -1253,26 +1253,28 @@ impl NodeCore {
         self.stats.finalized_number = fin_number;
         // Everything not descending from the final block, and not on the final chain, is dead.
         let mut live: HashSet<Hash> = [hash].into_iter().collect();
-        // Height, then slot and author before the hash: the orphans are reported in an order
-        // that does not depend on hash values (ring proofs are blinded, so a replayed
-        // simulation has other hashes but must log the same events).
-        let mut order: Vec<(u32, Slot, ValidatorIndex, Hash, Hash)> = self
+        // Height, then slot, author and payload before the hash: the orphans are reported in an
+        // order that does not depend on hash values (ring proofs are blinded, so a replayed
+        // simulation has other hashes but must log the same events; twins differ only in
+        // their payloads).
+        type Key = (u32, Slot, ValidatorIndex, Hash, Hash, Hash);
+        let mut order: Vec<Key> = self
             .blocks
             .iter()
             .map(|(h, r)| {
                 let hd = &r.msg.header;
-                (r.number, hd.slot, hd.author, *h, hd.parent)
+                (r.number, hd.slot, hd.author, hd.payload_hash, *h, hd.parent)
             })
             .collect();
         order.sort();
-        for (n, _, _, h, p) in &order {
+        for (n, _, _, _, h, p) in &order {
             if *n > fin_number && live.contains(p) {
                 live.insert(*h);
             }
         }
         let orphaned: Vec<Hash> = order
             .iter()
-            .map(|(_, _, _, h, _)| *h)
+            .map(|(_, _, _, _, h, _)| *h)
             .filter(|h| !live.contains(h) && !self.final_chain.contains(h))
             .collect();
         for h in orphaned {
