@@ -44,6 +44,7 @@
 //! boundary and padding rows) and the memory arguments.
 
 pub mod air;
+pub mod alu;
 pub mod codec;
 pub mod error;
 pub mod fetch;
