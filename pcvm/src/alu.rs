@@ -79,6 +79,19 @@
 //!
 //! The table needs `2^18` final counters: the proof needs `log_rows ≥` [`MIN_LOG_ROWS`] (16,
 //! four finals columns). Soundness error: the PCS's `2^-100` plus `O((log_rows^2 + N)/2^128)`.
+//!
+//! # What is left
+//!
+//! * **Shifts by immediate** (`s = 8q + t`, both fetched per instruction). The planned
+//!   argument: a third lane mode that shifts each byte left by `t` with the spilled bits as the
+//!   chained carry (`(a, t, spill) → ((a << t) ⊕ spill) & 0xff, a >> (8 − t)`; a right shift
+//!   is a left shift by `8 − t` read one byte down), then a three-stage byte barrel over the
+//!   lanes with the fetched bits of `q`, each stage one degree-2 identity per byte
+//!   (`y' = y + q_k·(y_{j∓2^k} + y)`), so every intermediate byte stays an exact input byte.
+//!   It needs a re-laid table (the spill takes 7 index bits) and about 16 more columns.
+//! * The lane counters and the table's finals cost 12 of the 44 columns; the fetched
+//!   selectors 10 fetch columns. The commitment is 2x regs' (128 columns): at 2^20 rows the
+//!   commit dominates proving, as before.
 
 use std::collections::HashMap;
 
