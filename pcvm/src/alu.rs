@@ -5,8 +5,9 @@
 //! # What is proven
 //!
 //! Everything [`regs`] proves, and for every row whose fetched opcode is one of [`CONSTRAINED`]
-//! the written value (regs' `new` column, the value the register memory stores at the fetched
-//! `write` register) is the opcode's result on the row's reads: `A` = the read of slot
+//! (every register-writing opcode of [`crate::trace::SUPPORTED`] except the loads and
+//! `ecalli`) the written value (regs' `new` column, the value the register memory stores at the
+//! fetched `write` register) is the opcode's result on the row's reads: `A` = the read of slot
 //! `reg_b`, `B` = the read of slot `reg_c`, `I` = the fetched 64-bit immediate.
 //!
 //! | opcode | α (a lanes) | β (b lanes) | carry in | lane op | written value |
@@ -20,47 +21,61 @@
 //! | `xor` | A | B | 0 | and | α ⊕ β |
 //! | `set_less_than_unsigned_imm` | A | ¬I | 1 | add | 1 ⊕ c_8 (borrow of A − I) |
 //! | `set_greater_than_unsigned_imm` | I | ¬A | 1 | add | 1 ⊕ c_8 (borrow of I − A) |
+//! | `shift_logical_left_imm_64`, `s = 8q + t` | A | t in every lane | 0 | shl | ρ moved up q bytes |
+//! | `shift_logical_right_imm_64`, `t > 0` | A | 8 − t | 0 | shl | (ρ, c_8) one byte down, then down q |
 //!
-//! Which row follows which line is the table's: the ten selectors ([`sel`]) are fields of the
-//! program table entry ([`fetch::field::ALU_SEL`]), fetched like the opcode, so a row cannot
-//! opt out of its opcode's constraint or into another's. Every other opcode has all selectors
-//! zero and its write is constrained elsewhere or not yet: loads (S3, memory), `ecalli` (host
-//! advice, [`regs`]), and **the two shifts by immediate** (`shift_logical_{left,right}_imm_64`),
-//! which this slice does not constrain yet: their written value is still advice.
+//! (`ρ` is the lanes' result word; for every non-shift row the barrel below passes it
+//! through.) Which row follows which line is the table's: the 18 selectors ([`sel`]: lane
+//! mode, operand and result routing, the shift's `t`, `DOWN` and the bits of `q`) are fields of
+//! the program table entry ([`fetch::field::ALU_SEL`]), functions of the opcode and its
+//! immediate, fetched like the opcode, so a row cannot opt out of its opcode's constraint, into
+//! another's, or shift by another amount. Every other opcode has all selectors zero and its
+//! write is constrained elsewhere or not yet: loads (S3, memory) and `ecalli` (host advice,
+//! [`regs`]).
 //!
 //! # The argument
 //!
-//! Committed (columns after [`regs`]' 50, 128 packed columns in all): per row eight byte lanes
-//! `a_l`, `b_l`, `r_l` (`l = 0..8`, least significant first), the lane carries
+//! Committed (columns after [`regs`]' 58, 122 of 128 packed columns in all): per row eight byte
+//! lanes `a_l`, `b_l`, `r_l` (`l = 0..8`, least significant first), the lane carries
 //! `c_1..c_8` (`c_{l+1}` is lane `l`'s carry out; `c_0` is the fetched `sub` selector), the
-//! lanes' lookup counters, and the lane table's final counters.
+//! barrel's first two stages `y1_l`, `y2_l`, the lanes' lookup counters, and the lane table's
+//! final counters.
 //!
 //! * **Lane lookup.** Every lane tuple `(mode, a_l, b_l, c_l, r_l, c_{l+1})` (`mode` fetched) is
-//!   an entry of the verifier-known table `T` of `2^18` entries indexed by
-//!   `(a, b, cin, mode)`: `mode = add` gives `(r, cout) = (a + b + cin) mod 256, ÷ 256`,
-//!   `mode = and` gives `(a & b, 0)`. Read-only offline memory checking with multiplicative
-//!   counters, exactly [`fetch`]'s argument over the `8N` lane lookups (`Init ∪ W = R ∪ F`,
-//!   `Π ts ≠ 0`, `8N < 2^32 − 1`), so every lane is a table entry: the `a, b, r` lanes are bytes,
-//!   carries are bits, and each lane is one step of a ripple-carry adder (or a byte AND).
-//!   Chained through `c_l`, the eight lanes say `ρ = α + β + c_0 mod 2^64` with carry out `c_8`
-//!   (add mode) or `ρ = α & β` (and mode), where `α = Σ 256^l a_l` etc.
-//! * **Operand and result routing**, one eq-weighted [`zerocheck`] over the rows of six
-//!   degree-2 identities in GF(2^32), batched by powers of a random `λ`:
-//!   `α = s_a·A + s_swap·I`, `β = s_b·B + s_i·I + s_swap·A + s_sub·ONES` (per 32-bit half), and
-//!   `s_alu·R = s_r·ρ + s_x·(α + β) + s_cmp·(1 + c_8)` (low half; the high half without the
-//!   compare term). `α_lo = Σ_{l<4} X^{8l}·a_l` is the packing of four bytes into one GF(2^32)
-//!   element (bit positions do not overlap, because the lookup made each `a_l` a byte), so the
-//!   identity `α_lo = A_lo` says the lanes *are* `A`'s bytes. Addition in GF(2^32) is XOR:
-//!   `B + ONES` is `¬B`, `α + β` is `α ⊕ β`, and `ρ + α + β = (α & β) ⊕ α ⊕ β = α | β`.
-//!   Selectors are 0/1 table fields, so each identity is the table row's line above; a row
-//!   with `s_alu = 0` (and every other selector 0, which the table guarantees) only forces its
-//!   lanes to the zero tuple.
+//!   an entry of the verifier-known table `T` of `2^19` entries ([`table_entry`]): `add`
+//!   `(a, b, cin ∈ {0,1}) → ((a + b + cin) mod 256, ÷ 256)`, `and` `(a, b) → (a & b, 0)`, and
+//!   `shl` `(a, b < 8, spill < 128) → ((a << b) ⊕ spill) mod 256, (a << b) ÷ 256)`.
+//!   Read-only offline memory checking with multiplicative counters, exactly [`fetch`]'s
+//!   argument over the `8N` lane lookups (`Init ∪ W = R ∪ F`, `Π ts ≠ 0`, `8N < 2^32 − 1`),
+//!   so every lane is a table entry: the `a, b, r` lanes are bytes and each lane is one step of
+//!   a ripple-carry adder, a byte AND, or a byte shift whose spill is the next lane's carry.
+//!   Chained through `c_l`, the eight lanes say `ρ = α + β + c_0 mod 2^64` with carry out
+//!   `c_8` (add), `ρ = α & β` (and), or `ρ = A << t mod 2^64` with `c_8 = A >> (64 − t)`
+//!   (shl: the spill into lane `l` is `a_{l−1} >> (8 − t) < 2^t`, below the bits `a_l << t`
+//!   occupies, so the XOR is the shift's OR), where `α = Σ 256^l a_l` etc.
+//! * **Routing and barrel**, one eq-weighted [`zerocheck`] over the rows of 22 identities in
+//!   GF(2^32) of degree ≤ 3, batched by powers of a random `λ`:
+//!   `α = s_a·A + s_swap·I`, `β = s_b·B + s_i·I + s_swap·A + s_sub·ONES + t·0x01010101` (per
+//!   32-bit half); per byte `j` the barrel stages
+//!   `y^{k+1}_j = y^k_j + ql_k·(y^k_{j−2^k} + y^k_j) + qr_k·(y^k_{j+2^k} + y^k_j)` (bytes past
+//!   either end are 0) from `y^0_j = ρ_j + down·(ρ_{j+1} + ρ_j)` (`ρ_8 = c_8`), with `y^1`,
+//!   `y^2` committed and `y^3` inline; and `s_alu·R = s_r·Y3 + s_x·(α + β) + s_cmp·(1 + c_8)`
+//!   (low half; the high half without the compare term). `α_lo = Σ_{l<4} X^{8l}·a_l` is the
+//!   packing of four bytes into one GF(2^32) element (bit positions do not overlap, because
+//!   the lookup made each `a_l` a byte), so `α_lo = A_lo` says the lanes *are* `A`'s bytes.
+//!   The barrel identities hold byte by byte, so each `y` byte is exactly one input byte or 0
+//!   (no range check needed) and `Y3`'s packing is again exact. Addition in GF(2^32) is XOR:
+//!   `B + ONES` is `¬B`, `α + β` is `α ⊕ β`, `ρ + α + β = (α & β) ⊕ α ⊕ β = α | β`, and
+//!   `t·0x01010101` is `t` in each byte. Selectors are table fields (0/1 except `t < 8`), so
+//!   each identity is the table row's line above; a row with `s_alu = 0` (and every other
+//!   selector 0, which the table guarantees) only forces its lanes to the zero tuple.
 //!
-//! Why no output is left unconstrained: for each covered opcode, `s_alu = 1` and the result
-//! identity fixes both 32-bit halves of `R` as a function of `ρ`, `α`, `β`, `c_8`, which the
-//! lookup and the routing identities fix as functions of `A`, `B`, `I` (the test
-//! `every_covered_opcode_constrains_every_output_bit` flips each bit of each covered opcode's
-//! result, re-proves, and expects a rejection).
+//! Why no output is left unconstrained: for each covered opcode `s_alu = 1` and the result
+//! identity fixes both 32-bit halves of `R` as a function of `Y3`, `α`, `β`, `c_8`, which the
+//! lookup, barrel and routing identities fix as functions of `A`, `B`, `I`. The unit test
+//! `every_constrained_opcode_computes_its_result` checks natively that each of the 64 result
+//! bits of every covered opcode (shifts at several amounts) enters the identities, and
+//! `tests/alu.rs` flips result bits of each covered opcode, re-proves, and expects rejection.
 //!
 //! # Every open claim, and what discharges it
 //!
@@ -70,28 +85,25 @@
 //! * Table products `Π F`, `Π Init` over `T`, one batch, at `r_T`: `T`'s six fields are
 //!   **evaluated by the verifier in closed form** ([`table_mle`]: the index fields are linear
 //!   in the coordinates, the AND output a sum of products, the adder's sum and carry a
-//!   two-state forward pass over the carry chain, `O(8)` operations); the final counters are
-//!   the committed finals columns at `r_T` (entry `j·N + k` in cell `k` of finals column `j`).
-//! * The zerocheck ends at `z`: its 24 inputs are the stated columns at `z` (or affine
+//!   two-state forward pass over the carry chain, the shift's outputs linear per shift amount
+//!   and weighted by `eq` over its three bits; a few hundred operations); the final counters
+//!   are the committed finals columns at `r_T` (entry `j·N + k` in cell `k` of finals column
+//!   `j`).
+//! * The zerocheck ends at `z`: its 54 inputs are the stated columns at `z` (or affine
 //!   combinations of them) and the fetched selectors.
 //! * The three new points join regs' four: all 128 columns are stated at each, reduced to one
 //!   PCS claim per point, one batched evaluation proof ([`pcs`], 100 bits).
 //!
-//! The table needs `2^18` final counters: the proof needs `log_rows ≥` [`MIN_LOG_ROWS`] (16,
-//! four finals columns). Soundness error: the PCS's `2^-100` plus `O((log_rows^2 + N)/2^128)`.
+//! The table needs `2^19` final counters: the proof needs `log_rows ≥` [`MIN_LOG_ROWS`] (16,
+//! eight finals columns). Soundness error: the PCS's `2^-100` plus
+//! `O((log_rows^2 + N)/2^128)`.
 //!
-//! # What is left
+//! # Cost
 //!
-//! * **Shifts by immediate** (`s = 8q + t`, both fetched per instruction). The planned
-//!   argument: a third lane mode that shifts each byte left by `t` with the spilled bits as the
-//!   chained carry (`(a, t, spill) → ((a << t) ⊕ spill) & 0xff, a >> (8 − t)`; a right shift
-//!   is a left shift by `8 − t` read one byte down), then a three-stage byte barrel over the
-//!   lanes with the fetched bits of `q`, each stage one degree-2 identity per byte
-//!   (`y' = y + q_k·(y_{j∓2^k} + y)`), so every intermediate byte stays an exact input byte.
-//!   It needs a re-laid table (the spill takes 7 index bits) and about 16 more columns.
-//! * The lane counters and the table's finals cost 12 of the 44 columns; the fetched
-//!   selectors 10 fetch columns. The commitment is 2x regs' (128 columns): at 2^20 rows the
-//!   commit dominates proving, as before.
+//! The lane counters and the table's finals take 16 of the 64 ALU columns, the fetched
+//! selectors 18 fetch columns. The commitment is 2x regs' (128 columns): at 2^20 rows the
+//! commit dominates proving, as before. Fewer columns would need fewer, wider lookups (the
+//! counters are per lookup) or selectors packed behind a second, per-opcode lookup.
 
 use std::collections::HashMap;
 
@@ -114,7 +126,7 @@ use crate::transcript::Transcript;
 use crate::zerocheck;
 
 /// ALU selectors per table entry.
-pub const SELECTORS: usize = 10;
+pub const SELECTORS: usize = 18;
 /// Selector indices (field [`fetch::field::ALU_SEL`] `+ j`).
 pub mod sel {
     /// Lane operation: [`super::MODE_ADD`] or [`super::MODE_AND`].
@@ -137,9 +149,18 @@ pub mod sel {
     pub const X: usize = 8;
     /// `R += 1 ⊕ c_8`.
     pub const CMP: usize = 9;
+    /// Shifts: the lanes' bit shift `t` (a value 0..8, not a flag): `β += t·0x0101…01`.
+    pub const T: usize = 10;
+    /// Shifts right: the barrel's input is the lanes read one byte down (`ρ_{j+1}`, `c_8`).
+    pub const DOWN: usize = 11;
+    /// Shifts: bit `k` of the byte shift `q`, left (`QL + k`) or right (`QR + k`).
+    pub const QL: usize = 12;
+    pub const QR: usize = 15;
 }
 pub const MODE_ADD: u32 = 0;
 pub const MODE_AND: u32 = 1;
+/// Shift each lane's byte left by `b`, the spill of the lane below XORed in.
+pub const MODE_SHL: u32 = 2;
 
 /// The opcodes whose written value this slice constrains.
 pub const CONSTRAINED: &[Opcode] = &[
@@ -156,10 +177,13 @@ pub const CONSTRAINED: &[Opcode] = &[
     Opcode::xor,
     Opcode::set_less_than_unsigned_imm,
     Opcode::set_greater_than_unsigned_imm,
+    Opcode::shift_logical_left_imm_64,
+    Opcode::shift_logical_right_imm_64,
 ];
 
-/// The selectors of `opcode` (all zero outside [`CONSTRAINED`]).
-pub fn selectors(opcode: Opcode) -> [u32; SELECTORS] {
+/// The selectors of `opcode` with first immediate `imm` (all zero outside [`CONSTRAINED`];
+/// the shifts' amount fields are functions of `imm`, fixed per instruction like the rest).
+pub fn selectors(opcode: Opcode, imm: u64) -> [u32; SELECTORS] {
     use Opcode as O;
     let on: &[usize] = match opcode {
         O::move_reg => &[sel::A, sel::ALU, sel::R],
@@ -173,11 +197,31 @@ pub fn selectors(opcode: Opcode) -> [u32; SELECTORS] {
         O::xor => &[sel::MODE, sel::A, sel::B, sel::ALU, sel::X],
         O::set_less_than_unsigned_imm => &[sel::A, sel::I, sel::SUB, sel::ALU, sel::CMP],
         O::set_greater_than_unsigned_imm => &[sel::SWAP, sel::SUB, sel::ALU, sel::CMP],
+        O::shift_logical_left_imm_64 | O::shift_logical_right_imm_64 => &[sel::A, sel::ALU, sel::R],
         _ => &[],
     };
     let mut s = [0u32; SELECTORS];
     for &j in on {
         s[j] = 1;
+    }
+    // A left shift by 8q + t: lanes shift by t, the barrel moves bytes up by q. A right shift
+    // by t > 0 is a left shift by 8 − t read one byte down; then the barrel moves bytes down.
+    let (q, t) = (((imm & 63) >> 3) as u32, (imm & 7) as u32);
+    let right = match opcode {
+        O::shift_logical_left_imm_64 => false,
+        O::shift_logical_right_imm_64 => true,
+        _ => return s,
+    };
+    s[sel::MODE] = MODE_SHL;
+    if right && t > 0 {
+        s[sel::T] = 8 - t;
+        s[sel::DOWN] = 1;
+    } else {
+        s[sel::T] = t;
+    }
+    let q_at = if right { sel::QR } else { sel::QL };
+    for k in 0..3 {
+        s[q_at + k] = (q >> k) & 1;
     }
     s
 }
@@ -186,11 +230,11 @@ pub fn selectors(opcode: Opcode) -> [u32; SELECTORS] {
 pub const LANES: usize = 8;
 const LOG_LANES: usize = 3;
 /// The lane table's index bits: `a` (0..8), `b` (8..16), `cin` (16), `mode` (17).
-pub const LOG_TABLE: usize = 18;
+pub const LOG_TABLE: usize = 19;
 /// Columns holding the lane table's final counters.
-pub const FINAL_COLS: usize = 4;
+pub const FINAL_COLS: usize = 8;
 /// Smallest provable `log_rows`: the table's finals must fit [`FINAL_COLS`] columns.
-pub const MIN_LOG_ROWS: usize = LOG_TABLE - 2;
+pub const MIN_LOG_ROWS: usize = LOG_TABLE - 3;
 
 /// Committed columns after [`regs`]' (lane `l` adds `l`).
 pub const COL_A: usize = regs::USED;
@@ -199,11 +243,14 @@ pub const COL_R: usize = COL_B + LANES;
 /// `c_{l+1}`, lane `l`'s carry out.
 pub const COL_CARRY: usize = COL_R + LANES;
 pub const COL_LANE_TS: usize = COL_CARRY + LANES;
+/// The barrel's first two stages, one byte per lane.
+pub const COL_Y1: usize = COL_LANE_TS + LANES;
+pub const COL_Y2: usize = COL_Y1 + LANES;
 /// Final counters: table entry `j·N + k` (or `k` when `N ≥ 2^18`) in cell `k` of column
 /// `COL_TABLE_FINAL + j`.
-pub const COL_TABLE_FINAL: usize = COL_LANE_TS + LANES;
+pub const COL_TABLE_FINAL: usize = COL_Y2 + LANES;
 const USED: usize = COL_TABLE_FINAL + FINAL_COLS;
-/// Packed columns (94 used).
+/// Packed columns (122 used).
 pub const COLUMNS: usize = 128;
 const LOG_COLUMNS: usize = 7;
 /// Largest provable `log_rows` (the PCS's `2^(log_rows + 7) ≤ 2^30`).
@@ -243,6 +290,9 @@ pub struct AluWitness {
     pub r: [Vec<u8>; LANES],
     /// `carry[l]` = `c_{l+1}`.
     pub carry: [Vec<u8>; LANES],
+    /// The barrel's first two stages (the third is the written value).
+    pub y1: [Vec<u8>; LANES],
+    pub y2: [Vec<u8>; LANES],
     /// The lane lookups' read counters.
     pub ts: [Vec<F32>; LANES],
     /// The table entries' final counters (`2^18`).
@@ -282,13 +332,20 @@ pub fn operands(e: &Entry, a: u64, b: u64) -> (u64, u64, u8) {
     let pick = |j: usize, v: u64| if s(e, j) { v } else { 0 };
     let alpha = pick(sel::A, a) ^ pick(sel::SWAP, i);
     let beta = pick(sel::B, b) ^ pick(sel::I, i) ^ pick(sel::SWAP, a) ^ pick(sel::SUB, u64::MAX);
+    let beta = beta ^ (e[field::ALU_SEL + sel::T] as u64).wrapping_mul(BCAST);
     (alpha, beta, s(e, sel::SUB) as u8)
 }
+
+/// One byte in every lane.
+const BCAST: u64 = 0x0101_0101_0101_0101;
 
 /// One lane: the table's `(r, cout)` at `(mode, a, b, cin)`.
 pub fn lane(mode: u32, a: u8, b: u8, cin: u8) -> (u8, u8) {
     if mode == MODE_AND {
         (a & b, 0)
+    } else if mode == MODE_SHL {
+        let s = (a as u16) << (b & 7);
+        (s as u8 ^ cin, (s >> 8) as u8)
     } else {
         let s = a as u16 + b as u16 + cin as u16;
         (s as u8, (s >> 8) as u8)
@@ -313,39 +370,119 @@ fn word(bytes: impl Iterator<Item = u8>) -> u64 {
         .fold(0u64, |acc, (l, x)| acc | (x as u64) << (8 * l))
 }
 
-/// The written value the constraints force for lane words `ρ`, `α`, `β` and carry out `c8`,
-/// or `None` if the opcode's write is not constrained here.
-pub fn result(e: &Entry, alpha: u64, beta: u64, rho: u64, c8: u8) -> Option<u64> {
+/// The byte barrel: `y^0` = the lanes (read one byte down, `c_8` on top, if `DOWN`), stage
+/// `k` moves every byte up (`QL + k`) or down (`QR + k`) by `2^k` lanes. Returns
+/// `[y^1, y^2, y^3]`; `y^3` is what the result takes (`ρ` itself for every non-shift row).
+pub fn barrel(e: &Entry, r: &[u8; LANES], c8: u8) -> [[u8; LANES]; 3] {
+    let down = s(e, sel::DOWN);
+    let mut y: [u8; LANES] = std::array::from_fn(|j| {
+        if !down {
+            r[j]
+        } else if j + 1 < LANES {
+            r[j + 1]
+        } else {
+            c8
+        }
+    });
+    let mut out = [[0u8; LANES]; 3];
+    for (k, stage) in out.iter_mut().enumerate() {
+        let d = 1usize << k;
+        *stage = std::array::from_fn(|j| {
+            if s(e, sel::QL + k) {
+                if j >= d {
+                    y[j - d]
+                } else {
+                    0
+                }
+            } else if s(e, sel::QR + k) {
+                y.get(j + d).copied().unwrap_or(0)
+            } else {
+                y[j]
+            }
+        });
+        y = *stage;
+    }
+    out
+}
+
+/// The written value the constraints force for lane words `α`, `β`, barrel output `y3` and
+/// carry out `c8`, or `None` if the opcode's write is not constrained here.
+pub fn result(e: &Entry, alpha: u64, beta: u64, y3: u64, c8: u8) -> Option<u64> {
     if !s(e, sel::ALU) {
         return None;
     }
     let pick = |j: usize, v: u64| if s(e, j) { v } else { 0 };
-    Some(pick(sel::R, rho) ^ pick(sel::X, alpha ^ beta) ^ pick(sel::CMP, 1 ^ c8 as u64))
+    Some(pick(sel::R, y3) ^ pick(sel::X, alpha ^ beta) ^ pick(sel::CMP, 1 ^ c8 as u64))
 }
 
 /// The written value of an ALU row with reads `a`, `b` (`None` outside [`CONSTRAINED`]).
 pub fn expected(e: &Entry, a: u64, b: u64) -> Option<u64> {
     let (alpha, beta, cin) = operands(e, a, b);
     let (r, carry) = lanes(e[field::ALU_SEL + sel::MODE], alpha, beta, cin);
-    result(e, alpha, beta, word(r.into_iter()), carry[LANES - 1])
+    let y = barrel(e, &r, carry[LANES - 1]);
+    result(e, alpha, beta, word(y[2].into_iter()), carry[LANES - 1])
 }
 
-/// Entry `idx` of the lane table: `(mode, a, b, cin, r, cout)`.
+/// Entry `idx` of the lane table: `(mode, a, b, cin, r, cout)`. Below `2^18`: `a`, `b`,
+/// `cin`, add/and as the index bits; above: `a`, the shift `b < 8` and a 7-bit spill `cin`.
 pub fn table_entry(idx: usize) -> [u32; 6] {
-    let (a, b) = (idx as u8, (idx >> 8) as u8);
-    let (cin, mode) = (((idx >> 16) & 1) as u8, ((idx >> 17) & 1) as u32);
+    let (mode, a, b, cin) = if idx >> 18 == 0 {
+        let (cin, mode) = (((idx >> 16) & 1) as u8, ((idx >> 17) & 1) as u32);
+        (mode, idx as u8, (idx >> 8) as u8, cin)
+    } else {
+        let (b, cin) = (((idx >> 8) & 7) as u8, ((idx >> 11) & 0x7f) as u8);
+        (MODE_SHL, idx as u8, b, cin)
+    };
     let (r, cout) = lane(mode, a, b, cin);
     [mode, a as u32, b as u32, cin as u32, r as u32, cout as u32]
 }
 
 fn table_index(t: &[u32; 6]) -> Option<usize> {
-    let idx = (t[1] | t[2] << 8 | t[3] << 16 | t[0] << 17) as usize;
-    (t[1] < 256 && t[2] < 256 && t[3] < 2 && t[0] < 2 && table_entry(idx) == *t).then_some(idx)
+    let idx = match t[0] {
+        0 | 1 if t[1] < 256 && t[2] < 256 && t[3] < 2 => t[1] | t[2] << 8 | t[3] << 16 | t[0] << 17,
+        MODE_SHL if t[1] < 256 && t[2] < 8 && t[3] < 128 => 1 << 18 | t[1] | t[2] << 8 | t[3] << 11,
+        _ => return None,
+    } as usize;
+    (table_entry(idx) == *t).then_some(idx)
 }
 
 /// The MLE of each of the table's six fields at `p` (`LOG_TABLE` coordinates), in closed form:
-/// what the verifier evaluates instead of the `2^18` entries.
+/// what the verifier evaluates instead of the `2^19` entries.
 pub fn table_mle(p: &[F128]) -> [F128; 6] {
+    let (low, shl) = (add_and_mle(&p[..18]), shl_mle(p));
+    let hi = p[18];
+    let lo = F128::one().add(&hi);
+    std::array::from_fn(|j| lo.mul(&low[j]).add(&hi.mul(&shl[j])))
+}
+
+/// The shift half's fields at `p[..18]` (`a` in 0..8, `b` in 8..11, spill in 11..18). For a
+/// fixed shift `t` every output bit is one index bit, so the MLE is linear per `t`, weighted
+/// by `eq(p[8..11], t)`.
+fn shl_mle(p: &[F128]) -> [F128; 6] {
+    let one = F128::one();
+    let x = |k: usize| lift(1 << k);
+    let a = (0..8).fold(F128::zero(), |acc, k| acc.add(&x(k).mul(&p[k])));
+    let b = (0..3).fold(F128::zero(), |acc, k| acc.add(&x(k).mul(&p[8 + k])));
+    let spill = (0..7).fold(F128::zero(), |acc, k| acc.add(&x(k).mul(&p[11 + k])));
+    let (mut r, mut cout) = (spill, F128::zero());
+    for t in 0..8usize {
+        let w = (0..3).fold(one, |acc, i| {
+            acc.mul(&if (t >> i) & 1 == 1 {
+                p[8 + i]
+            } else {
+                one.add(&p[8 + i])
+            })
+        });
+        let shifted = (t..8).fold(F128::zero(), |acc, k| acc.add(&x(k).mul(&p[k - t])));
+        let out = (0..t).fold(F128::zero(), |acc, k| acc.add(&x(k).mul(&p[8 - t + k])));
+        r = r.add(&w.mul(&shifted));
+        cout = cout.add(&w.mul(&out));
+    }
+    [lift(MODE_SHL), a, b, spill, r, cout]
+}
+
+/// The add/and half's fields at `p` (18 coordinates).
+fn add_and_mle(p: &[F128]) -> [F128; 6] {
     let one = F128::one();
     let x = |k: usize| lift(1 << k);
     let linear = |off: usize| (0..8).fold(F128::zero(), |acc, k| acc.add(&x(k).mul(&p[off + k])));
@@ -397,21 +534,32 @@ impl AluWitness {
             b: std::array::from_fn(|_| vec![0; n]),
             r: std::array::from_fn(|_| vec![0; n]),
             carry: std::array::from_fn(|_| vec![0; n]),
+            y1: std::array::from_fn(|_| vec![0; n]),
+            y2: std::array::from_fn(|_| vec![0; n]),
             ts: Default::default(),
             finals: Vec::new(),
         };
         for (k, e) in rows.iter().enumerate() {
-            let (alpha, beta, cin) = operands(e, old[1][k], old[2][k]);
-            let (r, carry) = lanes(e[field::ALU_SEL + sel::MODE], alpha, beta, cin);
-            for l in 0..LANES {
-                w.a[l][k] = (alpha >> (8 * l)) as u8;
-                w.b[l][k] = (beta >> (8 * l)) as u8;
-                w.r[l][k] = r[l];
-                w.carry[l][k] = carry[l];
-            }
+            w.set_row(k, e, old[1][k], old[2][k]);
         }
         w.relink(rows);
         w
+    }
+
+    /// Sets row `k`'s lanes and barrel to the honest ones of entry `e` on reads `a`, `b`
+    /// (counters not relinked). Tests pass another entry to forge a consistent wrong row.
+    pub fn set_row(&mut self, k: usize, e: &Entry, a: u64, b: u64) {
+        let (alpha, beta, cin) = operands(e, a, b);
+        let (r, carry) = lanes(e[field::ALU_SEL + sel::MODE], alpha, beta, cin);
+        let y = barrel(e, &r, carry[LANES - 1]);
+        for l in 0..LANES {
+            self.a[l][k] = (alpha >> (8 * l)) as u8;
+            self.b[l][k] = (beta >> (8 * l)) as u8;
+            self.r[l][k] = r[l];
+            self.carry[l][k] = carry[l];
+            self.y1[l][k] = y[0][l];
+            self.y2[l][k] = y[1][l];
+        }
     }
 
     /// Lane `l`'s lookup tuple at row `k`.
@@ -486,7 +634,7 @@ fn shape(w: &CpuWitness) -> Result<(), AluError> {
     let a = &w.alu;
     let ok = (MIN_LOG_ROWS..=MAX_LOG_ROWS).contains(&log_rows)
         && w.regs.fetch.rows.len() == n
-        && [&a.a, &a.b, &a.r, &a.carry]
+        && [&a.a, &a.b, &a.r, &a.carry, &a.y1, &a.y2]
             .iter()
             .all(|v| v.iter().all(|c| c.len() == n))
         && a.ts.iter().all(|c| c.len() == n)
@@ -508,6 +656,8 @@ pub fn check(table: &ProgramTable, b: &Boundary, w: &CpuWitness) -> Result<(), A
             ("b bytes", &w.alu.b, &honest.b),
             ("results", &w.alu.r, &honest.r),
             ("carries", &w.alu.carry, &honest.carry),
+            ("barrel stage 1", &w.alu.y1, &honest.y1),
+            ("barrel stage 2", &w.alu.y2, &honest.y2),
         ] {
             if (0..LANES).any(|l| got[l][k] != want[l][k]) {
                 return Err(AluError::Lanes { row: k, what });
@@ -560,7 +710,7 @@ fn challenges(t: &mut Transcript) -> Challenges {
     let gamma = grand_product::draw_gamma(t);
     let l = t.challenge_f128(b"pcvm/alu/v1/lambda");
     let mut lambda = vec![F128::one()];
-    for _ in 1..6 {
+    for _ in 1..IDENTITIES {
         let last = lambda[lambda.len() - 1];
         lambda.push(last.mul(&l));
     }
@@ -585,18 +735,25 @@ fn lift_tuple(t: [u32; 6]) -> [F128; 6] {
 
 /// Inputs of the routing zerocheck.
 mod input {
+    use super::LANES;
     pub const A: usize = 0; // lo, hi
     pub const B: usize = 2;
     pub const I: usize = 4;
     pub const R: usize = 6;
     pub const ALPHA: usize = 8;
     pub const BETA: usize = 10;
+    /// The result lanes, one byte each, then `c_8`.
     pub const RHO: usize = 12;
-    pub const C8: usize = 14;
-    /// Selectors `sel::A..=sel::CMP` (not `MODE`).
-    pub const SEL: usize = 15;
+    pub const C8: usize = RHO + LANES;
+    pub const Y1: usize = C8 + 1;
+    pub const Y2: usize = Y1 + LANES;
+    /// Selectors `sel::A..` (not `MODE`).
+    pub const SEL: usize = Y2 + LANES;
     pub const COUNT: usize = SEL + super::SELECTORS - 1;
 }
+
+/// Routing identities: α and β per half, 8 + 8 barrel bytes, the result per half.
+const IDENTITIES: usize = 22;
 
 struct Routing<'a> {
     lambda: &'a [F128],
@@ -611,11 +768,42 @@ impl Composition for Routing<'_> {
         input::COUNT
     }
     fn degree(&self) -> usize {
-        2
+        3
     }
     fn eval(&self, x: &[F128]) -> F128 {
         let on = |j: usize| x[input::SEL + j - 1];
+        // The barrel: y^0 from the lanes (down one byte if DOWN), each stage a choice between
+        // a byte and its neighbour 2^k lanes below (QL) or above (QR); bytes past either end
+        // are zero.
+        let rho = |j: usize| {
+            if j < LANES {
+                x[input::RHO + j]
+            } else {
+                x[input::C8]
+            }
+        };
+        let y0: [F128; LANES] =
+            std::array::from_fn(|j| rho(j).add(&on(sel::DOWN).mul(&rho(j + 1).add(&rho(j)))));
+        let stage = |y: &[F128; LANES], k: usize, j: usize| {
+            let d = 1usize << k;
+            let below = if j >= d { y[j - d] } else { F128::zero() };
+            let above = if j + d < LANES {
+                y[j + d]
+            } else {
+                F128::zero()
+            };
+            y[j].add(&on(sel::QL + k).mul(&below.add(&y[j])))
+                .add(&on(sel::QR + k).mul(&above.add(&y[j])))
+        };
+        let y1: [F128; LANES] = std::array::from_fn(|j| x[input::Y1 + j]);
+        let y2: [F128; LANES] = std::array::from_fn(|j| x[input::Y2 + j]);
         let mut acc = F128::zero();
+        for j in 0..LANES {
+            acc = acc
+                .add(&self.lambda[6 + j].mul(&y1[j].add(&stage(&y0, 0, j))))
+                .add(&self.lambda[14 + j].mul(&y2[j].add(&stage(&y1, 1, j))));
+        }
+        let y3: [F128; LANES] = std::array::from_fn(|j| stage(&y2, 2, j));
         for h in 0..2 {
             let (a, b, i, r) = (
                 x[input::A + h],
@@ -623,16 +811,18 @@ impl Composition for Routing<'_> {
                 x[input::I + h],
                 x[input::R + h],
             );
-            let (alpha, beta, rho) = (x[input::ALPHA + h], x[input::BETA + h], x[input::RHO + h]);
+            let (alpha, beta) = (x[input::ALPHA + h], x[input::BETA + h]);
+            let y3_half = pack_half(&y3, 0, h);
             let c_alpha = alpha.add(&on(sel::A).mul(&a)).add(&on(sel::SWAP).mul(&i));
             let c_beta = beta
                 .add(&on(sel::B).mul(&b))
                 .add(&on(sel::I).mul(&i))
                 .add(&on(sel::SWAP).mul(&a))
-                .add(&on(sel::SUB).mul(&ones()));
+                .add(&on(sel::SUB).mul(&ones()))
+                .add(&on(sel::T).mul(&lift(0x0101_0101)));
             let mut c_r = on(sel::ALU)
                 .mul(&r)
-                .add(&on(sel::R).mul(&rho))
+                .add(&on(sel::R).mul(&y3_half))
                 .add(&on(sel::X).mul(&alpha.add(&beta)));
             if h == 0 {
                 c_r = c_r.add(&on(sel::CMP).mul(&F128::one().add(&x[input::C8])));
@@ -664,7 +854,13 @@ fn routing_inputs(col: impl Fn(usize) -> F128) -> Vec<F128> {
         v[input::R + h] = all[[COL_NEW_LO, COL_NEW_HI][h]];
         v[input::ALPHA + h] = pack_half(&all, COL_A, h);
         v[input::BETA + h] = pack_half(&all, COL_B, h);
-        v[input::RHO + h] = pack_half(&all, COL_R, h);
+    }
+    for (to, from) in [
+        (input::RHO, COL_R),
+        (input::Y1, COL_Y1),
+        (input::Y2, COL_Y2),
+    ] {
+        v[to..to + LANES].copy_from_slice(&all[from..from + LANES]);
     }
     v[input::C8] = all[COL_CARRY + LANES - 1];
     for j in 1..SELECTORS {
@@ -677,14 +873,18 @@ fn routing_inputs(col: impl Fn(usize) -> F128) -> Vec<F128> {
 fn columns(w: &AluWitness, log_rows: usize) -> Vec<Vec<F32>> {
     let n = 1usize << log_rows;
     let mut cols = Vec::with_capacity(USED - COL_A);
+    let bytes = |group: &[Vec<u8>; LANES]| -> Vec<Vec<F32>> {
+        group
+            .iter()
+            .map(|c| c.iter().map(|&x| f32(x as u32)).collect())
+            .collect()
+    };
     for group in [&w.a, &w.b, &w.r, &w.carry] {
-        cols.extend(
-            group
-                .iter()
-                .map(|c| c.iter().map(|&x| f32(x as u32)).collect::<Vec<_>>()),
-        );
+        cols.extend(bytes(group));
     }
     cols.extend(w.ts.iter().cloned());
+    cols.extend(bytes(&w.y1));
+    cols.extend(bytes(&w.y2));
     let per = n.min(1 << LOG_TABLE);
     for j in 0..FINAL_COLS {
         let mut c = vec![F32::zero(); n];
@@ -947,7 +1147,7 @@ mod tests {
         let mut e = [0u32; fetch::FIELDS];
         e[field::IMM_LO] = imm as u32;
         e[field::IMM_HI] = (imm >> 32) as u32;
-        e[field::ALU_SEL..].copy_from_slice(&selectors(op));
+        e[field::ALU_SEL..].copy_from_slice(&selectors(op, imm));
         e
     }
 
@@ -971,6 +1171,11 @@ mod tests {
             v[COL_R + l] = lift(rl[l] as u32);
             v[COL_CARRY + l] = lift(carry[l] as u32);
         }
+        let y = barrel(e, &rl, carry[LANES - 1]);
+        for l in 0..LANES {
+            v[COL_Y1 + l] = lift(y[0][l] as u32);
+            v[COL_Y2 + l] = lift(y[1][l] as u32);
+        }
         v
     }
 
@@ -978,11 +1183,20 @@ mod tests {
     /// with any one of the 64 result bits flipped (for a fixed λ): no output bit is free.
     fn every_output_bit_enters_the_routing_identities() -> bool {
         let l = F128::from_value(0x1234_5678_9abc_def0_1122_3344_5566_7788);
-        let lambda: Vec<F128> = (0..6).map(|i| l.pow(i)).collect();
+        let lambda: Vec<F128> = (0..IDENTITIES as u64).map(|i| l.pow(i)).collect();
         let routing = Routing { lambda: &lambda };
         let (a, b) = (0xfedc_ba98_7654_3210u64, 0x0f0f_0000_ffff_0001u64);
-        CONSTRAINED.iter().all(|&op| {
-            let e = entry_of(op, 0xffff_ffff_ffff_ff85);
+        let cases = CONSTRAINED
+            .iter()
+            .map(|&op| (op, 0xffff_ffff_ffff_ff85))
+            .chain([0, 1, 8, 13, 32, 63].into_iter().flat_map(|i| {
+                [
+                    (Opcode::shift_logical_left_imm_64, i),
+                    (Opcode::shift_logical_right_imm_64, i),
+                ]
+            }));
+        cases.into_iter().all(|(op, imm)| {
+            let e = entry_of(op, imm);
             let r = expected(&e, a, b).expect("constrained");
             let at = |r: u64| {
                 let v = row_columns(&e, a, b, r);
@@ -1035,13 +1249,36 @@ mod tests {
                         "{op:?} {x:#x} {y:#x}"
                     );
                 }
+                for s in [0u64, 1, 7, 8, 9, 15, 31, 32, 33, 56, 63, 64 + 5] {
+                    let (l, r) = (
+                        Opcode::shift_logical_left_imm_64,
+                        Opcode::shift_logical_right_imm_64,
+                    );
+                    assert_eq!(
+                        expected(&entry_of(l, s), x, 0),
+                        Some(x << (s & 63)),
+                        "<< {s}"
+                    );
+                    assert_eq!(
+                        expected(&entry_of(r, s), x, 0),
+                        Some(x >> (s & 63)),
+                        ">> {s}"
+                    );
+                }
+                for &(op, i, v) in want {
+                    assert_eq!(
+                        expected(&entry_of(op, i), x, y),
+                        Some(v),
+                        "{op:?} {x:#x} {y:#x}"
+                    );
+                }
             }
         }
-        assert_eq!(CONSTRAINED.len(), 13);
+        assert_eq!(CONSTRAINED.len(), 15);
         assert!(every_output_bit_enters_the_routing_identities());
         for &op in crate::trace::SUPPORTED {
             assert_eq!(
-                selectors(op)[sel::ALU] == 1,
+                selectors(op, 0)[sel::ALU] == 1,
                 CONSTRAINED.contains(&op),
                 "{op:?}"
             );

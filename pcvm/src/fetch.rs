@@ -31,7 +31,7 @@
 //! # The argument (offline memory checking for read-only memory, multiplicative counters)
 //!
 //! Committed, one Ligerito commitment, columns packed by index bits (32 columns of
-//! `2^log_rows`, `log_rows ≥ p`): the 21 fetch fields per row, the row's read counter `ts`, and,
+//! `2^log_rows`, `log_rows ≥ p`): the 29 fetch fields per row, the row's read counter `ts`, and,
 //! in the first `2^p` cells of column 12, each table entry's final counter `f`. `g` is the
 //! generator [`G`] of GF(2^32)^*. Honestly, the `j`-th read of entry `i` carries `ts = g^j`, and
 //! `f_i = g^{c_i}` for its read count `c_i`: the counts the prover commits. The multisets of
@@ -56,7 +56,7 @@
 //! the rows' multiset is the table's entries each repeated by its count.
 //!
 //! Multiset equality is by grand products ([`grand_product`]) of fingerprints
-//! `γ + Σ_j β_j·field_j + β_ts·counter` with `β_0..β_21`, `γ` drawn after the commitment: as
+//! `γ + Σ_j β_j·field_j + β_ts·counter` with `β_0..β_29`, `γ` drawn after the commitment: as
 //! polynomials in `(γ, β)`, `Π (γ + ⟨β, x⟩)` over two different multisets differ (distinct
 //! tuples give distinct irreducible linear forms), so they agree at the random point with
 //! probability `≤ (2^p + 2^log_rows)/2^128` (Schwartz–Zippel). Exact multiplicities: no LogUp.
@@ -130,7 +130,7 @@ pub mod field {
 pub const COL_TS: usize = FIELDS;
 /// Committed column whose first `2^p` cells are the table entries' final counters.
 pub const COL_FINAL: usize = FIELDS + 1;
-/// Packed columns (23 used, padded to a power of two).
+/// Packed columns (31 used, padded to a power of two).
 pub const COLUMNS: usize = 32;
 const LOG_COLUMNS: usize = 5;
 
@@ -313,7 +313,7 @@ fn encode(instruction: Instruction, pc: u32, next: u32) -> Result<Entry, FetchEr
     e[field::IMM2] = imm2;
     e[field::TARGET] = target;
     e[field::WRITE] = write;
-    e[field::ALU_SEL..].copy_from_slice(&crate::alu::selectors(instruction.opcode()));
+    e[field::ALU_SEL..].copy_from_slice(&crate::alu::selectors(instruction.opcode(), imm));
     Ok(e)
 }
 

@@ -124,7 +124,7 @@ pub const COL_GAP_TS: usize = COL_GAP + OPS;
 /// `H`'s final counters: entry `s·N + k` in cell `k` of column `COL_GAP_FINAL + s`.
 pub const COL_GAP_FINAL: usize = COL_GAP_TS + OPS;
 pub(crate) const USED: usize = COL_GAP_FINAL + OPS;
-/// Packed columns (50 used).
+/// Packed columns (58 used).
 pub const COLUMNS: usize = 64;
 const LOG_COLUMNS: usize = 6;
 /// Largest provable row count: the PCS's `2^(log_rows + 6) ≤ 2^30` (the ordering argument

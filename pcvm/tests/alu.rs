@@ -81,6 +81,13 @@ const EDGES: [u64; 10] = [
     1 << 32,
 ];
 
+fn shift(op: Opcode) -> bool {
+    matches!(
+        op,
+        Opcode::shift_logical_left_imm_64 | Opcode::shift_logical_right_imm_64
+    )
+}
+
 fn code(op: Opcode) -> u32 {
     fetch::opcode_code(op).expect("supported")
 }
@@ -117,7 +124,7 @@ fn edge() -> &'static Edge {
                     (a == NO_REG || loader(t, a).is_some())
                         && (b == NO_REG || (loader(t, b).is_some() && b != a))
                 })
-                .take(3)
+                .take(if shift(op) { 8 } else { 3 })
                 .copied()
                 .collect();
             assert!(
@@ -230,6 +237,9 @@ fn set_lanes(w: &mut CpuWitness, k: usize, mode: u32, alpha: u64, beta: u64, cin
         w.alu.b[l][k] = (beta >> (8 * l)) as u8;
         w.alu.r[l][k] = r[l];
         w.alu.carry[l][k] = carry[l];
+        // Not a shift: the barrel passes the lanes through.
+        w.alu.y1[l][k] = r[l];
+        w.alu.y2[l][k] = r[l];
     }
     r.iter()
         .enumerate()
@@ -313,6 +323,38 @@ fn a_flipped_compare_is_rejected() {
     }
 }
 
+/// A shift by another amount than the fetched immediate's: the written value alone, and with
+/// every lane and barrel byte consistent with the wrong amount (off in the bit shift `t`, or
+/// in the byte shift `q`).
+#[test]
+fn a_shift_by_the_wrong_amount_is_rejected() {
+    let e = edge();
+    for op in [
+        Opcode::shift_logical_left_imm_64,
+        Opcode::shift_logical_right_imm_64,
+    ] {
+        let (k, _, _) = row_of(op, |x, _| x == 0x00ff_00ff_00ff_00ff);
+        let entry = e.w.regs.fetch.rows[k];
+        let amount = entry[field::IMM_LO] & 63;
+        for wrong in [amount ^ 1, amount ^ 8, amount ^ 63] {
+            let mut fake = entry;
+            fake[field::IMM_LO] = wrong;
+            fake[field::ALU_SEL..].copy_from_slice(&alu::selectors(op, wrong as u64));
+            let x = e.w.regs.old[1][k];
+            let value = alu::expected(&fake, x, 0).expect("a shift");
+            assert_ne!(
+                Some(value),
+                alu::expected(&entry, x, 0),
+                "{op:?} by {wrong}"
+            );
+            let (w, bd) = cheat(k, value, |_, _| {});
+            assert_rejected(&w, &bd, "a wrong shift result");
+            let (w, bd) = cheat(k, value, |w, k| w.alu.set_row(k, &fake, x, 0));
+            assert_rejected(&w, &bd, "a shift consistent with the wrong amount");
+        }
+    }
+}
+
 /// Writing the right value to another register means fetching a tuple the table lacks.
 #[test]
 fn rd_written_to_the_wrong_register_is_rejected() {
@@ -376,18 +418,18 @@ fn prefix() -> &'static (Trace, CpuWitness) {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
 
-    /// One cell of the ALU columns (a lane byte or carry, any row; or a constrained row's
+    /// One cell of the ALU columns (a lane byte, carry or barrel byte, any row; or a constrained row's
     /// written value, memory re-run) flipped in a real trace's witness: rejected.
     #[test]
     fn a_flipped_alu_cell_is_rejected(
-        group in 0usize..5,
+        group in 0usize..7,
         lane in 0usize..LANES,
         row in any::<prop::sample::Index>(),
         bit in 0u32..8,
     ) {
         let (trace, honest) = prefix();
         let n = trace.rows.len();
-        let (w, b) = if group == 4 {
+        let (w, b) = if group == 6 {
             let alu_rows: Vec<usize> = (0..n)
                 .filter(|&k| honest.regs.fetch.rows[k][field::ALU_SEL + sel::ALU] == 1)
                 .collect();
@@ -401,7 +443,8 @@ proptest! {
         } else {
             let k = row.index(1 << honest.regs.fetch.log_rows);
             let mut w = honest.clone();
-            let cells = [&mut w.alu.a, &mut w.alu.b, &mut w.alu.r, &mut w.alu.carry];
+            let a = &mut w.alu;
+            let cells = [&mut a.a, &mut a.b, &mut a.r, &mut a.carry, &mut a.y1, &mut a.y2];
             let v = cells.into_iter().nth(group).expect("group");
             v[lane][k] ^= 1 << bit;
             w.relink();
