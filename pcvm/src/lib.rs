@@ -40,18 +40,19 @@
 //!   cycle of accesses balances in characteristic 2. Host calls write `A0` as advice. The
 //!   written values are committed; [`regs`] alone does not constrain them.
 //! * [`alu`]: S2's third argument, the CPU proof: the register proof's commitment and
-//!   transcript extended so that every row of the 13 opcodes in [`alu::CONSTRAINED`] (moves,
-//!   immediates, add, sub, and, or, xor, unsigned compares) writes its opcode's result on its
-//!   reads and fetched immediate. Operands are split into eight byte lanes; every lane is
-//!   looked up (exact multiplicities, multiplicative counters) in a verifier-known
-//!   `2^18`-entry table of ripple-adder steps and byte ANDs whose MLE the verifier evaluates
-//!   in closed form; one eq-weighted zerocheck routes operands into the lanes and the lanes
-//!   into the written value, with 0/1 selectors that are fields of the fetched program entry,
-//!   so a row cannot opt out. Needs `log_rows ≥ 16`. The two shifts by immediate are not
-//!   constrained yet.
+//!   transcript extended so that every row of the 15 opcodes in [`alu::CONSTRAINED`] (moves,
+//!   immediates, add, sub, and, or, xor, unsigned compares, shifts by immediate: every
+//!   register-writing opcode of the workload but the loads and `ecalli`) writes its opcode's
+//!   result on its reads and fetched immediate. Operands are split into eight byte lanes;
+//!   every lane is looked up (exact multiplicities, multiplicative counters) in a
+//!   verifier-known `2^19`-entry table of ripple-adder steps, byte ANDs and byte shifts whose
+//!   MLE the verifier evaluates in closed form; one eq-weighted zerocheck routes operands into
+//!   the lanes, moves the shifted bytes through a three-stage byte barrel and the result into
+//!   the written value, with selectors that are fields of the fetched program entry (functions
+//!   of opcode and immediate), so a row cannot opt out. Needs `log_rows ≥ 16`.
 //!
-//! Later stages (issue 10) add the rest of the CPU constraints (shifts, control flow,
-//! boundary and padding rows) and the memory arguments.
+//! Later stages (issue 10) add the rest of the CPU constraints (control flow, boundary and
+//! padding rows) and the memory arguments.
 
 pub mod air;
 pub mod alu;
