@@ -3,7 +3,7 @@
 //! # What is proven
 //!
 //! For a public program blob and `2^log_rows` committed CPU rows, every row's fetch tuple
-//! `(pc, opcode, reg_a, reg_b, reg_c, imm_lo, imm_hi, imm2, next_pc, target, write)` is an entry of
+//! `(pc, opcode, reg_a, reg_b, reg_c, imm_lo, imm_hi, imm2, next_pc, target, write, alu selectors)` is an entry of
 //! the blob's program table: an instruction of the blob at that pc with exactly the operand
 //! fields the blob encodes, or a padding entry (opcode [`PAD_OPCODE`], no register operand,
 //! every other operand field zero, a pc past the end of the code). `write` is the register the
@@ -15,7 +15,7 @@
 //! parser (as [`trace::inventory`] does), and the table is never
 //! committed; the verifier evaluates its multilinear extension itself (2^p entries, p = 11 for
 //! the workload's 1521 instructions). The blob's Blake2b-256 hash is absorbed right after the domain label
-//! (`pcvm/fetch/v2`, the version is in the label; v2 added `write`) and before the commitment and any challenge,
+//! (`pcvm/fetch/v3`, the version is in the label; v2 added `write`, v3 the ALU selectors) and before the commitment and any challenge,
 //! so a proof made for one blob is a transcript of another statement under every other blob,
 //! even one whose table is identical.
 //!
@@ -30,8 +30,8 @@
 //!
 //! # The argument (offline memory checking for read-only memory, multiplicative counters)
 //!
-//! Committed, one Ligerito commitment, columns packed by index bits (16 columns of
-//! `2^log_rows`, `log_rows ≥ p`): the 11 fetch fields per row, the row's read counter `ts`, and,
+//! Committed, one Ligerito commitment, columns packed by index bits (32 columns of
+//! `2^log_rows`, `log_rows ≥ p`): the 29 fetch fields per row, the row's read counter `ts`, and,
 //! in the first `2^p` cells of column 12, each table entry's final counter `f`. `g` is the
 //! generator [`G`] of GF(2^32)^*. Honestly, the `j`-th read of entry `i` carries `ts = g^j`, and
 //! `f_i = g^{c_i}` for its read count `c_i`: the counts the prover commits. The multisets of
@@ -56,7 +56,7 @@
 //! the rows' multiset is the table's entries each repeated by its count.
 //!
 //! Multiset equality is by grand products ([`grand_product`]) of fingerprints
-//! `γ + Σ_j β_j·field_j + β_ts·counter` with `β_0..β_11`, `γ` drawn after the commitment: as
+//! `γ + Σ_j β_j·field_j + β_ts·counter` with `β_0..β_29`, `γ` drawn after the commitment: as
 //! polynomials in `(γ, β)`, `Π (γ + ⟨β, x⟩)` over two different multisets differ (distinct
 //! tuples give distinct irreducible linear forms), so they agree at the random point with
 //! probability `≤ (2^p + 2^log_rows)/2^128` (Schwartz–Zippel). Exact multiplicities: no LogUp.
@@ -68,7 +68,7 @@
 //!   [`grand_product::prove_batch`], so all three end at one point `r`) and `Π F` (table, `p`
 //!   layers, its own point `r_F`): each ends in one claim on its leaves' MLE. The leaves are
 //!   affine in the columns, so the claim is `γ + Σ β_j ṽ_j(r) + β_ts·c̃(r)` (`g·t̃s(r)` for
-//!   `W`, `t̃s(r)` alone for the nonzero product). The prover states all 16 packed columns at
+//!   `W`, `t̃s(r)` alone for the nonzero product). The prover states all 32 packed columns at
 //!   each point (absorbed); the verifier checks the leaf claims from them, with `ẽ_j(r_F)` for
 //!   `F` **evaluated by the verifier from its own table**.
 //! * The two stated column vectors: each is reduced to one **PCS claim** on the packed
@@ -96,8 +96,8 @@ use crate::pcs::{self, Claim, Commitment, EvalProof, Params};
 use crate::trace::{self, Trace, TraceError};
 use crate::transcript::Transcript;
 
-/// Fetch fields per row and per table entry.
-pub const FIELDS: usize = 11;
+/// Fetch fields per row and per table entry: 11 operand fields, then the ALU selectors.
+pub const FIELDS: usize = 11 + crate::alu::SELECTORS;
 /// Field indices.
 pub mod field {
     pub const PC: usize = 0;
@@ -121,14 +121,18 @@ pub mod field {
     /// argument ([`crate::regs`]) takes its write address from this fetched field, so which
     /// register a row writes is the table's, never the prover's, choice.
     pub const WRITE: usize = 10;
+    /// The ALU selectors of the opcode, [`crate::alu::sel`] (`ALU_SEL + j` is selector `j`):
+    /// fields of the table, so which constraint family a row obeys is the opcode's, never the
+    /// prover's, choice.
+    pub const ALU_SEL: usize = 11;
 }
 /// Committed column of the rows' read counters.
 pub const COL_TS: usize = FIELDS;
 /// Committed column whose first `2^p` cells are the table entries' final counters.
 pub const COL_FINAL: usize = FIELDS + 1;
-/// Packed columns (13 used, padded to a power of two).
-pub const COLUMNS: usize = 16;
-const LOG_COLUMNS: usize = 4;
+/// Packed columns (31 used, padded to a power of two).
+pub const COLUMNS: usize = 32;
+const LOG_COLUMNS: usize = 5;
 
 /// The opcode of padding entries: no supported opcode's code.
 pub const PAD_OPCODE: u32 = 0x100;
@@ -309,6 +313,7 @@ fn encode(instruction: Instruction, pc: u32, next: u32) -> Result<Entry, FetchEr
     e[field::IMM2] = imm2;
     e[field::TARGET] = target;
     e[field::WRITE] = write;
+    e[field::ALU_SEL..].copy_from_slice(&crate::alu::selectors(instruction.opcode(), imm));
     Ok(e)
 }
 
@@ -514,13 +519,13 @@ pub struct FetchProof {
     pub rows: BatchProductProof,
     /// The table-side grand product `Π F`.
     pub finals: GrandProductProof,
-    /// The 16 packed columns at the rows' point, then at the table's point.
+    /// The 32 packed columns at the rows' point, then at the table's point.
     pub column_evals: [Vec<F128>; 2],
     /// One evaluation proof for the two claims.
     pub opening: EvalProof,
 }
 
-const DOMAIN: &[u8] = b"pcvm/fetch/v2";
+const DOMAIN: &[u8] = b"pcvm/fetch/v3";
 
 /// Fiat–Shamir up to the fingerprint challenges: domain, blob hash, sizes, root → `β`, `γ`.
 fn begin(table: &ProgramTable, log_rows: usize, cm: &Commitment) -> (Transcript, Vec<F128>, F128) {

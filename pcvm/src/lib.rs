@@ -38,12 +38,24 @@
 //!   initial ABI state to the public final state. Timestamps are powers of a generator of
 //!   GF(2^32)^*, ordered by a range lookup (`t_old·h = t_now`, `h ∈ {g^1..g^4N}`), so no
 //!   cycle of accesses balances in characteristic 2. Host calls write `A0` as advice. The
-//!   written values are committed but not yet constrained (the ALU slice).
+//!   written values are committed; [`regs`] alone does not constrain them.
+//! * [`alu`]: S2's third argument, the CPU proof: the register proof's commitment and
+//!   transcript extended so that every row of the 15 opcodes in [`alu::CONSTRAINED`] (moves,
+//!   immediates, add, sub, and, or, xor, unsigned compares, shifts by immediate: every
+//!   register-writing opcode of the workload but the loads and `ecalli`) writes its opcode's
+//!   result on its reads and fetched immediate. Operands are split into eight byte lanes;
+//!   every lane is looked up (exact multiplicities, multiplicative counters) in a
+//!   verifier-known `2^19`-entry table of ripple-adder steps, byte ANDs and byte shifts whose
+//!   MLE the verifier evaluates in closed form; one eq-weighted zerocheck routes operands into
+//!   the lanes, moves the shifted bytes through a three-stage byte barrel and the result into
+//!   the written value, with selectors that are fields of the fetched program entry (functions
+//!   of opcode and immediate), so a row cannot opt out. Needs `log_rows ≥ 16`.
 //!
-//! Later stages (issue 10) add the rest of the CPU constraints (ALU semantics, control flow,
-//! boundary and padding rows) and the memory arguments.
+//! Later stages (issue 10) add the rest of the CPU constraints (control flow, boundary and
+//! padding rows) and the memory arguments.
 
 pub mod air;
+pub mod alu;
 pub mod codec;
 pub mod error;
 pub mod fetch;

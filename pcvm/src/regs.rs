@@ -123,8 +123,8 @@ pub const COL_GAP: usize = COL_T_OLD + OPS;
 pub const COL_GAP_TS: usize = COL_GAP + OPS;
 /// `H`'s final counters: entry `s·N + k` in cell `k` of column `COL_GAP_FINAL + s`.
 pub const COL_GAP_FINAL: usize = COL_GAP_TS + OPS;
-const USED: usize = COL_GAP_FINAL + OPS;
-/// Packed columns (39 used).
+pub(crate) const USED: usize = COL_GAP_FINAL + OPS;
+/// Packed columns (58 used).
 pub const COLUMNS: usize = 64;
 const LOG_COLUMNS: usize = 6;
 /// Largest provable row count: the PCS's `2^(log_rows + 6) ≤ 2^30` (the ordering argument
@@ -132,6 +132,26 @@ const LOG_COLUMNS: usize = 6;
 pub const MAX_LOG_ROWS: usize = pcs::MAX_LOG_SIZE - LOG_COLUMNS;
 
 const DOMAIN: &[u8] = b"pcvm/regs/v1";
+
+/// The statement's transcript label and commitment width: this module's own proof, or the CPU
+/// proof of [`crate::alu`], which commits more columns after [`USED`] and runs its own
+/// sub-protocol on the same transcript (so one commitment and one transcript bind both).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Layout {
+    pub domain: &'static [u8],
+    pub log_columns: usize,
+}
+
+const REGS_LAYOUT: Layout = Layout {
+    domain: DOMAIN,
+    log_columns: LOG_COLUMNS,
+};
+
+impl Layout {
+    fn max_log_rows(&self) -> usize {
+        pcs::MAX_LOG_SIZE.saturating_sub(self.log_columns)
+    }
+}
 
 /// Why a witness or proof could not be built or was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -489,7 +509,8 @@ pub struct RegsProof {
     /// `t_old·h + T = 0` over the operations.
     pub order: SumcheckProof,
     /// The packed columns at the fetch-rows, fetch-table, ops and zerocheck points.
-    pub column_evals: [Vec<F128>; 4],
+    /// (A CPU proof appends its own points' vectors after these four.)
+    pub column_evals: Vec<Vec<F128>>,
     pub opening: EvalProof,
 }
 
@@ -505,13 +526,14 @@ struct Challenges {
 }
 
 fn begin(
+    layout: &Layout,
     table: &ProgramTable,
     b: &Boundary,
     log_rows: usize,
     proof_head: (&Commitment, u64, &[F32]),
 ) -> (Transcript, Challenges) {
     let (cm, dummy_last, last_ts) = proof_head;
-    let mut t = Transcript::new(DOMAIN);
+    let mut t = Transcript::new(layout.domain);
     t.absorb_bytes(b"program-hash", &table.hash);
     t.absorb_u64(b"log-entries", table.log_entries as u64);
     t.absorb_u64(b"log-rows", log_rows as u64);
@@ -653,9 +675,9 @@ fn ops_vec(rows: usize, f: impl Fn(usize, usize) -> F128 + Sync) -> Vec<F128> {
         .collect()
 }
 
-fn column_claim(point: &[F128], values: &[F128], t: &mut Transcript) -> Claim {
+fn column_claim(layout: &Layout, point: &[F128], values: &[F128], t: &mut Transcript) -> Claim {
     t.absorb_f128s(b"pcvm/regs/v1/column-evals", values);
-    let rho = t.challenge_f128s(b"pcvm/regs/v1/column-batch", LOG_COLUMNS);
+    let rho = t.challenge_f128s(b"pcvm/regs/v1/column-batch", layout.log_columns);
     let eq = eq_table(&rho);
     let value = values
         .iter()
@@ -678,18 +700,47 @@ pub fn prove_unchecked(
     b: &Boundary,
     w: &RegsWitness,
 ) -> Result<RegsProof, RegsError> {
+    let (proof, ()) = prove_with(&REGS_LAYOUT, table, b, w, Vec::new(), |_| {
+        Ok(((), Vec::new()))
+    })?;
+    Ok(proof)
+}
+
+/// [`prove_unchecked`] with `extra` columns committed after [`USED`] and `ext` run on the
+/// transcript after this module's sub-protocols.
+pub(crate) fn prove_with<E>(
+    layout: &Layout,
+    table: &ProgramTable,
+    b: &Boundary,
+    w: &RegsWitness,
+    extra: Vec<Vec<F32>>,
+    ext: impl FnOnce(&mut Transcript) -> Result<(E, Vec<Vec<F128>>), RegsError>,
+) -> Result<(RegsProof, E), RegsError> {
     shape(w)?;
     let log_rows = w.fetch.log_rows;
     let rows = 1usize << log_rows;
-    if log_rows < table.log_entries || w.fetch.final_ts.len() != table.entries.len() {
+    if log_rows < table.log_entries
+        || log_rows > layout.max_log_rows()
+        || w.fetch.final_ts.len() != table.entries.len()
+        || extra.iter().any(|c| c.len() != rows)
+        || USED + extra.len() > 1 << layout.log_columns
+    {
         return Err(RegsError::Rows { rows, log_rows });
     }
-    let params = Params::cached(log_rows + LOG_COLUMNS).map_err(EngineError::from)?;
-    let cols = columns(w);
+    let params = Params::cached(log_rows + layout.log_columns).map_err(EngineError::from)?;
+    let mut cols = columns(w);
+    cols.extend(extra);
+    let width = 1usize << layout.log_columns;
     let (commitment, data) =
         pcs::commit(params, pack_columns(&cols, log_rows)).map_err(EngineError::from)?;
     let last_ts = w.last_ts.to_vec();
-    let (mut t, ch) = begin(table, b, log_rows, (&commitment, w.dummy_last, &last_ts));
+    let (mut t, ch) = begin(
+        layout,
+        table,
+        b,
+        log_rows,
+        (&commitment, w.dummy_last, &last_ts),
+    );
 
     let fw = &w.fetch;
     let (fb, fg) = (&ch.fetch_beta, ch.fetch_gamma);
@@ -755,27 +806,29 @@ pub fn prove_unchecked(
         &mut t,
     );
 
-    let points = [
+    let (ext_proof, ext_points) = ext(&mut t)?;
+    let mut points = vec![
         r_rows,
         fetch::row_point(&r_finals, log_rows),
         r_ops[..log_rows].to_vec(),
         z_ops[..log_rows].to_vec(),
     ];
-    let mut column_evals: [Vec<F128>; 4] = Default::default();
+    points.extend(ext_points);
+    let mut column_evals = Vec::with_capacity(points.len());
     let mut claims = Vec::with_capacity(points.len());
-    for (i, point) in points.iter().enumerate() {
-        let values: Vec<F128> = (0..COLUMNS)
+    for point in &points {
+        let values: Vec<F128> = (0..width)
             .into_par_iter()
             .map(|c| {
                 cols.get(c)
                     .map_or(F128::zero(), |col| evaluate_mle(col, point))
             })
             .collect();
-        claims.push(column_claim(point, &values, &mut t));
-        column_evals[i] = values;
+        claims.push(column_claim(layout, point, &values, &mut t));
+        column_evals.push(values);
     }
     let opening = pcs::prove(params, &data, &claims, &mut t).map_err(EngineError::from)?;
-    Ok(RegsProof {
+    let proof = RegsProof {
         commitment,
         dummy_last: w.dummy_last,
         last_ts,
@@ -785,7 +838,8 @@ pub fn prove_unchecked(
         order,
         column_evals,
         opening,
-    })
+    };
+    Ok((proof, ext_proof))
 }
 
 fn reject(what: &'static str) -> RegsError {
@@ -813,14 +867,35 @@ pub fn verify(
     log_rows: usize,
     proof: &RegsProof,
 ) -> Result<(), RegsError> {
-    if log_rows < table.log_entries || log_rows > MAX_LOG_ROWS {
+    verify_with(&REGS_LAYOUT, table, b, log_rows, proof, |_, _| {
+        Ok(Vec::new())
+    })
+}
+
+/// [`verify`] for a proof made by [`prove_with`]: `ext` verifies the extension's sub-protocol
+/// on the transcript, given the column vectors stated after the first four (at its points, in
+/// its order), and returns those points.
+pub(crate) fn verify_with(
+    layout: &Layout,
+    table: &ProgramTable,
+    b: &Boundary,
+    log_rows: usize,
+    proof: &RegsProof,
+    ext: impl FnOnce(&mut Transcript, &[Vec<F128>]) -> Result<Vec<Vec<F128>>, RegsError>,
+) -> Result<(), RegsError> {
+    if log_rows < table.log_entries || log_rows > layout.max_log_rows() {
         return Err(EngineError::Shape("log_rows").into());
     }
-    if proof.column_evals.iter().any(|v| v.len() != COLUMNS) || proof.last_ts.len() != CELLS {
+    let width = 1usize << layout.log_columns;
+    if proof.column_evals.len() < 4
+        || proof.column_evals.iter().any(|v| v.len() != width)
+        || proof.last_ts.len() != CELLS
+    {
         return Err(EngineError::Shape("column evaluations or final timestamps").into());
     }
-    let params = Params::cached(log_rows + LOG_COLUMNS).map_err(EngineError::from)?;
+    let params = Params::cached(log_rows + layout.log_columns).map_err(EngineError::from)?;
     let (mut t, ch) = begin(
+        layout,
         table,
         b,
         log_rows,
@@ -839,7 +914,7 @@ pub fn verify(
     if p_init.mul(&rows.products[1]) != rows.products[0].mul(&p_finals) {
         return Err(reject("fetch: Init ∪ W ≠ R ∪ F"));
     }
-    let [ev_rows, ev_finals, ev_ops, ev_z] = &proof.column_evals;
+    let [ev_rows, ev_finals, ev_ops, ev_z] = [0, 1, 2, 3].map(|i| &proof.column_evals[i]);
     let ts = ev_rows[fetch::COL_TS];
     let fields = &ev_rows[..FIELDS];
     if fetch::fingerprint(fb, fg, fields, ts) != rows.claims[0]
@@ -923,16 +998,21 @@ pub fn verify(
         return Err(reject("ordering zerocheck evaluations"));
     }
 
-    let points = [
+    let ext_points = ext(&mut t, &proof.column_evals[4..])?;
+    let mut points = vec![
         rows.point,
         fetch::row_point(&r_finals, log_rows),
         r_ops.to_vec(),
         z_rows.to_vec(),
     ];
+    points.extend(ext_points);
+    if points.len() != proof.column_evals.len() {
+        return Err(EngineError::Shape("column evaluations").into());
+    }
     let claims: Vec<Claim> = points
         .iter()
         .zip(&proof.column_evals)
-        .map(|(p, v)| column_claim(p, v, &mut t))
+        .map(|(p, v)| column_claim(layout, p, v, &mut t))
         .collect();
     pcs::verify(params, &proof.commitment, &claims, &proof.opening, &mut t)
         .map_err(EngineError::from)?;
