@@ -84,7 +84,8 @@ struct Block {
     #[serde(with = "diverge_safrole::sealing::header_hex")]
     header: Header,
     number: u32,
-    state: Arc<State>,
+    /// The Safrole post-state; `None` for a final block below the final one (see `finalize`).
+    state: Option<Arc<State>>,
     available: bool,
     valid: Option<bool>,
     ticketed: bool,
@@ -251,7 +252,7 @@ impl SafroleConsensus {
             Block {
                 header: genesis_header,
                 number: 0,
-                state: Arc::new(state),
+                state: Some(Arc::new(state)),
                 available: true,
                 valid: Some(true),
                 ticketed: false,
@@ -301,7 +302,7 @@ impl SafroleConsensus {
 
     /// The Safrole post-state of a known block.
     pub fn state_of(&self, block: &Hash) -> Option<&State> {
-        self.blocks.get(block).map(|b| b.state.as_ref())
+        self.blocks.get(block).and_then(|b| b.state.as_deref())
     }
 
     fn voter_config(&self) -> VoterConfig {
@@ -382,7 +383,7 @@ impl SafroleConsensus {
             &self.spec,
             &self.ring,
             &self.rule(),
-            &parent.state,
+            parent_state(&header.parent, parent)?,
             parent.header.slot,
             header,
         )
@@ -436,7 +437,9 @@ impl SafroleConsensus {
         let Some(best) = self.blocks.get(&self.best) else {
             return;
         };
-        let state = best.state.clone();
+        let Some(state) = best.state.clone() else {
+            return;
+        };
         let attempt = t.attempt;
         let received = self.tickets.receive(&self.spec, &self.ring, &state, t);
         match received {
@@ -505,7 +508,7 @@ impl SafroleConsensus {
             Block {
                 header,
                 number: parent_number + 1,
-                state: state.clone(),
+                state: Some(state.clone()),
                 available: false,
                 valid: None,
                 ticketed: info.ticketed,
@@ -626,7 +629,15 @@ impl SafroleConsensus {
         }
         self.blocks
             .retain(|h, _| keep_final.contains(h) || descendants.contains(h));
-        // Old final blocks keep their headers for justifications but not their states' bulk.
+        // Old final blocks keep their headers for justifications but not their states' bulk:
+        // no reorg reaches below the final block, and a state per final block made every
+        // snapshot O(final chain) (docs/SCALE.md F). The final block keeps its state, as every
+        // block above it does: those are all a fork choice above finality can extend.
+        for b in self.blocks.values_mut() {
+            if b.number < fin_number {
+                b.state = None;
+            }
+        }
         self.checked.retain(|_, (s, _)| s.tau > fin_slot);
         self.by_slot.retain(|(s, _), _| *s > fin_slot);
         let live: HashSet<TicketContext> = self
@@ -634,12 +645,8 @@ impl SafroleConsensus {
             .values()
             .filter(|b| b.number >= fin_number)
             // eta_1: tickets already checked for the next epoch (see `on_ticket`).
-            .flat_map(|b| {
-                [
-                    (b.state.eta[2], b.state.gamma_z),
-                    (b.state.eta[1], b.state.gamma_z),
-                ]
-            })
+            .filter_map(|b| b.state.as_deref())
+            .flat_map(|s| [(s.eta[2], s.gamma_z), (s.eta[1], s.gamma_z)])
             .collect();
         // Own tickets seal the epoch after the one they were proven in, where the proof's
         // entropy has become eta_3.
@@ -647,11 +654,24 @@ impl SafroleConsensus {
             .blocks
             .values()
             .filter(|b| b.number >= fin_number)
-            .flat_map(|b| [b.state.eta[2], b.state.eta[3]])
+            .filter_map(|b| b.state.as_deref())
+            .flat_map(|s| [s.eta[2], s.eta[3]])
             .collect();
         let seen_cap = 16 * self.spec.epoch_len as usize * self.keys.len();
         self.tickets.retain(&live, &proven, seen_cap);
     }
+}
+
+/// The post-state of `parent` to check or build a child on: a final block below the final one
+/// has none any more, and a child of it is a fork below finality, refused.
+fn parent_state<'a>(hash: &Hash, parent: &'a Block) -> Result<&'a State, PluginError> {
+    parent.state.as_deref().ok_or_else(|| below_final(hash))
+}
+
+fn below_final(hash: &Hash) -> PluginError {
+    rejected(format!(
+        "parent {hash} is below the final block: a fork below finality"
+    ))
 }
 
 fn telemetry(name: &str, fields: serde_json::Value) -> Action {
@@ -668,8 +688,7 @@ impl Consensus for SafroleConsensus {
         self.voter(now);
         let result = match event {
             Event::Tick { slot } => {
-                if let Some(best) = self.blocks.get(&self.best) {
-                    let state = best.state.clone();
+                if let Some(state) = self.blocks.get(&self.best).and_then(|b| b.state.clone()) {
                     if self.best == self.genesis {
                         self.make_tickets(now, &state, &mut out);
                     }
@@ -783,7 +802,10 @@ impl Consensus for SafroleConsensus {
             .blocks
             .get(&header.parent)
             .ok_or_else(|| rejected(format!("unknown parent {}", header.parent)))?;
-        let state = parent.state.clone();
+        let state = parent
+            .state
+            .clone()
+            .ok_or_else(|| below_final(&header.parent))?;
         if header.slot <= state.tau {
             return Err(rejected(format!(
                 "slot {} is not after the parent's {}",
@@ -921,7 +943,7 @@ impl Consensus for SafroleConsensus {
         self.voter = None;
         self.tickets.clear_received();
         self.tickets.restore_own(&self.spec, s.own_tickets);
-        let best_state = self.blocks.get(&self.best).map(|b| b.state.clone());
+        let best_state = self.blocks.get(&self.best).and_then(|b| b.state.clone());
         for (id, attempt, sig) in s.pool {
             let signature = hex::decode(sig)
                 .map_err(|e| PluginError::invalid_input(format!("snapshot ticket: {e}")))?;

@@ -585,3 +585,53 @@ fn same_inputs_same_history() {
     assert!(!a.is_empty());
     assert_eq!(a, run());
 }
+
+#[test]
+fn a_remembered_signature_verdict_equals_the_real_one_and_tampering_is_still_refused() {
+    let target = Hash([3; 32]);
+    let v = SignedVote::sign(
+        &key(1),
+        1,
+        0,
+        4,
+        VoteKind::Precommit,
+        target,
+        2,
+        Hash([4; 32]),
+    );
+    let (k1, k2) = (key(1).verifying_key(), key(2).verifying_key());
+    // The first check fills the memo, the second hits it: both agree with the real check.
+    assert!(v.verify_uncached(&k1));
+    assert!(v.verify(&k1));
+    assert!(v.verify(&k1));
+    // Another voter's key is another input: no hit, the real (failing) verdict.
+    assert!(!v.verify(&k2));
+    let mut tampered = Vec::new();
+    let mut t = v.clone();
+    t.signature[10] ^= 1;
+    tampered.push(t);
+    let mut t = v.clone();
+    t.round += 1;
+    tampered.push(t);
+    let mut t = v.clone();
+    t.kind = VoteKind::Prevote;
+    tampered.push(t);
+    let mut t = v.clone();
+    t.state_root = Hash([5; 32]);
+    tampered.push(t);
+    let mut t = v.clone();
+    t.number += 1;
+    tampered.push(t);
+    for t in &tampered {
+        assert!(!t.verify_uncached(&k1), "{t:?}");
+        assert!(!t.verify(&k1), "tampered vote accepted: {t:?}");
+        assert!(!t.verify(&k1), "a failure is never remembered: {t:?}");
+    }
+    // The voter index is not signed: the caller picks the key by it (attribution), so a
+    // relabelled copy checks against the claimed voter's key and fails.
+    let mut relabelled = v.clone();
+    relabelled.voter = 2;
+    assert!(!relabelled.verify(&k2));
+    consensus_safrole::grandpa::messages::clear_vote_cache();
+    assert!(v.verify(&k1));
+}

@@ -9,7 +9,8 @@ use std::hint::black_box;
 use consensus_ssf::fastverify::{check, parse, weights, Parsed};
 use consensus_ssf::keys::{dealer_shares, key_set};
 use consensus_ssf::vote::{
-    sign, verify_certificate, verify_certificate_plain, verify_vote, Certificate, Subject, NOTARIZE,
+    sign, verify_certificate, verify_certificate_plain, verify_vote, verify_vote_uncached,
+    Certificate, Subject, NOTARIZE,
 };
 use criterion::{criterion_group, criterion_main, Criterion};
 use diverge_plugins::Hash;
@@ -75,7 +76,11 @@ fn bench(c: &mut Criterion) {
         group.bench_function("fastverify", |b| {
             b.iter(|| verify_certificate(black_box(&cert), &g, &keys))
         });
+        // The real check, not the process-wide memo (which `verify_vote` hits after the first).
         group.bench_function("one vote, individual check", |b| {
+            b.iter(|| verify_vote_uncached(black_box(&vote), &g, &keys))
+        });
+        group.bench_function("one vote, remembered (memo hit)", |b| {
             b.iter(|| verify_vote(black_box(&vote), &g, &keys))
         });
         if v == 1023 {

@@ -7,6 +7,8 @@ use diverge_plugins::codec::{Decode, Encode};
 use diverge_plugins::{blake2b_256, Hash, Slot};
 use osst::Contribution;
 use sha2::{Digest as _, Sha512};
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock};
 
 use crate::keys::KeySet;
 
@@ -56,9 +58,14 @@ impl Subject {
     /// The signed payload. OSST's challenge H(u_i || payload) hashes neither the key nor the
     /// index, so every bit of domain separation (chain, key set, kind, slot) is in here.
     pub fn payload(&self, genesis: &Hash, group: &RistrettoPoint) -> [u8; 32] {
+        self.payload_compressed(genesis, group.compress().as_bytes())
+    }
+
+    /// [`Subject::payload`] with Y already compressed (a vote check needs its bytes twice).
+    fn payload_compressed(&self, genesis: &Hash, group: &[u8; 32]) -> [u8; 32] {
         let mut v = b"diverge-ssf/v1".to_vec();
         v.extend_from_slice(&genesis.0);
-        v.extend_from_slice(group.compress().as_bytes());
+        v.extend_from_slice(group);
         v.push(self.kind);
         v.extend_from_slice(&self.slot.to_le_bytes());
         v.extend_from_slice(&self.hash.0);
@@ -168,9 +175,87 @@ pub fn decode(
     Ok(c)
 }
 
+/// Vote keys remembered, at most, before the memo starts over (32 bytes each: ~2 MB).
+const VERIFIED_CAP: usize = 1 << 16;
+
+/// Process-wide memo of votes whose check succeeded, by [`verdict_key`].
+fn verified() -> &'static Mutex<HashSet<[u8; 32]>> {
+    static V: OnceLock<Mutex<HashSet<[u8; 32]>>> = OnceLock::new();
+    V.get_or_init(|| Mutex::new(HashSet::new()))
+}
+
+/// Forgets every remembered vote verdict (benchmarks of the real check; tests).
+pub fn clear_vote_cache() {
+    verified().lock().unwrap_or_else(|p| p.into_inner()).clear();
+}
+
+/// The memo key: Blake2b-256 of every input the check reads, as exact bytes (genesis, Y, the
+/// sharing id and its size, the signer's y_i, the whole encoded vote). Never the sender:
+/// attribution is the caller's (the engine checks the sender owns the index).
+fn verdict_key(
+    vote: &Vote,
+    genesis: &Hash,
+    group: &[u8; 32],
+    keys: &KeySet,
+    y: &RistrettoPoint,
+) -> [u8; 32] {
+    let mut k = Vec::with_capacity(256);
+    k.extend_from_slice(b"diverge-ssf/vote-verdict/v1");
+    k.extend_from_slice(&genesis.0);
+    k.extend_from_slice(group);
+    k.extend_from_slice(&keys.id.to_le_bytes());
+    k.extend_from_slice(&(keys.shares.len() as u64).to_le_bytes());
+    k.extend_from_slice(y.compress().as_bytes());
+    vote.encode_to(&mut k);
+    blake2b_256(&k).0
+}
+
 /// Checks one vote against its verification share: g^s = u * y_i^c, an ordinary Schnorr proof
 /// (research/ssf.md 2.8), so a failure names the culprit, unlike the aggregate check.
+///
+/// The verdict is a pure function of its inputs, and every simulated node checks the same vote
+/// bytes (V^2 checks per step at V validators), so a success is remembered process-wide,
+/// keyed by all of those inputs; a failure is always re-checked. The host charges a node the
+/// same for a message whether or not this hits, so the schedule does not depend on it.
 pub fn verify_vote(vote: &Vote, genesis: &Hash, keys: &KeySet) -> Result<(), VoteError> {
+    let group = keys.group.compress().to_bytes();
+    let index = vote.index();
+    let Some(y) = (index as usize)
+        .checked_sub(1)
+        .and_then(|i| keys.shares.get(i))
+    else {
+        // Out of range: the real check names why (no memo for failures).
+        return check_vote(vote, genesis, &group, keys);
+    };
+    let key = verdict_key(vote, genesis, &group, keys, y);
+    if verified()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains(&key)
+    {
+        return Ok(());
+    }
+    check_vote(vote, genesis, &group, keys)?;
+    let mut memo = verified().lock().unwrap_or_else(|p| p.into_inner());
+    if memo.len() >= VERIFIED_CAP {
+        // Bounded memory: start over (a cleared memo only costs real checks again).
+        memo.clear();
+    }
+    memo.insert(key);
+    Ok(())
+}
+
+/// [`verify_vote`] without the memo: the check itself (benchmarks, tests).
+pub fn verify_vote_uncached(vote: &Vote, genesis: &Hash, keys: &KeySet) -> Result<(), VoteError> {
+    check_vote(vote, genesis, &keys.group.compress().to_bytes(), keys)
+}
+
+fn check_vote(
+    vote: &Vote,
+    genesis: &Hash,
+    group: &[u8; 32],
+    keys: &KeySet,
+) -> Result<(), VoteError> {
     if !vote.subject.well_formed() {
         return Err(VoteError::Subject);
     }
@@ -189,7 +274,7 @@ pub fn verify_vote(vote: &Vote, genesis: &Hash, keys: &KeySet) -> Result<(), Vot
     s_bytes.copy_from_slice(&vote.contribution[36..68]);
     let response =
         Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)).ok_or(VoteError::Encoding)?;
-    let payload = vote.subject.payload(genesis, &keys.group);
+    let payload = vote.subject.payload_compressed(genesis, group);
     // The challenge hashes the received point bytes, as osst::hash_to_challenge does after
     // recompressing (ristretto encodings are canonical, so both agree).
     let mut h = Sha512::new();

@@ -3,8 +3,8 @@
 
 use consensus_ssf::keys::{dealer_shares, key_set, threshold};
 use consensus_ssf::vote::{
-    decode, sign, verify_certificate, verify_certificate_plain, verify_vote, Certificate, Subject,
-    VoteError, NOTARIZE,
+    decode, sign, verify_certificate, verify_certificate_plain, verify_vote, verify_vote_uncached,
+    Certificate, Subject, VoteError, NOTARIZE,
 };
 use diverge_plugins::Hash;
 
@@ -197,4 +197,53 @@ fn a_vote_is_checked_only_against_the_sharing_it_names() {
     let (mut next, _) = key_set(b"next", 6, None);
     next.id = keys.id;
     assert_eq!(verify_vote(&v, &g, &next), Err(VoteError::Invalid(2)));
+}
+
+#[test]
+fn a_remembered_verdict_equals_the_real_one_and_tampering_is_still_refused() {
+    let g = Hash([7; 32]);
+    let (keys, _) = key_set(b"memo", 7, None);
+    let (xs, _) = dealer_shares(b"memo", 7);
+    let vote = sign(subject(5), 2, &xs[1], &g, &keys);
+    // The first check fills the memo, the second hits it: both agree with the real check.
+    assert_eq!(verify_vote_uncached(&vote, &g, &keys), Ok(()));
+    assert_eq!(verify_vote(&vote, &g, &keys), Ok(()));
+    assert_eq!(verify_vote(&vote, &g, &keys), Ok(()));
+    // Every field of the vote is in the key: each tampered copy gets the real verdict.
+    let mut tampered = Vec::new();
+    for byte in [4, 20, 36, 50, 67] {
+        let mut v = vote.clone();
+        v.contribution[byte] ^= 1;
+        tampered.push(v);
+    }
+    let mut v = vote.clone();
+    v.subject.slot += 1;
+    tampered.push(v);
+    let mut v = vote.clone();
+    v.subject.root = Hash([8; 32]);
+    tampered.push(v);
+    let mut v = vote.clone();
+    v.sharing = 1;
+    tampered.push(v);
+    for v in &tampered {
+        let real = verify_vote_uncached(v, &g, &keys);
+        assert!(real.is_err(), "{v:?}");
+        assert_eq!(verify_vote(v, &g, &keys), real);
+        assert_eq!(
+            verify_vote(v, &g, &keys),
+            real,
+            "a failure is never remembered"
+        );
+    }
+    // The same bytes under another chain, group key or verification share: not a hit.
+    assert!(verify_vote(&vote, &Hash([6; 32]), &keys).is_err());
+    let (other, _) = key_set(b"other", 7, None);
+    assert!(verify_vote(&vote, &g, &other).is_err());
+    let mut swapped = keys.clone();
+    swapped.shares.swap(1, 2);
+    assert_eq!(verify_vote(&vote, &g, &swapped), Err(VoteError::Invalid(2)));
+    // Still remembered for the right inputs, and the memo can be emptied.
+    assert_eq!(verify_vote(&vote, &g, &keys), Ok(()));
+    consensus_ssf::vote::clear_vote_cache();
+    assert_eq!(verify_vote(&vote, &g, &keys), Ok(()));
 }

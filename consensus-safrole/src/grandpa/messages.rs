@@ -7,6 +7,8 @@
 use diverge_plugins::codec::{Decode, Encode};
 use diverge_plugins::{Hash, ValidatorIndex};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock};
 
 /// Domain separation for every GRANDPA signature of this plugin.
 const DOMAIN: &[u8] = b"diverge/grandpa/v1";
@@ -102,18 +104,73 @@ impl SignedVote {
     }
 
     /// Checks the signature against the voter's key.
+    ///
+    /// The verdict is a pure function of the key, the signed payload and the signature, and
+    /// every simulated voter checks the same votes (as votes, then again inside commits), so
+    /// a success is remembered process-wide, keyed by exactly those bytes; a failure is always
+    /// re-checked. Which key to check against (attribution) is the caller's choice, outside
+    /// the memo. The host charges a node the same whether or not this hits.
     pub fn verify(&self, key: &VerifyingKey) -> bool {
-        let payload = Self::payload(
+        let payload = self.signed_payload();
+        let mut k = Vec::with_capacity(64 + payload.len() + 64);
+        k.extend_from_slice(b"diverge/grandpa/vote-verdict/v1");
+        k.extend_from_slice(key.as_bytes());
+        k.extend_from_slice(&payload);
+        k.extend_from_slice(&self.signature);
+        let k = diverge_plugins::blake2b_256(&k).0;
+        if verified()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&k)
+        {
+            return true;
+        }
+        if !Self::check(key, &payload, &self.signature) {
+            return false;
+        }
+        let mut memo = verified().lock().unwrap_or_else(|p| p.into_inner());
+        if memo.len() >= VERIFIED_CAP {
+            // Bounded memory: start over (a cleared memo only costs real checks again).
+            memo.clear();
+        }
+        memo.insert(k);
+        true
+    }
+
+    /// [`SignedVote::verify`] without the memo: the signature check itself (benchmarks, tests).
+    pub fn verify_uncached(&self, key: &VerifyingKey) -> bool {
+        Self::check(key, &self.signed_payload(), &self.signature)
+    }
+
+    fn signed_payload(&self) -> Vec<u8> {
+        Self::payload(
             self.set_id,
             self.round,
             self.kind,
             &self.target,
             self.number,
             &self.state_root,
-        );
-        key.verify(&payload, &Signature::from_bytes(&self.signature))
+        )
+    }
+
+    fn check(key: &VerifyingKey, payload: &[u8], signature: &[u8; 64]) -> bool {
+        key.verify(payload, &Signature::from_bytes(signature))
             .is_ok()
     }
+}
+
+/// Signatures remembered, at most, before the memo starts over (32 bytes each: ~2 MB).
+const VERIFIED_CAP: usize = 1 << 16;
+
+/// Process-wide memo of vote signatures that verified (see [`SignedVote::verify`]).
+fn verified() -> &'static Mutex<HashSet<[u8; 32]>> {
+    static V: OnceLock<Mutex<HashSet<[u8; 32]>>> = OnceLock::new();
+    V.get_or_init(|| Mutex::new(HashSet::new()))
+}
+
+/// Forgets every remembered signature verdict (benchmarks of the real check; tests).
+pub fn clear_vote_cache() {
+    verified().lock().unwrap_or_else(|p| p.into_inner()).clear();
 }
 
 /// Proof that a block is final: precommits of one round from more than two thirds of the set

@@ -331,6 +331,8 @@ pub struct NodeCore {
     /// Byzantine (the simulator's `invalid_proof` fault): blocks this node authors claim an
     /// execution result that is not theirs.
     invalid_execution: bool,
+    /// Whether to emit the `Store*` outputs (see [`NodeCore::set_persist`]).
+    persist: bool,
 }
 
 impl std::fmt::Debug for NodeCore {
@@ -397,6 +399,7 @@ impl NodeCore {
             costs: None,
             charged_us: 0,
             invalid_execution: false,
+            persist: true,
         }
     }
 
@@ -413,6 +416,14 @@ impl NodeCore {
     /// modelled times, and [`NodeCore::take_charged_us`] says how long the node was busy.
     pub fn set_cost_model(&mut self, model: CostModel) {
         self.costs = Some(model);
+    }
+
+    /// With `false`, the core emits no `StoreBlock`, `StoreJournal` or `StoreFinalized` and
+    /// takes no plugin snapshots at finality: for a simulated node that never restarts, whose
+    /// store nobody reads (snapshots were O(blocks) each, taken at every finalization). The
+    /// snapshots are pure reads and charged nothing, so the event log is the same either way.
+    pub fn set_persist(&mut self, persist: bool) {
+        self.persist = persist;
     }
 
     /// Swaps the DA instance (the simulator's byzantine author turns its adversary knob on and
@@ -822,7 +833,11 @@ impl NodeCore {
                 }
                 out.push(Output::Event(NodeEvent::Telemetry { name, fields }));
             }
-            Action::Journal { bytes } => out.push(Output::StoreJournal { bytes }),
+            Action::Journal { bytes } => {
+                if self.persist {
+                    out.push(Output::StoreJournal { bytes });
+                }
+            }
             Action::RequestBlock { hash, from } => {
                 if !self.blocks.contains_key(&hash) && !self.dead.contains(&hash) {
                     out.push(Output::Send {
@@ -1021,10 +1036,12 @@ impl NodeCore {
                 return Vec::new();
             }
         }
-        out.push(Output::StoreBlock {
-            hash,
-            bytes: msg.encode(),
-        });
+        if self.persist {
+            out.push(Output::StoreBlock {
+                hash,
+                bytes: msg.encode(),
+            });
+        }
         self.stats.imported += 1;
         self.last_import_slot = self.last_import_slot.max(msg.header.slot);
         let (slot, author) = (msg.header.slot, msg.header.author);
@@ -1297,6 +1314,9 @@ impl NodeCore {
             .collect();
         if let Err(e) = self.plugins.exec.retain(&roots) {
             self.plugin_error("exec.retain", e, out);
+        }
+        if !self.persist {
+            return;
         }
         match (
             self.plugins.consensus.snapshot(),

@@ -398,6 +398,14 @@ impl<'a> Sim<'a> {
             genesis,
         );
         core.set_cost_model(model);
+        // Only a node that crashes ever reads its store back (restart); the others need no
+        // snapshots or stored blocks, which at large V cost time and memory per node.
+        let crashes = self
+            .setup
+            .faults
+            .iter()
+            .any(|f| matches!(f, SimFault::Crash { node, .. } if usize::from(*node) == i));
+        core.set_persist(crashes);
         Ok(core)
     }
 
