@@ -114,6 +114,26 @@ fn bench_sealing(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("make_ticket", format!("ring={n}")), |b| {
             b.iter(|| make_ticket(&ring, &keys, 0, &secret, &eta2, 1).expect("ticket"))
         });
+        // Members taking turns on one ring, as simulated validators sharing this context do:
+        // each ticket needs a prover for another index, from the serialized prover key (now)
+        // or from a key rebuilt over the whole ring (before; `forget_prover_key`).
+        let other = SealSecret::from_seed(&[9u8; 32]);
+        let mut two = keys.clone();
+        two[1] = Bytes(other.public());
+        let members = [(0usize, &secret), (1usize, &other)];
+        for (name, forget) in [("member_turns", false), ("member_turns_rebuilt_key", true)] {
+            let mut turn = 0usize;
+            g.bench_function(BenchmarkId::new(name, format!("ring={n}")), |b| {
+                b.iter(|| {
+                    turn += 1;
+                    let (i, s) = members[turn % 2];
+                    if forget {
+                        ring.forget_prover_key();
+                    }
+                    make_ticket(&ring, &two, i, s, &eta2, 1).expect("ticket")
+                })
+            });
+        }
         if n == 1023 {
             let gz = ring.commitment(&keys).expect("commit");
             ring.verify_ticket(&gz, &eta2, 0, &sig).expect("valid");

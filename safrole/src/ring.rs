@@ -9,7 +9,7 @@ use ark_vrf::reexports::ark_serialize::{CanonicalDeserialize, CanonicalSerialize
 use ark_vrf::ring::Verifier as _;
 use ark_vrf::suites::bandersnatch::{
     AffinePoint, Input, Output, PcsParams, Public, RingCommitment, RingProof, RingProofParams,
-    RingProver, RingVerifier,
+    RingProver, RingProverKey, RingVerifier,
 };
 use std::sync::Mutex;
 
@@ -59,9 +59,13 @@ pub struct RingContext {
     /// The verifier for the last ring seen: a ring is fixed for an epoch, and rebuilding its
     /// verifier costs more than checking a proof.
     verifier: Mutex<Option<(Bytes<144>, RingVerifier)>>,
-    /// The prover for the last (ring, own index) a ticket was made for (see `tickets`): its
-    /// key indexes the whole ring, which costs far more than one proof.
+    /// The prover for the last (ring, own index) a ticket was made for (see `tickets`).
     pub(crate) prover: Mutex<Option<(Vec<B32>, usize, RingProver)>>,
+    /// The last ring's prover key, serialized: it indexes the whole ring (82 ms at 1023 keys,
+    /// `shared/research/crypto.md`) and is the same for every member, but `RingProver` binds one
+    /// member's index and the key type is not `Clone`. Simulated validators share one context,
+    /// so without this each of them rebuilt the key for the same ring.
+    prover_key: Mutex<Option<(Vec<B32>, Vec<u8>)>>,
 }
 
 impl std::fmt::Debug for RingContext {
@@ -90,6 +94,7 @@ impl RingContext {
             ring_size,
             verifier: Mutex::new(None),
             prover: Mutex::new(None),
+            prover_key: Mutex::new(None),
         })
     }
 
@@ -101,6 +106,31 @@ impl RingContext {
     /// The ring proof parameters (for the ticket prover).
     pub(crate) fn params(&self) -> &RingProofParams {
         &self.params
+    }
+
+    /// Forgets the serialized prover key (benchmarks of the uncached path).
+    pub fn forget_prover_key(&self) {
+        *self.prover_key.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// The prover key of the ring `keys`, from its serialized copy when the ring is the last
+    /// one indexed.
+    pub(crate) fn prover_key(&self, keys: &[B32]) -> Result<RingProverKey, RingError> {
+        // A poisoned lock only means another thread panicked mid-update: rebuild the copy.
+        let mut cached = self.prover_key.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((ring, bytes)) = cached.as_ref() {
+            if ring == keys {
+                // Our own serialization of a key this context built: no point checks needed.
+                return RingProverKey::deserialize_uncompressed_unchecked(&bytes[..])
+                    .map_err(|e| RingError::Malformed(format!("cached prover key: {e}")));
+            }
+        }
+        let pk = self.params.prover_key(&Self::points(keys));
+        let mut bytes = Vec::new();
+        pk.serialize_uncompressed(&mut bytes)
+            .map_err(|e| RingError::Malformed(format!("prover key: {e}")))?;
+        *cached = Some((keys.to_vec(), bytes));
+        Ok(pk)
     }
 
     pub(crate) fn points(keys: &[B32]) -> Vec<AffinePoint> {

@@ -48,7 +48,7 @@ pub fn make_ticket(
         .as_ref()
         .is_none_or(|(keys, idx, _)| keys != ring_keys || *idx != my_index)
     {
-        let pk = ctx.params().prover_key(&RingContext::points(ring_keys));
+        let pk = ctx.prover_key(ring_keys)?;
         *cache = Some((
             ring_keys.to_vec(),
             my_index,
