@@ -348,11 +348,11 @@ fn a_shift_by_the_wrong_amount_is_rejected() {
         let entry = e.w.regs.fetch.rows[k];
         let amount = entry[field::IMM_LO] & 63;
         for wrong in [amount ^ 1, amount ^ 8, amount ^ 63] {
-            let mut fake = entry;
-            fake[field::IMM_LO] = wrong;
-            fake[field::ALU_SEL..].copy_from_slice(&alu::selectors(op, wrong as u64));
+            let mut wrong_entry = entry;
+            wrong_entry[field::IMM_LO] = wrong;
+            wrong_entry[field::ALU_SEL..].copy_from_slice(&alu::selectors(op, wrong as u64));
             let x = e.w.regs.old[1][k];
-            let value = alu::expected(&fake, x, 0).expect("a shift");
+            let value = alu::expected(&wrong_entry, x, 0).expect("a shift");
             assert_ne!(
                 Some(value),
                 alu::expected(&entry, x, 0),
@@ -360,7 +360,7 @@ fn a_shift_by_the_wrong_amount_is_rejected() {
             );
             let (w, bd) = cheat(k, value, |_, _| {});
             assert_rejected(&w, &bd, "a wrong shift result");
-            let (w, bd) = cheat(k, value, |w, k| w.alu.set_row(k, &fake, x, 0));
+            let (w, bd) = cheat(k, value, |w, k| w.alu.set_row(k, &wrong_entry, x, 0));
             assert_rejected(&w, &bd, "a shift consistent with the wrong amount");
         }
     }
