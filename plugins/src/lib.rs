@@ -28,9 +28,7 @@ pub mod error;
 pub mod exec;
 pub mod ffi;
 pub mod loader;
-#[cfg(feature = "testkit")]
 pub mod simnet;
-#[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod types;
 

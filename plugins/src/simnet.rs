@@ -1,5 +1,5 @@
-//! A small virtual-time network of consensus plugin instances (feature `testkit`), so one test
-//! body checks a consensus plugin as an rlib and through its loaded `.so`.
+//! A small virtual-time network of consensus plugin instances, so one test body checks a
+//! consensus plugin as an rlib and through its loaded `.so`.
 //!
 //! It stands in for the host's block pipeline: a node told to `Author` gets a header (dummy
 //! payload and state root), seals it and sends it; a receiver verifies the seal, imports the

@@ -1,4 +1,4 @@
-//! One test body for every implementation of an axis (feature `testkit`).
+//! One test body for every implementation of an axis.
 //!
 //! A plugin crate runs these against its rlib; the host's integration tests run the same bodies
 //! against the loaded `.so`, so ABI drift shows up as a failing suite, not a silent difference.
