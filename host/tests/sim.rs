@@ -370,128 +370,144 @@ fn malicious_constructions(dir: &std::path::Path, constructions: &[&str]) {
     }
 }
 
-/// The safety matrix (issue #9): both consensus variants under each fault, three seeds each.
-/// Honest nodes never finalize conflicting blocks or orphan a finalized one; after a fault
-/// ends the chain finalizes again; an equivocating validator is reported, and so is an author
-/// of blocks with a false execution claim (none of which is finalized).
-#[test]
-fn safety_matrix_every_variant_every_fault_three_seeds() {
+/// The safety matrix (issue #9): both consensus variants under each fault, three seeds each,
+/// one test per fault so the rows run side by side. Honest nodes never finalize conflicting
+/// blocks or orphan a finalized one; after a fault ends the chain finalizes again; an
+/// equivocating validator is reported, and so is an author of blocks with a false execution
+/// claim (none of which is finalized).
+fn safety_row(name: &str, fault: &str) {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let faults = [
-        (
-            "netsplit",
-            "[[faults]]\nkind = \"partition\"\ngroup = [0, 1, 2]\nat_slot = 4\nheal_slot = 8\n",
-        ),
-        (
-            "crash",
-            "[[faults]]\nkind = \"crash\"\nnode = 2\nat_slot = 4\nrestart_slot = 7\n",
-        ),
-        ("twin", "[[faults]]\nkind = \"twin\"\nnode = 5\n"),
-        (
-            "withhold",
-            "[[faults]]\nkind = \"withhold_shards\"\nnode = 4\nfrom_slot = 2\nto_slot = 8\n",
-        ),
-        (
-            "invalid_proof",
-            "[[faults]]\nkind = \"invalid_proof\"\nnode = 4\nfrom_slot = 2\nto_slot = 8\n",
-        ),
-    ];
     let costs = repo().join("configs/costs.toml");
-    for (name, fault) in faults {
-        for seed in [1, 2, 3] {
-            let scenario = tmp.path().join(format!("{name}-{seed}.toml"));
-            std::fs::write(
-                &scenario,
-                format!(
-                    "name = \"{name}\"\nbackend = \"sim\"\nnodes = 6\nslots = 16\nslot_ms = 2000\n\
-                     txs = 8\nseed = {seed}\ncosts = \"{}\"\n[network]\nlatency_ms = 40\n\
-                     jitter_ms = 4\nloss = 0.01\n{fault}",
-                    costs.display()
-                ),
-            )
-            .expect("scenario");
-            let out = tmp.path().join(format!("{name}-{seed}"));
+    for seed in [1, 2, 3] {
+        let scenario = tmp.path().join(format!("{name}-{seed}.toml"));
+        std::fs::write(
+            &scenario,
+            format!(
+                "name = \"{name}\"\nbackend = \"sim\"\nnodes = 6\nslots = 16\nslot_ms = 2000\n\
+                 txs = 8\nseed = {seed}\ncosts = \"{}\"\n[network]\nlatency_ms = 40\n\
+                 jitter_ms = 4\nloss = 0.01\n{fault}",
+                costs.display()
+            ),
+        )
+        .expect("scenario");
+        let out = tmp.path().join(format!("{name}-{seed}"));
+        compare(
+            &["configs/polkadot.toml", "configs/kusama.toml"],
+            &scenario,
+            &out,
+        );
+        let s = summary(&out);
+        if name == "twin" && seed == 1 {
+            // Twins must replay too: their two blocks of one slot share author and slot,
+            // so every order and tie-break over them (GRANDPA's prevote target, the
+            // orphans' report order) has to rest on content, not on hashes, which carry
+            // ring-proof randomness (polkadot twin runs differed run to run before stop 18).
+            let again = tmp.path().join("twin-again");
             compare(
                 &["configs/polkadot.toml", "configs/kusama.toml"],
                 &scenario,
-                &out,
+                &again,
             );
-            let s = summary(&out);
-            if name == "twin" && seed == 1 {
-                // Twins must replay too: their two blocks of one slot share author and slot,
-                // so every order and tie-break over them (GRANDPA's prevote target, the
-                // orphans' report order) has to rest on content, not on hashes, which carry
-                // ring-proof randomness (polkadot twin runs differed run to run before stop 18).
-                let again = tmp.path().join("twin-again");
-                compare(
-                    &["configs/polkadot.toml", "configs/kusama.toml"],
-                    &scenario,
-                    &again,
-                );
-                for v in ["polkadot", "kusama"] {
-                    let (la, lb) = (logs(&out.join(v), 7), logs(&again.join(v), 7));
-                    for (i, (x, y)) in la.iter().zip(&lb).enumerate() {
-                        assert!(x == y, "{v} node {i}: the replayed twin run differs");
-                    }
-                }
-            }
-            let blocks = std::fs::read_to_string(out.join("blocks.csv")).expect("blocks.csv");
             for v in ["polkadot", "kusama"] {
-                let row = &s[v];
-                let at = format!("{v} under {name}, seed {seed}");
-                assert_eq!(num(row, "safety_violations"), 0, "{at}: {row:?}");
-                // Live again: blocks of slots after the fault's end (slot 8) became final.
-                let late = blocks
-                    .lines()
-                    .filter(|l| l.starts_with(&format!("{v},")))
-                    .filter(|l| {
-                        let f: Vec<&str> = l.split(',').collect();
-                        f[1].parse::<u32>().unwrap_or(0) > 8 && f[4] == "finalized"
-                    })
-                    .count();
-                assert!(late > 0, "{at}: nothing after slot 8 was finalized");
-                if name == "twin" {
-                    assert!(
-                        num(row, "misbehaviour_reports") > 0,
-                        "{at}: the equivocator went unreported"
-                    );
-                }
-                // The byzantine rows' validator 4 seals slots 2, 4, 5 and 6 under every seed
-                // (the seal order follows the keys and genesis, not the scenario's seed).
-                let cheats: Vec<Vec<&str>> = blocks
-                    .lines()
-                    .filter(|l| l.starts_with(&format!("{v},")))
-                    .map(|l| l.split(',').collect::<Vec<&str>>())
-                    .filter(|f| f[3] == "4" && (2..8).contains(&f[1].parse::<u32>().unwrap_or(0)))
-                    .collect();
-                if matches!(name, "withhold" | "invalid_proof") {
-                    assert!(
-                        !cheats.is_empty(),
-                        "{at}: validator 4 sealed nothing in 2-7"
-                    );
-                    for f in &cheats {
-                        assert_ne!(
-                            f[4], "finalized",
-                            "{at}: a withheld or false block is final"
-                        );
-                    }
-                }
-                if name == "invalid_proof" {
-                    // Every honest validator refused the false claims and reported their
-                    // author.
-                    assert!(
-                        num(row, "invalid_blocks") > 0,
-                        "{at}: no false claim sealed"
-                    );
-                    assert_eq!(num(row, "invalid_finalized"), 0, "{at}: {row:?}");
-                    assert!(
-                        num(row, "misbehaviour_reports") > 0,
-                        "{at}: the false claim went unreported"
-                    );
-                } else {
-                    assert_eq!(num(row, "invalid_blocks"), 0, "{at}: {row:?}");
+                let (la, lb) = (logs(&out.join(v), 7), logs(&again.join(v), 7));
+                for (i, (x, y)) in la.iter().zip(&lb).enumerate() {
+                    assert!(x == y, "{v} node {i}: the replayed twin run differs");
                 }
             }
         }
+        let blocks = std::fs::read_to_string(out.join("blocks.csv")).expect("blocks.csv");
+        for v in ["polkadot", "kusama"] {
+            let row = &s[v];
+            let at = format!("{v} under {name}, seed {seed}");
+            assert_eq!(num(row, "safety_violations"), 0, "{at}: {row:?}");
+            // Live again: blocks of slots after the fault's end (slot 8) became final.
+            let late = blocks
+                .lines()
+                .filter(|l| l.starts_with(&format!("{v},")))
+                .filter(|l| {
+                    let f: Vec<&str> = l.split(',').collect();
+                    f[1].parse::<u32>().unwrap_or(0) > 8 && f[4] == "finalized"
+                })
+                .count();
+            assert!(late > 0, "{at}: nothing after slot 8 was finalized");
+            if name == "twin" {
+                assert!(
+                    num(row, "misbehaviour_reports") > 0,
+                    "{at}: the equivocator went unreported"
+                );
+            }
+            // The byzantine rows' validator 4 seals slots 2, 4, 5 and 6 under every seed
+            // (the seal order follows the keys and genesis, not the scenario's seed).
+            let cheats: Vec<Vec<&str>> = blocks
+                .lines()
+                .filter(|l| l.starts_with(&format!("{v},")))
+                .map(|l| l.split(',').collect::<Vec<&str>>())
+                .filter(|f| f[3] == "4" && (2..8).contains(&f[1].parse::<u32>().unwrap_or(0)))
+                .collect();
+            if matches!(name, "withhold" | "invalid_proof") {
+                assert!(
+                    !cheats.is_empty(),
+                    "{at}: validator 4 sealed nothing in 2-7"
+                );
+                for f in &cheats {
+                    assert_ne!(
+                        f[4], "finalized",
+                        "{at}: a withheld or false block is final"
+                    );
+                }
+            }
+            if name == "invalid_proof" {
+                // Every honest validator refused the false claims and reported their
+                // author.
+                assert!(
+                    num(row, "invalid_blocks") > 0,
+                    "{at}: no false claim sealed"
+                );
+                assert_eq!(num(row, "invalid_finalized"), 0, "{at}: {row:?}");
+                assert!(
+                    num(row, "misbehaviour_reports") > 0,
+                    "{at}: the false claim went unreported"
+                );
+            } else {
+                assert_eq!(num(row, "invalid_blocks"), 0, "{at}: {row:?}");
+            }
+        }
     }
+}
+
+#[test]
+fn safety_matrix_netsplit() {
+    safety_row(
+        "netsplit",
+        "[[faults]]\nkind = \"partition\"\ngroup = [0, 1, 2]\nat_slot = 4\nheal_slot = 8\n",
+    );
+}
+
+#[test]
+fn safety_matrix_crash_restart() {
+    safety_row(
+        "crash",
+        "[[faults]]\nkind = \"crash\"\nnode = 2\nat_slot = 4\nrestart_slot = 7\n",
+    );
+}
+
+#[test]
+fn safety_matrix_twin_equivocator_replays() {
+    safety_row("twin", "[[faults]]\nkind = \"twin\"\nnode = 5\n");
+}
+
+#[test]
+fn safety_matrix_withheld_shards() {
+    safety_row(
+        "withhold",
+        "[[faults]]\nkind = \"withhold_shards\"\nnode = 4\nfrom_slot = 2\nto_slot = 8\n",
+    );
+}
+
+#[test]
+fn safety_matrix_invalid_proof() {
+    safety_row(
+        "invalid_proof",
+        "[[faults]]\nkind = \"invalid_proof\"\nnode = 4\nfrom_slot = 2\nto_slot = 8\n",
+    );
 }
