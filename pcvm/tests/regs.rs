@@ -8,7 +8,7 @@ mod pool_host;
 
 use std::sync::OnceLock;
 
-use common::{small_trace, table, trace_of};
+use common::{prefix_trace, small_trace, table, trace_of};
 use diverge_pcvm::fetch::{self, field, FetchWitness, NO_REG};
 use diverge_pcvm::regs::{
     self, op_address, Boundary, RegsError, RegsProof, RegsWitness, COLUMNS, OPS, WRITE_OP,
@@ -29,23 +29,7 @@ fn boundary(trace: &Trace) -> Boundary {
 /// after them), at the table's size: where the cheating provers work.
 fn prefix() -> &'static Trace {
     static T: OnceLock<Trace> = OnceLock::new();
-    T.get_or_init(|| {
-        let full = small_trace();
-        let n = (1usize << table().log_entries) - 100;
-        let replay = full.replay_registers();
-        Trace {
-            initial_regs: full.initial_regs,
-            rows: full.rows[..n].to_vec(),
-            host_calls: full
-                .host_calls
-                .iter()
-                .filter(|c| c.row < n)
-                .cloned()
-                .collect(),
-            final_regs: replay[n],
-            gas_used: 0,
-        }
-    })
+    T.get_or_init(|| prefix_trace((1usize << table().log_entries) - 100))
 }
 
 fn prefix_witness() -> RegsWitness {

@@ -43,3 +43,21 @@ pub fn small_trace() -> &'static Trace {
     static T: OnceLock<Trace> = OnceLock::new();
     T.get_or_init(|| trace_of(2))
 }
+
+/// The first `n` rows of [`small_trace`] as a trace of their own: its host calls before row `n`,
+/// its final state the registers after them.
+pub fn prefix_trace(n: usize) -> Trace {
+    let full = small_trace();
+    Trace {
+        initial_regs: full.initial_regs,
+        rows: full.rows[..n].to_vec(),
+        host_calls: full
+            .host_calls
+            .iter()
+            .filter(|c| c.row < n)
+            .cloned()
+            .collect(),
+        final_regs: full.replay_registers()[n],
+        gas_used: 0,
+    }
+}
