@@ -9,7 +9,7 @@
 mod realtime {
     use std::path::{Path, PathBuf};
     use std::process::{Child, Command, Stdio};
-    use std::sync::Mutex;
+    use std::sync::{Mutex, MutexGuard};
     use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
     use diverge::chainspec::ChainSpec;
@@ -17,6 +17,13 @@ mod realtime {
     use diverge_plugins::ChainParams;
 
     static ONE_CHAIN_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+    /// Held for a test's whole chain; a test that panicked still releases it to the next.
+    fn one_chain_at_a_time() -> MutexGuard<'static, ()> {
+        ONE_CHAIN_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
 
     const FAST: [&str; 4] = [
         "--set",
@@ -269,9 +276,7 @@ mod realtime {
 
     #[test]
     fn four_nodes_finalize_twenty_blocks_over_quic() {
-        let _one = ONE_CHAIN_AT_A_TIME
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let _one = one_chain_at_a_time();
         let chain = Chain::new(4, 4000);
         let ports = free_ports(2);
         let (rpc_port, metrics_port) = (ports[0], ports[1]);
@@ -343,9 +348,7 @@ mod realtime {
 
     #[test]
     fn a_node_killed_with_sigkill_restarts_from_disk_and_catches_up() {
-        let _one = ONE_CHAIN_AT_A_TIME
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let _one = one_chain_at_a_time();
         let chain = Chain::new(4, 4000);
         let mut children: Vec<Child> = (0..4).map(|i| chain.start(i, 30)).collect();
         chain.wait_slot(10);
@@ -377,9 +380,7 @@ mod realtime {
 
     #[test]
     fn garbage_from_a_validator_key_is_dropped_and_counted_while_the_rest_finalize() {
-        let _one = ONE_CHAIN_AT_A_TIME
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let _one = one_chain_at_a_time();
         let chain = Chain::new(4, 4000);
         // Nodes 0-2 are honest processes (3 of 4 is the supermajority); the test holds node 3's
         // key and speaks garbage with it.
@@ -458,9 +459,7 @@ mod realtime {
 
     #[test]
     fn compare_writes_a_side_by_side_report_of_two_variants() {
-        let _one = ONE_CHAIN_AT_A_TIME
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let _one = one_chain_at_a_time();
         let dir = tempfile::tempdir().expect("tempdir");
         let scenario = dir.path().join("s.toml");
         std::fs::write(
@@ -555,9 +554,7 @@ mod realtime {
 
     #[test]
     fn dev_chains_of_one_validator_finalize_on_their_own() {
-        let _one = ONE_CHAIN_AT_A_TIME
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let _one = one_chain_at_a_time();
         // The default config (polkadot.toml: Safrole + GRANDPA with one voter, da-rs1d at k = n = 1)
         // and the privacy-first one (SSF with t = 1, ZODA at V = 1), each in a temp base path.
         // A lone GRANDPA voter still waits out its round timers (prevote at 2T, precommit at 4T,
@@ -593,9 +590,7 @@ mod realtime {
 
     #[test]
     fn a_dev_chain_with_a_base_path_continues_after_a_restart() {
-        let _one = ONE_CHAIN_AT_A_TIME
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let _one = one_chain_at_a_time();
         let dir = tempfile::tempdir().expect("tempdir");
         let base = dir.path().join("dev");
         let base = base.to_str().expect("utf-8 path");
@@ -632,9 +627,7 @@ mod realtime {
 
     #[test]
     fn an_observer_started_late_follows_the_finalized_chain_read_only() {
-        let _one = ONE_CHAIN_AT_A_TIME
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let _one = one_chain_at_a_time();
         const OBSERVER: u16 = 100;
         let chain = Chain::new(4, 4000);
         let metrics_port = free_ports(1)[0];
@@ -744,9 +737,7 @@ mod realtime {
     /// finalize within a bound of those outside the flood, measured in the same run.
     #[test]
     fn a_flooding_validator_delays_the_others_finality_only_within_a_bound() {
-        let _one = ONE_CHAIN_AT_A_TIME
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let _one = one_chain_at_a_time();
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         for (config, sets) in [
             ("configs/polkadot.toml", FAST.to_vec()),

@@ -16,7 +16,6 @@ mod pool_host;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use diverge_pcvm::field::pack_columns;
 use diverge_pcvm::regs::{self, Boundary, RegsWitness};
-use diverge_pcvm::trace::Trace;
 use diverge_pcvm::{Params, F32};
 use std::hint::black_box;
 
@@ -25,22 +24,6 @@ fn sizes() -> Vec<usize> {
         .ok()
         .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![16, 20])
-}
-
-/// The first `n` rows as a trace of their own, ending in the registers after them.
-fn prefix(full: &Trace, replay: &[diverge_pcvm::trace::Regs], n: usize) -> Trace {
-    Trace {
-        initial_regs: full.initial_regs,
-        rows: full.rows[..n].to_vec(),
-        host_calls: full
-            .host_calls
-            .iter()
-            .filter(|c| c.row < n)
-            .cloned()
-            .collect(),
-        final_regs: replay[n],
-        gas_used: 0,
-    }
 }
 
 /// A polynomial of the committed shape (64 columns of `2^log_rows`), for the raw baseline:
@@ -66,7 +49,7 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     for log_rows in sizes() {
         let n = trace.rows.len().min(1 << log_rows);
-        let t = prefix(&trace, &replay, n);
+        let t = common::prefix_of(&trace, &replay, n);
         let w = RegsWitness::from_trace(table, &t, log_rows).expect("witness");
         let b = Boundary {
             initial: t.initial_regs,

@@ -7,7 +7,7 @@
 use std::sync::OnceLock;
 
 use diverge_pcvm::fetch::ProgramTable;
-use diverge_pcvm::trace::{Trace, Tracer};
+use diverge_pcvm::trace::{Regs, Trace, Tracer};
 use exec_reexec::state::PoolState;
 use exec_reexec::tx::guest_input;
 use exec_reexec::vm::GUEST_BLOB;
@@ -44,10 +44,10 @@ pub fn small_trace() -> &'static Trace {
     T.get_or_init(|| trace_of(2))
 }
 
-/// The first `n` rows of [`small_trace`] as a trace of their own: its host calls before row `n`,
-/// its final state the registers after them.
-pub fn prefix_trace(n: usize) -> Trace {
-    let full = small_trace();
+/// The first `n` rows of `full` as a trace of their own: its host calls before row `n`, its
+/// final state `replay[n]` (`full.replay_registers()`, passed in so callers cutting several
+/// prefixes replay once).
+pub fn prefix_of(full: &Trace, replay: &[Regs], n: usize) -> Trace {
     Trace {
         initial_regs: full.initial_regs,
         rows: full.rows[..n].to_vec(),
@@ -57,7 +57,13 @@ pub fn prefix_trace(n: usize) -> Trace {
             .filter(|c| c.row < n)
             .cloned()
             .collect(),
-        final_regs: full.replay_registers()[n],
+        final_regs: replay[n],
         gas_used: 0,
     }
+}
+
+/// The first `n` rows of [`small_trace`] as a trace of their own.
+pub fn prefix_trace(n: usize) -> Trace {
+    let full = small_trace();
+    prefix_of(full, &full.replay_registers(), n)
 }
