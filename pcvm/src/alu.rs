@@ -29,13 +29,23 @@
 //! mode, operand and result routing, the shift's `t`, `DOWN` and the bits of `q`) are fields of
 //! the program table entry ([`fetch::field::ALU_SEL`]), functions of the opcode and its
 //! immediate, fetched like the opcode, so a row cannot opt out of its opcode's constraint, into
-//! another's, or shift by another amount. Every other opcode has all selectors zero and its
-//! write is constrained elsewhere or not yet: loads (S3, memory) and `ecalli` (host advice,
-//! [`regs`]).
+//! another's, or shift by another amount. The control opcodes write nothing here (`ALU = 0`)
+//! but drive the lanes: branches compute `A − B`, `A − I` or `I − A` (borrow and zero test
+//! decide them), `jump_indirect` computes `A + I` (its address); [`crate::cpu`] reads those.
+//! Every other opcode has all selectors zero and its write is constrained elsewhere or not
+//! yet: loads (S3, memory) and `ecalli` (host advice, [`regs`]).
+//!
+//! # Two statements, one code path
+//!
+//! [`prove`]/[`verify`] state ALU consistency (label `pcvm/alu/v2`): the rows may be any
+//! sequence of table entries, which is what the edge-value tests need. [`crate::cpu`] states
+//! an execution (label `pcvm/cpu/v2`, entry pc absorbed): the same proof with the control
+//! identities enforced. The labels differ, so neither proof verifies as the other.
 //!
 //! # The argument
 //!
-//! Committed (columns after [`regs`]' 58, 122 of 128 packed columns in all): per row eight byte
+//! Committed (columns after [`regs`]' 61; with [`crate::cpu`]'s two, 127 of 128 packed columns
+//! in all): per row eight byte
 //! lanes `a_l`, `b_l`, `r_l` (`l = 0..8`, least significant first), the lane carries
 //! `c_1..c_8` (`c_{l+1}` is lane `l`'s carry out; `c_0` is the fetched `sub` selector), the
 //! barrel's first two stages `y1_l`, `y2_l`, the lanes' lookup counters, and the lane table's
@@ -54,7 +64,8 @@
 //!   (shl: the spill into lane `l` is `a_{l−1} >> (8 − t) < 2^t`, below the bits `a_l << t`
 //!   occupies, so the XOR is the shift's OR), where `α = Σ 256^l a_l` etc.
 //! * **Routing and barrel**, one eq-weighted [`zerocheck`] over the rows of 22 identities in
-//!   GF(2^32) of degree ≤ 3, batched by powers of a random `λ`:
+//!   GF(2^32) of degree ≤ 3 (the same zerocheck carries [`crate::cpu`]'s nine control
+//!   identities, degree ≤ 4, in the execution statement), batched by powers of a random `λ`:
 //!   `α = s_a·A + s_swap·I`, `β = s_b·B + s_i·I + s_swap·A + s_sub·ONES + t·0x01010101` (per
 //!   32-bit half); per byte `j` the barrel stages
 //!   `y^{k+1}_j = y^k_j + ql_k·(y^k_{j−2^k} + y^k_j) + qr_k·(y^k_{j+2^k} + y^k_j)` (bytes past
@@ -89,9 +100,11 @@
 //!   and weighted by `eq` over its three bits; a few hundred operations); the final counters
 //!   are the committed finals columns at `r_T` (entry `j·N + k` in cell `k` of finals column
 //!   `j`).
-//! * The zerocheck ends at `z`: its 54 inputs are the stated columns at `z` (or affine
+//! * The zerocheck ends at `z`: its 68 inputs are the stated columns at `z` (or affine
 //!   combinations of them) and the fetched selectors.
-//! * The three new points join regs' four: all 128 columns are stated at each, reduced to one
+//! * Its two next-row inputs (`PC'`, `JADDR'`) are reduced by [`crate::shift`] to `PC`, `JADDR`
+//!   at a fourth point `r'`; the first- and last-row indicators at `z` the verifier evaluates.
+//! * The four new points join regs' four: all 128 columns are stated at each, reduced to one
 //!   PCS claim per point, one batched evaluation proof ([`pcs`], 100 bits).
 //!
 //! The table needs `2^19` final counters: the proof needs `log_rows ≥` [`MIN_LOG_ROWS`] (16,
@@ -120,6 +133,7 @@ use crate::regs::{
     self, Boundary, Layout, RegsError, RegsProof, RegsWitness, COL_NEW_HI, COL_NEW_LO, COL_OLD_HI,
     COL_OLD_LO,
 };
+use crate::shift::{self, ShiftProof};
 use crate::sumcheck::{Composition, SumcheckProof};
 use crate::trace::Trace;
 use crate::transcript::Transcript;
@@ -198,6 +212,17 @@ pub fn selectors(opcode: Opcode, imm: u64) -> [u32; SELECTORS] {
         O::set_less_than_unsigned_imm => &[sel::A, sel::I, sel::SUB, sel::ALU, sel::CMP],
         O::set_greater_than_unsigned_imm => &[sel::SWAP, sel::SUB, sel::ALU, sel::CMP],
         O::shift_logical_left_imm_64 | O::shift_logical_right_imm_64 => &[sel::A, sel::ALU, sel::R],
+        // Control rows write nothing here (`ALU = 0`): their lanes compute what
+        // [`crate::cpu`]'s identities read. Branches compare by the borrow and the zero test
+        // of `A − B`, `A − I` or (swapped) `I − A`; `jump_indirect` adds its offset.
+        O::branch_eq_imm | O::branch_not_eq_imm | O::branch_less_unsigned_imm => {
+            &[sel::A, sel::I, sel::SUB]
+        }
+        O::branch_greater_unsigned_imm => &[sel::SWAP, sel::SUB],
+        O::branch_not_eq | O::branch_less_unsigned | O::branch_greater_or_equal_unsigned => {
+            &[sel::A, sel::B, sel::SUB]
+        }
+        O::jump_indirect => &[sel::A, sel::I],
         _ => &[],
     };
     let mut s = [0u32; SELECTORS];
@@ -249,17 +274,52 @@ pub const COL_Y2: usize = COL_Y1 + LANES;
 /// Final counters: table entry `j·N + k` (or `k` when `N ≥ 2^18`) in cell `k` of column
 /// `COL_TABLE_FINAL + j`.
 pub const COL_TABLE_FINAL: usize = COL_Y2 + LANES;
-const USED: usize = COL_TABLE_FINAL + FINAL_COLS;
-/// Packed columns (122 used).
+/// [`crate::cpu`]'s columns: whether the row's branch or jump is taken, and the inverse of
+/// the lanes' norm `W(ρ)` (or 0), the witness of the zero test.
+pub const COL_TAKEN: usize = COL_TABLE_FINAL + FINAL_COLS;
+pub const COL_INV: usize = COL_TAKEN + 1;
+const USED: usize = COL_INV + 1;
+/// Packed columns (127 used).
 pub const COLUMNS: usize = 128;
 const LOG_COLUMNS: usize = 7;
 /// Largest provable `log_rows` (the PCS's `2^(log_rows + 7) ≤ 2^30`).
 pub const MAX_LOG_ROWS: usize = pcs::MAX_LOG_SIZE - LOG_COLUMNS;
 
-const LAYOUT: Layout = Layout {
-    domain: b"pcvm/cpu/v1",
-    log_columns: LOG_COLUMNS,
-};
+/// Which statement a proof makes. Both run the same code on the same columns; each has its
+/// own transcript label, so a proof of one never verifies as the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Statement {
+    /// The rows are consistent ALU steps ([`prove`], [`verify`]): the control identities are
+    /// weighted 0, so synthetic row sequences (edge values) prove.
+    Alu,
+    /// The rows are one complete execution entered at `entry_pc` ([`crate::cpu`]).
+    Execution { entry_pc: u32 },
+}
+
+impl Statement {
+    fn layout(self) -> Layout {
+        match self {
+            Statement::Alu => Layout {
+                domain: b"pcvm/alu/v2",
+                log_columns: LOG_COLUMNS,
+                entry_pc: None,
+            },
+            Statement::Execution { entry_pc } => Layout {
+                domain: b"pcvm/cpu/v2",
+                log_columns: LOG_COLUMNS,
+                entry_pc: Some(entry_pc),
+            },
+        }
+    }
+
+    /// The control identities' public values `(entry pc, padding pc)`, if they are enforced.
+    fn control(self, table: &ProgramTable) -> Option<[F128; 2]> {
+        match self {
+            Statement::Alu => None,
+            Statement::Execution { entry_pc } => Some([lift(entry_pc), lift(table.pad_pc())]),
+        }
+    }
+}
 
 /// Why a witness or proof could not be built or was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -270,6 +330,8 @@ pub enum AluError {
     Rows { log_rows: usize },
     #[error("row {row}: the lanes are not the operands' bytes and their {what}")]
     Lanes { row: usize, what: &'static str },
+    #[error("row {row}: the committed {what} is not the one the row's reads give")]
+    Control { row: usize, what: &'static str },
     #[error("row {row}: writes {got:#x}, the opcode's result is {expected:#x}")]
     WrongValue { row: usize, expected: u64, got: u64 },
     #[error("the lane lookup's counters are not the honest ones")]
@@ -297,6 +359,10 @@ pub struct AluWitness {
     pub ts: [Vec<F32>; LANES],
     /// The table entries' final counters (`2^18`).
     pub finals: Vec<F32>,
+    /// Per row, whether its branch or jump is taken ([`crate::cpu::taken`]).
+    pub taken: Vec<u8>,
+    /// Per row, `W(ρ)^-1` or 0 ([`crate::cpu::norm`]).
+    pub inv: Vec<F32>,
 }
 
 /// A CPU witness: registers (fetch included) and ALU lanes.
@@ -538,6 +604,8 @@ impl AluWitness {
             y2: std::array::from_fn(|_| vec![0; n]),
             ts: Default::default(),
             finals: Vec::new(),
+            taken: vec![0; n],
+            inv: vec![F32::zero(); n],
         };
         for (k, e) in rows.iter().enumerate() {
             w.set_row(k, e, old[1][k], old[2][k]);
@@ -560,6 +628,8 @@ impl AluWitness {
             self.y1[l][k] = y[0][l];
             self.y2[l][k] = y[1][l];
         }
+        self.taken[k] = crate::cpu::taken(e, &r, carry[LANES - 1]);
+        self.inv[k] = crate::cpu::norm_inverse(&r);
     }
 
     /// Lane `l`'s lookup tuple at row `k`.
@@ -628,7 +698,7 @@ impl CpuWitness {
     }
 }
 
-fn shape(w: &CpuWitness) -> Result<(), AluError> {
+pub(crate) fn shape(w: &CpuWitness) -> Result<(), AluError> {
     let log_rows = w.regs.fetch.log_rows;
     let n = 1usize << log_rows.min(MAX_LOG_ROWS + 1);
     let a = &w.alu;
@@ -638,6 +708,8 @@ fn shape(w: &CpuWitness) -> Result<(), AluError> {
             .iter()
             .all(|v| v.iter().all(|c| c.len() == n))
         && a.ts.iter().all(|c| c.len() == n)
+        && a.taken.len() == n
+        && a.inv.len() == n
         && a.finals.len() == 1 << LOG_TABLE;
     ok.then_some(()).ok_or(AluError::Rows { log_rows })
 }
@@ -663,6 +735,18 @@ pub fn check(table: &ProgramTable, b: &Boundary, w: &CpuWitness) -> Result<(), A
                 return Err(AluError::Lanes { row: k, what });
             }
         }
+        if w.alu.taken[k] != honest.taken[k] {
+            return Err(AluError::Control {
+                row: k,
+                what: "branch outcome",
+            });
+        }
+        if w.alu.inv[k] != honest.inv[k] {
+            return Err(AluError::Control {
+                row: k,
+                what: "zero test's inverse",
+            });
+        }
         if let Some(expected) = expected(&rows[k], w.regs.old[1][k], w.regs.old[2][k]) {
             if w.regs.new[k] != expected {
                 return Err(AluError::WrongValue {
@@ -686,13 +770,16 @@ pub struct AluProof {
     pub lanes: BatchProductProof,
     /// Over the lane table: `Π F`, `Π Init`.
     pub table: BatchProductProof,
-    /// The routing identities over the rows.
+    /// The routing (and control) identities over the rows.
     pub routing: SumcheckProof,
+    /// The next-row values `PC'`, `JADDR'` the routing zerocheck ends in, reduced to `PC`,
+    /// `JADDR` at a fourth point.
+    pub shift: ShiftProof,
 }
 
 /// A CPU proof: fetch, registers and ALU on one commitment and one transcript. Its
-/// `regs.column_evals` has seven vectors: regs' four, then the lanes', the table finals' and
-/// the routing zerocheck's points.
+/// `regs.column_evals` has eight vectors: regs' four, then the lanes', the table finals', the
+/// routing zerocheck's and the shift's points.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CpuProof {
     pub regs: RegsProof,
@@ -734,7 +821,7 @@ fn lift_tuple(t: [u32; 6]) -> [F128; 6] {
 }
 
 /// Inputs of the routing zerocheck.
-mod input {
+pub(crate) mod input {
     use super::LANES;
     pub const A: usize = 0; // lo, hi
     pub const B: usize = 2;
@@ -749,14 +836,35 @@ mod input {
     pub const Y2: usize = Y1 + LANES;
     /// Selectors `sel::A..` (not `MODE`).
     pub const SEL: usize = Y2 + LANES;
-    pub const COUNT: usize = SEL + super::SELECTORS - 1;
+    /// The control inputs ([`crate::cpu`]): fetched `PC`, `NEXT_PC`, `TARGET`, `JADDR` and
+    /// control selectors, the committed `TAKEN`, `INV`.
+    pub const PC: usize = SEL + super::SELECTORS - 1;
+    pub const NP: usize = PC + 1;
+    pub const TGT: usize = PC + 2;
+    pub const JADDR: usize = PC + 3;
+    pub const CTL: usize = PC + 4;
+    pub const TAKEN: usize = CTL + crate::cpu::CONTROLS;
+    pub const INV: usize = TAKEN + 1;
+    /// Inputs that are columns (or affine in them) at the same row.
+    pub const COLUMN_INPUTS: usize = INV + 1;
+    /// The next row's `PC` and `JADDR` (shifted columns), then the first- and last-row
+    /// indicators (verifier-known).
+    pub const PC_NEXT: usize = COLUMN_INPUTS;
+    pub const JADDR_NEXT: usize = PC_NEXT + 1;
+    pub const FIRST: usize = JADDR_NEXT + 1;
+    pub const LAST: usize = FIRST + 1;
+    pub const COUNT: usize = LAST + 1;
 }
 
 /// Routing identities: α and β per half, 8 + 8 barrel bytes, the result per half.
-const IDENTITIES: usize = 22;
+const ROUTING: usize = 22;
+/// All identities: the routing ones, then [`crate::cpu`]'s nine.
+const IDENTITIES: usize = ROUTING + crate::cpu::IDENTITIES;
 
 struct Routing<'a> {
     lambda: &'a [F128],
+    /// `(entry pc, padding pc)` when the control identities are enforced.
+    control: Option<[F128; 2]>,
 }
 
 fn ones() -> F128 {
@@ -768,7 +876,11 @@ impl Composition for Routing<'_> {
         input::COUNT
     }
     fn degree(&self) -> usize {
-        3
+        if self.control.is_some() {
+            4
+        } else {
+            3
+        }
     }
     fn eval(&self, x: &[F128]) -> F128 {
         let on = |j: usize| x[input::SEL + j - 1];
@@ -832,12 +944,18 @@ impl Composition for Routing<'_> {
                 .add(&self.lambda[2 + h].mul(&c_beta))
                 .add(&self.lambda[4 + h].mul(&c_r));
         }
+        if let Some([entry, pad]) = self.control {
+            let ids = crate::cpu::identities(x, entry, pad);
+            for (j, v) in ids.iter().enumerate() {
+                acc = acc.add(&self.lambda[ROUTING + j].mul(v));
+            }
+        }
         acc
     }
 }
 
 /// `Σ_l X^{8l}·v[off + 4h + l]` over `l < 4`: a 32-bit half from its byte lanes.
-fn pack_half(v: &[F128], off: usize, h: usize) -> F128 {
+pub(crate) fn pack_half(v: &[F128], off: usize, h: usize) -> F128 {
     (0..4).fold(F128::zero(), |acc, l| {
         acc.add(&lift(1 << (8 * l)).mul(&v[off + 4 * h + l]))
     })
@@ -866,6 +984,18 @@ fn routing_inputs(col: impl Fn(usize) -> F128) -> Vec<F128> {
     for j in 1..SELECTORS {
         v[input::SEL + j - 1] = all[field::ALU_SEL + j];
     }
+    for (to, from) in [
+        (input::PC, field::PC),
+        (input::NP, field::NEXT_PC),
+        (input::TGT, field::TARGET),
+        (input::JADDR, field::JADDR),
+        (input::TAKEN, COL_TAKEN),
+        (input::INV, COL_INV),
+    ] {
+        v[to] = all[from];
+    }
+    let controls = crate::cpu::CONTROLS;
+    v[input::CTL..input::CTL + controls].copy_from_slice(&all[field::CTL..field::CTL + controls]);
     v
 }
 
@@ -895,6 +1025,9 @@ fn columns(w: &AluWitness, log_rows: usize) -> Vec<Vec<F32>> {
         }
         cols.push(c);
     }
+    cols.push(w.taken.iter().map(|&x| f32(x as u32)).collect());
+    cols.push(w.inv.clone());
+    debug_assert_eq!(cols.len(), USED - COL_A);
     cols
 }
 
@@ -930,6 +1063,15 @@ pub fn prove_unchecked(
     b: &Boundary,
     w: &CpuWitness,
 ) -> Result<CpuProof, AluError> {
+    prove_statement(table, b, w, Statement::Alu)
+}
+
+pub(crate) fn prove_statement(
+    table: &ProgramTable,
+    b: &Boundary,
+    w: &CpuWitness,
+    statement: Statement,
+) -> Result<CpuProof, AluError> {
     shape(w)?;
     let log_rows = w.regs.fetch.log_rows;
     let n = 1usize << log_rows;
@@ -952,7 +1094,9 @@ pub fn prove_unchecked(
         }
     };
     let alu = &w.alu;
-    let (proof, alu_proof) = regs::prove_with(&LAYOUT, table, b, &w.regs, extra.clone(), |t| {
+    let control = statement.control(table);
+    let layout = statement.layout();
+    let (proof, alu_proof) = regs::prove_with(&layout, table, b, &w.regs, extra.clone(), |t| {
         let ch = challenges(t);
         let gl = F128::from(g());
         let lane_vec = |f: &(dyn Fn(usize, usize) -> F128 + Sync)| -> Vec<F128> {
@@ -990,24 +1134,52 @@ pub fn prove_unchecked(
         );
         let per_row: Vec<Vec<F128>> = (0..n)
             .into_par_iter()
-            .map(|k| routing_inputs(|c| regs_cols(c, k)))
+            .map(|k| {
+                let mut v = routing_inputs(|c| regs_cols(c, k));
+                if let Some(next) = rows.get(k + 1) {
+                    v[input::PC_NEXT] = lift(next[field::PC]);
+                    v[input::JADDR_NEXT] = lift(next[field::JADDR]);
+                }
+                v[input::FIRST] = if k == 0 { F128::one() } else { F128::zero() };
+                v[input::LAST] = if k + 1 == n {
+                    F128::one()
+                } else {
+                    F128::zero()
+                };
+                v
+            })
             .collect();
         let inputs: Vec<Vec<F128>> = (0..input::COUNT)
             .map(|i| per_row.iter().map(|v| v[i]).collect())
             .collect();
         drop(per_row);
+        let routing_comp = Routing {
+            lambda: &ch.lambda,
+            control,
+        };
         let tau = zerocheck::draw_tau(t, log_rows);
-        let (routing, z) = zerocheck::prove(inputs, &Routing { lambda: &ch.lambda }, &tau, t);
+        let (routing, z) = zerocheck::prove(inputs, &routing_comp, &tau, t);
+        let (shift, r_next) = shift::prove(
+            &[field::PC, field::JADDR].map(|j| rows.iter().map(|e| lift(e[j])).collect()),
+            &z,
+            &[
+                routing.evals[1 + input::PC_NEXT],
+                routing.evals[1 + input::JADDR_NEXT],
+            ],
+            t,
+        );
         let points = vec![
             r_lanes[..log_rows].to_vec(),
             finals_point(&r_table, log_rows),
             z,
+            r_next,
         ];
         Ok((
             AluProof {
                 lanes: lanes_gp,
                 table: table_gp,
                 routing,
+                shift,
             },
             points,
         ))
@@ -1030,73 +1202,114 @@ pub fn verify(
     log_rows: usize,
     proof: &CpuProof,
 ) -> Result<(), AluError> {
+    verify_statement(table, b, log_rows, proof, Statement::Alu)
+}
+
+pub(crate) fn verify_statement(
+    table: &ProgramTable,
+    b: &Boundary,
+    log_rows: usize,
+    proof: &CpuProof,
+    statement: Statement,
+) -> Result<(), AluError> {
     if !(MIN_LOG_ROWS..=MAX_LOG_ROWS).contains(&log_rows) {
         return Err(EngineError::Shape("log_rows").into());
     }
     let alu = &proof.alu;
-    regs::verify_with(&LAYOUT, table, b, log_rows, &proof.regs, |t, evals| {
-        if evals.len() != 3 {
-            return Err(EngineError::Shape("ALU column evaluations").into());
-        }
-        let [ev_lanes, ev_finals, ev_z] = [&evals[0], &evals[1], &evals[2]];
-        let ch = challenges(t);
-        let gl = F128::from(g());
+    let control = statement.control(table);
+    regs::verify_with(
+        &statement.layout(),
+        table,
+        b,
+        log_rows,
+        &proof.regs,
+        |t, evals| {
+            if evals.len() != 4 {
+                return Err(EngineError::Shape("ALU column evaluations").into());
+            }
+            let [ev_lanes, ev_finals, ev_z, ev_next] = [&evals[0], &evals[1], &evals[2], &evals[3]];
+            let ch = challenges(t);
+            let gl = F128::from(g());
 
-        let lanes = grand_product::verify_batch(log_rows + LOG_LANES, 3, &alu.lanes, t)?;
-        let (p_r, p_w, p_nz) = (lanes.products[0], lanes.products[1], lanes.products[2]);
-        let table_out = grand_product::verify_batch(LOG_TABLE, 2, &alu.table, t)?;
-        let (p_f, p_init) = (table_out.products[0], table_out.products[1]);
-        if p_nz == F128::zero() {
-            return Err(reject("a lane counter is zero"));
-        }
-        if p_init.mul(&p_w) != p_r.mul(&p_f) {
-            return Err(reject("lanes: Init ∪ W ≠ R ∪ F"));
-        }
-        let (r_rows, r_l) = lanes.point.split_at(log_rows);
-        let eq_l = eq_table(r_l);
-        let ev = ev_lanes;
-        let tuple = |l: usize| -> [F128; 6] {
-            let cin = if l == 0 {
-                ev[field::ALU_SEL + sel::SUB]
-            } else {
-                ev[COL_CARRY + l - 1]
+            let lanes = grand_product::verify_batch(log_rows + LOG_LANES, 3, &alu.lanes, t)?;
+            let (p_r, p_w, p_nz) = (lanes.products[0], lanes.products[1], lanes.products[2]);
+            let table_out = grand_product::verify_batch(LOG_TABLE, 2, &alu.table, t)?;
+            let (p_f, p_init) = (table_out.products[0], table_out.products[1]);
+            if p_nz == F128::zero() {
+                return Err(reject("a lane counter is zero"));
+            }
+            if p_init.mul(&p_w) != p_r.mul(&p_f) {
+                return Err(reject("lanes: Init ∪ W ≠ R ∪ F"));
+            }
+            let (r_rows, r_l) = lanes.point.split_at(log_rows);
+            let eq_l = eq_table(r_l);
+            let ev = ev_lanes;
+            let tuple = |l: usize| -> [F128; 6] {
+                let cin = if l == 0 {
+                    ev[field::ALU_SEL + sel::SUB]
+                } else {
+                    ev[COL_CARRY + l - 1]
+                };
+                [
+                    ev[field::ALU_SEL + sel::MODE],
+                    ev[COL_A + l],
+                    ev[COL_B + l],
+                    cin,
+                    ev[COL_R + l],
+                    ev[COL_CARRY + l],
+                ]
             };
-            [
-                ev[field::ALU_SEL + sel::MODE],
-                ev[COL_A + l],
-                ev[COL_B + l],
-                cin,
-                ev[COL_R + l],
-                ev[COL_CARRY + l],
-            ]
-        };
-        let by_lane = |f: &dyn Fn(usize) -> F128| {
-            (0..LANES).fold(F128::zero(), |acc, l| acc.add(&eq_l[l].mul(&f(l))))
-        };
-        let expected = [
-            by_lane(&|l| fp(&ch, &tuple(l), ev[COL_LANE_TS + l])),
-            by_lane(&|l| fp(&ch, &tuple(l), gl.mul(&ev[COL_LANE_TS + l]))),
-            by_lane(&|l| ev[COL_LANE_TS + l]),
-        ];
-        if expected[..] != lanes.claims[..] {
-            return Err(reject("lane leaves"));
-        }
-        let r_t = &table_out.point;
-        let fields = table_mle(r_t);
-        if fp(&ch, &fields, finals_eval(ev_finals, r_t, log_rows)) != table_out.claims[0]
-            || fp(&ch, &fields, F128::one()) != table_out.claims[1]
-        {
-            return Err(reject("lane table leaves"));
-        }
+            let by_lane = |f: &dyn Fn(usize) -> F128| {
+                (0..LANES).fold(F128::zero(), |acc, l| acc.add(&eq_l[l].mul(&f(l))))
+            };
+            let expected = [
+                by_lane(&|l| fp(&ch, &tuple(l), ev[COL_LANE_TS + l])),
+                by_lane(&|l| fp(&ch, &tuple(l), gl.mul(&ev[COL_LANE_TS + l]))),
+                by_lane(&|l| ev[COL_LANE_TS + l]),
+            ];
+            if expected[..] != lanes.claims[..] {
+                return Err(reject("lane leaves"));
+            }
+            let r_t = &table_out.point;
+            let fields = table_mle(r_t);
+            if fp(&ch, &fields, finals_eval(ev_finals, r_t, log_rows)) != table_out.claims[0]
+                || fp(&ch, &fields, F128::one()) != table_out.claims[1]
+            {
+                return Err(reject("lane table leaves"));
+            }
 
-        let tau = zerocheck::draw_tau(t, log_rows);
-        let (z, zevals) =
-            zerocheck::verify(&Routing { lambda: &ch.lambda }, &tau, &alu.routing, t)?;
-        if zevals != routing_inputs(|c| ev_z[c]).as_slice() {
-            return Err(reject("routing zerocheck evaluations"));
-        }
-        Ok(vec![r_rows.to_vec(), finals_point(r_t, log_rows), z])
-    })?;
+            let routing_comp = Routing {
+                lambda: &ch.lambda,
+                control,
+            };
+            let tau = zerocheck::draw_tau(t, log_rows);
+            let (z, zevals) = zerocheck::verify(&routing_comp, &tau, &alu.routing, t)?;
+            let stated = routing_inputs(|c| ev_z[c]);
+            // The first- and last-row indicators are eq(0…0, z) and eq(1…1, z).
+            let first = z
+                .iter()
+                .fold(F128::one(), |acc, zi| acc.mul(&F128::one().add(zi)));
+            let last = z.iter().fold(F128::one(), |acc, zi| acc.mul(zi));
+            if zevals.len() != input::COUNT
+                || zevals[..input::COLUMN_INPUTS] != stated[..input::COLUMN_INPUTS]
+                || zevals[input::FIRST] != first
+                || zevals[input::LAST] != last
+            {
+                return Err(reject("routing zerocheck evaluations"));
+            }
+            let next_claims = [zevals[input::PC_NEXT], zevals[input::JADDR_NEXT]];
+            let r_next = shift::verify(&z, &next_claims, &alu.shift, t)?;
+            if alu.shift.column_evals[..] != [ev_next[field::PC], ev_next[field::JADDR]] {
+                return Err(reject("next-row columns"));
+            }
+            Ok(vec![
+                r_rows.to_vec(),
+                finals_point(r_t, log_rows),
+                z,
+                r_next,
+            ])
+        },
+    )?;
     Ok(())
 }
 
@@ -1110,10 +1323,11 @@ pub fn proof_bytes(proof: &CpuProof) -> usize {
     };
     let a = &proof.alu;
     regs::proof_bytes(&proof.regs)
-        + 16 * (a.lanes.products.len() + a.table.products.len())
+        + 16 * (a.lanes.products.len() + a.table.products.len() + a.shift.column_evals.len())
         + layers(&a.lanes.layers)
         + layers(&a.table.layers)
         + layers(std::slice::from_ref(&a.routing))
+        + layers(std::slice::from_ref(&a.shift.sumcheck))
 }
 
 #[cfg(test)]
@@ -1184,7 +1398,10 @@ mod tests {
     fn every_output_bit_enters_the_routing_identities() -> bool {
         let l = F128::from_value(0x1234_5678_9abc_def0_1122_3344_5566_7788);
         let lambda: Vec<F128> = (0..IDENTITIES as u64).map(|i| l.pow(i)).collect();
-        let routing = Routing { lambda: &lambda };
+        let routing = Routing {
+            lambda: &lambda,
+            control: None,
+        };
         let (a, b) = (0xfedc_ba98_7654_3210u64, 0x0f0f_0000_ffff_0001u64);
         let cases = CONSTRAINED
             .iter()

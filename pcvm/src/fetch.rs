@@ -3,10 +3,11 @@
 //! # What is proven
 //!
 //! For a public program blob and `2^log_rows` committed CPU rows, every row's fetch tuple
-//! `(pc, opcode, reg_a, reg_b, reg_c, imm_lo, imm_hi, imm2, next_pc, target, write, alu selectors)` is an entry of
+//! `(pc, opcode, reg_a, reg_b, reg_c, imm_lo, imm_hi, next_pc, target/imm2, write, jaddr, control
+//! selectors, alu selectors)` is an entry of
 //! the blob's program table: an instruction of the blob at that pc with exactly the operand
 //! fields the blob encodes, or a padding entry (opcode [`PAD_OPCODE`], no register operand,
-//! every other operand field zero, a pc past the end of the code). `write` is the register the
+//! every other operand field zero, a pc past the end of the code, its own next pc). `write` is the register the
 //! opcode writes, derived from its class: [`crate::regs`] reads and writes registers at the
 //! fetched slots, so the table decides which registers a row touches. A pc that is not an instruction boundary, a wrong opcode or
 //! a wrong operand field anywhere in the rows makes the verifier reject.
@@ -15,24 +16,24 @@
 //! parser (as [`trace::inventory`] does), and the table is never
 //! committed; the verifier evaluates its multilinear extension itself (2^p entries, p = 11 for
 //! the workload's 1521 instructions). The blob's Blake2b-256 hash is absorbed right after the domain label
-//! (`pcvm/fetch/v3`, the version is in the label; v2 added `write`, v3 the ALU selectors) and before the commitment and any challenge,
+//! (`pcvm/fetch/v4`, the version is in the label; v2 added `write`, v3 the ALU selectors, v4
+//! the jump-table address and control selectors) and before the commitment and any challenge,
 //! so a proof made for one blob is a transcript of another statement under every other blob,
 //! even one whose table is identical.
 //!
 //! # What is left to later stages
 //!
 //! Nothing here says the rows are an *execution*: that consecutive pcs follow (`next_pc`,
-//! branch `target`), that the ALU semantics of each opcode hold, that registers are read and
-//! written consistently, that memory is, or where padding may sit (padding rows here can only
-//! fetch padding entries, but nothing yet forces them after the halt row). Those are S2's
-//! remaining constraint families and S3's memory argument; they read the fetched fields from
-//! the same committed columns, so the fetch argument is what ties them to the blob.
+//! branch `target`, the jump-table address `jaddr`), that the ALU semantics of each opcode
+//! hold, that registers are read and written consistently, that memory is, or where padding
+//! may sit. [`crate::regs`], [`crate::alu`] and [`crate::cpu`] prove those from the same
+//! committed columns (S3 memory), so the fetch argument is what ties them to the blob.
 //!
 //! # The argument (offline memory checking for read-only memory, multiplicative counters)
 //!
-//! Committed, one Ligerito commitment, columns packed by index bits (32 columns of
-//! `2^log_rows`, `log_rows ≥ p`): the 29 fetch fields per row, the row's read counter `ts`, and,
-//! in the first `2^p` cells of column 12, each table entry's final counter `f`. `g` is the
+//! Committed, one Ligerito commitment, columns packed by index bits (64 columns of
+//! `2^log_rows`, `log_rows ≥ p`): the 33 fetch fields per row, the row's read counter `ts`, and,
+//! in the first `2^p` cells of column 34, each table entry's final counter `f`. `g` is the
 //! generator [`G`] of GF(2^32)^*. Honestly, the `j`-th read of entry `i` carries `ts = g^j`, and
 //! `f_i = g^{c_i}` for its read count `c_i`: the counts the prover commits. The multisets of
 //! tuples `(fields, counter)` are
@@ -56,7 +57,7 @@
 //! the rows' multiset is the table's entries each repeated by its count.
 //!
 //! Multiset equality is by grand products ([`grand_product`]) of fingerprints
-//! `γ + Σ_j β_j·field_j + β_ts·counter` with `β_0..β_29`, `γ` drawn after the commitment: as
+//! `γ + Σ_j β_j·field_j + β_ts·counter` with `β_0..β_33`, `γ` drawn after the commitment: as
 //! polynomials in `(γ, β)`, `Π (γ + ⟨β, x⟩)` over two different multisets differ (distinct
 //! tuples give distinct irreducible linear forms), so they agree at the random point with
 //! probability `≤ (2^p + 2^log_rows)/2^128` (Schwartz–Zippel). Exact multiplicities: no LogUp.
@@ -68,7 +69,7 @@
 //!   [`grand_product::prove_batch`], so all three end at one point `r`) and `Π F` (table, `p`
 //!   layers, its own point `r_F`): each ends in one claim on its leaves' MLE. The leaves are
 //!   affine in the columns, so the claim is `γ + Σ β_j ṽ_j(r) + β_ts·c̃(r)` (`g·t̃s(r)` for
-//!   `W`, `t̃s(r)` alone for the nonzero product). The prover states all 32 packed columns at
+//!   `W`, `t̃s(r)` alone for the nonzero product). The prover states all 64 packed columns at
 //!   each point (absorbed); the verifier checks the leaf claims from them, with `ẽ_j(r_F)` for
 //!   `F` **evaluated by the verifier from its own table**.
 //! * The two stated column vectors: each is reduced to one **PCS claim** on the packed
@@ -87,6 +88,7 @@ use blake2::digest::consts::U32;
 use blake2::{Blake2b, Digest};
 use ligerito_binary_fields::BinaryFieldElement;
 use polkavm::program::{Instruction, RawReg};
+use polkavm::ProgramCounter;
 use rayon::prelude::*;
 
 use crate::error::EngineError;
@@ -96,43 +98,54 @@ use crate::pcs::{self, Claim, Commitment, EvalProof, Params};
 use crate::trace::{self, Trace, TraceError};
 use crate::transcript::Transcript;
 
-/// Fetch fields per row and per table entry: 11 operand fields, then the ALU selectors.
-pub const FIELDS: usize = 11 + crate::alu::SELECTORS;
+/// Fetch fields per row and per table entry: 11 operand fields, the 4 control selectors, then
+/// the ALU selectors.
+pub const FIELDS: usize = field::ALU_SEL + crate::alu::SELECTORS;
 /// Field indices.
 pub mod field {
     pub const PC: usize = 0;
     /// [`super::opcode_code`], or [`super::PAD_OPCODE`].
     pub const OPCODE: usize = 1;
-    /// Register operands in the instruction's argument order ([`super::NO_REG`] if absent).
+    /// Register operands ([`super::NO_REG`] if absent). The destination of a register-writing
+    /// opcode is in `REG_A`; the ALU reads its operands `A`, `B` from `REG_B`, `REG_C`, so
+    /// branches and `jump_indirect` keep their registers there too.
     pub const REG_A: usize = 2;
     pub const REG_B: usize = 3;
     pub const REG_C: usize = 4;
     /// The first immediate as 64 bits (sign-extended `i32`, or `load_imm64`'s `u64`).
     pub const IMM_LO: usize = 5;
     pub const IMM_HI: usize = 6;
-    /// The second immediate (stored value of `store_imm*`), as its `u32` bits.
-    pub const IMM2: usize = 7;
-    /// The pc of the next instruction in the code.
-    pub const NEXT_PC: usize = 8;
+    /// The pc of the next instruction in the code (a padding entry's own pc: padding is
+    /// absorbing).
+    pub const NEXT_PC: usize = 7;
     /// Branch or jump target (0 if none).
-    pub const TARGET: usize = 9;
+    pub const TARGET: usize = 8;
+    /// The second immediate (stored value of `store_imm*`), as its `u32` bits. It shares
+    /// `TARGET`'s field: no opcode has both, and the column budget is short of one.
+    pub const IMM2: usize = TARGET;
     /// The register the instruction writes ([`super::NO_REG`] if none): the destination slot
     /// of every register-writing opcode, `A0` for `ecalli` (the host's result). The register
     /// argument ([`crate::regs`]) takes its write address from this fetched field, so which
     /// register a row writes is the table's, never the prover's, choice.
-    pub const WRITE: usize = 10;
+    pub const WRITE: usize = 9;
+    /// The jump-table address of this pc: `(i + 1)·2` if it is jump-table entry `i`,
+    /// [`polkavm::RETURN_TO_HOST`] for the padding entry (the halt), 0 otherwise. An indirect
+    /// jump's next row must fetch the address it computed ([`crate::cpu`]).
+    pub const JADDR: usize = 10;
+    /// The control selectors of the opcode, [`crate::cpu::ctl`] (`CTL + j` is selector `j`).
+    pub const CTL: usize = 11;
     /// The ALU selectors of the opcode, [`crate::alu::sel`] (`ALU_SEL + j` is selector `j`):
     /// fields of the table, so which constraint family a row obeys is the opcode's, never the
     /// prover's, choice.
-    pub const ALU_SEL: usize = 11;
+    pub const ALU_SEL: usize = CTL + crate::cpu::CONTROLS;
 }
 /// Committed column of the rows' read counters.
 pub const COL_TS: usize = FIELDS;
 /// Committed column whose first `2^p` cells are the table entries' final counters.
 pub const COL_FINAL: usize = FIELDS + 1;
-/// Packed columns (31 used, padded to a power of two).
-pub const COLUMNS: usize = 32;
-const LOG_COLUMNS: usize = 5;
+/// Packed columns (35 used, padded to a power of two).
+pub const COLUMNS: usize = 64;
+const LOG_COLUMNS: usize = 6;
 
 /// The opcode of padding entries: no supported opcode's code.
 pub const PAD_OPCODE: u32 = 0x100;
@@ -144,7 +157,7 @@ pub const NO_REG: u32 = 0xff;
 pub const G: u32 = 3;
 
 /// Largest provable row count: the counter argument needs `2^log_rows < ord(G)`, the PCS
-/// `2^(log_rows + 4) ≤ 2^30`.
+/// `2^(log_rows + 6) ≤ 2^30`.
 pub const MAX_LOG_ROWS: usize = pcs::MAX_LOG_SIZE - LOG_COLUMNS;
 
 pub type Entry = [u32; FIELDS];
@@ -156,6 +169,10 @@ pub enum FetchError {
     Blob(#[from] TraceError),
     #[error("the program table has no encoding for `{opcode}` at pc {pc}")]
     UnsupportedInstruction { pc: u32, opcode: &'static str },
+    #[error("jump table: pc {pc} has two entries")]
+    DuplicateJumpTarget { pc: u32 },
+    #[error("{}: {target} is not a valid jump target", match pc { Some(pc) => format!("the branch or jump at pc {pc}"), None => "a jump-table entry".to_string() })]
+    InvalidJumpTarget { pc: Option<u32>, target: u32 },
     #[error("row {row}: pc {pc} is not an instruction boundary of the blob")]
     NotAnInstruction { row: usize, pc: u32 },
     #[error("{rows} rows do not fit 2^{log_rows} (the table needs at least 2^{min})")]
@@ -197,6 +214,8 @@ pub struct ProgramTable {
     pub log_entries: usize,
     pub entries: Vec<Entry>,
     by_pc: HashMap<u32, usize>,
+    /// The blob's exports and their entry pcs.
+    exports: Vec<(String, u32)>,
 }
 
 fn reg(r: RawReg) -> u32 {
@@ -220,7 +239,6 @@ fn encode(instruction: Instruction, pc: u32, next: u32) -> Result<Entry, FetchEr
     e[field::NEXT_PC] = next;
     let mut regs = [NO_REG; 3];
     let mut imm: Option<u64> = None;
-    let mut imm2 = 0u32;
     let mut target = 0u32;
     let mut write = NO_REG;
     let sext = |i: i32| i as i64 as u64;
@@ -232,7 +250,7 @@ fn encode(instruction: Instruction, pc: u32, next: u32) -> Result<Entry, FetchEr
             imm = Some(sext(i));
         }
         I::jump_indirect(base, i) => {
-            regs[0] = reg(base);
+            regs[1] = reg(base);
             imm = Some(sext(i));
         }
         I::load_imm64(d, i) => {
@@ -267,18 +285,18 @@ fn encode(instruction: Instruction, pc: u32, next: u32) -> Result<Entry, FetchEr
         }
         I::store_imm_u8(o, v) => {
             imm = Some(sext(o));
-            imm2 = v as u32;
+            target = v as u32;
         }
         I::store_imm_indirect_u8(b, o, v) | I::store_imm_indirect_u64(b, o, v) => {
             regs[0] = reg(b);
             imm = Some(sext(o));
-            imm2 = v as u32;
+            target = v as u32;
         }
         I::branch_eq_imm(a, i, t)
         | I::branch_not_eq_imm(a, i, t)
         | I::branch_less_unsigned_imm(a, i, t)
         | I::branch_greater_unsigned_imm(a, i, t) => {
-            regs[0] = reg(a);
+            regs[1] = reg(a);
             imm = Some(sext(i));
             target = t;
         }
@@ -291,7 +309,7 @@ fn encode(instruction: Instruction, pc: u32, next: u32) -> Result<Entry, FetchEr
         I::branch_not_eq(a, b, t)
         | I::branch_less_unsigned(a, b, t)
         | I::branch_greater_or_equal_unsigned(a, b, t) => {
-            regs[..2].copy_from_slice(&[reg(a), reg(b)]);
+            regs[1..].copy_from_slice(&[reg(a), reg(b)]);
             target = t;
         }
         I::jump(t) => target = t,
@@ -310,9 +328,10 @@ fn encode(instruction: Instruction, pc: u32, next: u32) -> Result<Entry, FetchEr
     let imm = imm.unwrap_or(0);
     e[field::IMM_LO] = imm as u32;
     e[field::IMM_HI] = (imm >> 32) as u32;
-    e[field::IMM2] = imm2;
+    // `TARGET` is also `IMM2`: the store's value, or the branch's target.
     e[field::TARGET] = target;
     e[field::WRITE] = write;
+    e[field::CTL..field::ALU_SEL].copy_from_slice(&crate::cpu::selectors(instruction.opcode()));
     e[field::ALU_SEL..].copy_from_slice(&crate::alu::selectors(instruction.opcode(), imm));
     Ok(e)
 }
@@ -332,24 +351,59 @@ pub fn blob_hash(blob: &[u8]) -> [u8; 32] {
 
 impl ProgramTable {
     /// Parses `blob` (PolkaVM's parser, 64-bit only) into one entry per instruction, in code
-    /// order, then padding entries (pcs `code_len, code_len + 1, …`: never an instruction
-    /// boundary, distinct from each other) up to a power of two, at least one.
+    /// order, then padding entries up to a power of two, at least one. Padding pcs are
+    /// `code_len + 1, code_len + 2, …`: never an instruction boundary, distinct, and not
+    /// `code_len` itself, which is the last instruction's `next_pc`: running off the end of
+    /// the code must fetch nothing rather than "halt". Refuses a jump table that names a pc
+    /// twice (each pc has one `JADDR`) and a jump-table entry, branch or jump target that is
+    /// not a valid jump target (PolkaVM traps on those; the constraints assume it never does).
     pub fn from_blob(blob: &[u8]) -> Result<ProgramTable, FetchError> {
         let program = trace::parse(blob)?;
         let code_len = program.code().len() as u32;
+        let isa = program.isa();
+        let valid = |pc: u32| program.scan_is_jump_target_valid(isa, ProgramCounter(pc));
+        let mut jaddr: HashMap<u32, u32> = HashMap::new();
+        for (i, pc) in program.jump_table().iter().enumerate() {
+            if !valid(pc.0) {
+                return Err(FetchError::InvalidJumpTarget {
+                    pc: None,
+                    target: pc.0,
+                });
+            }
+            if jaddr.insert(pc.0, (i as u32 + 1) * 2).is_some() {
+                return Err(FetchError::DuplicateJumpTarget { pc: pc.0 });
+            }
+        }
         let mut entries = Vec::new();
         for inst in program.instructions() {
-            entries.push(encode(inst.kind, inst.offset.0, inst.next_offset.0)?);
+            let mut e = encode(inst.kind, inst.offset.0, inst.next_offset.0)?;
+            let is_jump = e[field::CTL..field::CTL + crate::cpu::ctl::IND]
+                .iter()
+                .any(|&x| x != 0);
+            if is_jump && !valid(e[field::TARGET]) {
+                return Err(FetchError::InvalidJumpTarget {
+                    pc: Some(inst.offset.0),
+                    target: e[field::TARGET],
+                });
+            }
+            e[field::JADDR] = jaddr.get(&inst.offset.0).copied().unwrap_or(0);
+            entries.push(e);
         }
         let instructions = entries.len();
         let log_entries = (instructions + 1).next_power_of_two().trailing_zeros() as usize;
         for k in 0..(1usize << log_entries) - instructions {
             let mut e = [0u32; FIELDS];
-            e[field::PC] = code_len.saturating_add(k as u32);
+            let pc = code_len.saturating_add(k as u32 + 1);
+            e[field::PC] = pc;
             e[field::OPCODE] = PAD_OPCODE;
             // Padding touches no register: its slots are absent, like a marker's.
             e[field::REG_A..=field::REG_C].fill(NO_REG);
             e[field::WRITE] = NO_REG;
+            e[field::NEXT_PC] = pc;
+            if k == 0 {
+                // The one entry the halt (`jump_indirect` to the return address) enters.
+                e[field::JADDR] = polkavm::RETURN_TO_HOST as u32;
+            }
             entries.push(e);
         }
         let by_pc = entries
@@ -357,13 +411,36 @@ impl ProgramTable {
             .enumerate()
             .map(|(i, e)| (e[field::PC], i))
             .collect();
+        let exports = program
+            .exports()
+            .map(|e| {
+                (
+                    String::from_utf8_lossy(e.symbol().as_bytes()).into_owned(),
+                    e.program_counter().0,
+                )
+            })
+            .collect();
         Ok(ProgramTable {
             hash: blob_hash(blob),
             instructions,
             log_entries,
             entries,
             by_pc,
+            exports,
         })
+    }
+
+    /// The entry pc of the export `name`: the first row of an execution of it.
+    pub fn export_pc(&self, name: &str) -> Option<u32> {
+        self.exports
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|&(_, pc)| pc)
+    }
+
+    /// The padding entry's pc: the last row of an execution is there.
+    pub fn pad_pc(&self) -> u32 {
+        self.pad_entry()[field::PC]
     }
 
     /// The entry index at `pc` (an instruction boundary or a padding pc).
@@ -519,13 +596,13 @@ pub struct FetchProof {
     pub rows: BatchProductProof,
     /// The table-side grand product `Π F`.
     pub finals: GrandProductProof,
-    /// The 32 packed columns at the rows' point, then at the table's point.
+    /// The 64 packed columns at the rows' point, then at the table's point.
     pub column_evals: [Vec<F128>; 2],
     /// One evaluation proof for the two claims.
     pub opening: EvalProof,
 }
 
-const DOMAIN: &[u8] = b"pcvm/fetch/v3";
+const DOMAIN: &[u8] = b"pcvm/fetch/v4";
 
 /// Fiat–Shamir up to the fingerprint challenges: domain, blob hash, sizes, root → `β`, `γ`.
 fn begin(table: &ProgramTable, log_rows: usize, cm: &Commitment) -> (Transcript, Vec<F128>, F128) {

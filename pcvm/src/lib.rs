@@ -51,12 +51,20 @@
 //!   the written value, with selectors that are fields of the fetched program entry (functions
 //!   of opcode and immediate), so a row cannot opt out. Needs `log_rows ≥ 16`.
 //!
-//! Later stages (issue 10) add the rest of the CPU constraints (control flow, boundary and
-//! padding rows) and the memory arguments.
+//! * [`cpu`]: S2's fourth argument, the execution statement: the same proof with nine control
+//!   identities in the ALU's zerocheck, so the rows are one complete run of one export. Row 0
+//!   is at the export's entry pc; each row's successor is its next instruction or, when its
+//!   condition holds (the lanes' borrow, or a norm-form zero test that is sound in
+//!   characteristic 2), its target; an indirect jump lands on the jump-table entry its lanes
+//!   computed; the run halts by returning to the host into absorbing padding, and the last
+//!   row is padding. Next-row values come from the shift argument.
+//!
+//! Later stages (issue 10) add the memory arguments (S3) and bind the pre- and post-state.
 
 pub mod air;
 pub mod alu;
 pub mod codec;
+pub mod cpu;
 pub mod error;
 pub mod fetch;
 pub mod field;

@@ -32,8 +32,9 @@
 //!   results, but it goes through the register memory, so later reads of `A0` see exactly it.
 //!   A trace whose host call changes any other register is refused by the prover
 //!   ([`RegsError::UnexpectedWrite`]).
-//! * Control flow (that consecutive rows follow `next_pc`/`target`), padding placement, halt,
-//!   and memory (S3). Writes to the dummy cell are unconstrained and unused.
+//! * Control flow (that consecutive rows follow `next_pc`/`target`), padding placement and
+//!   halt are [`crate::cpu`]'s; memory is S3's. Writes to the dummy cell are unconstrained and
+//!   unused.
 //!
 //! # The argument (characteristic 2, no LogUp)
 //!
@@ -124,7 +125,7 @@ pub const COL_GAP_TS: usize = COL_GAP + OPS;
 /// `H`'s final counters: entry `s·N + k` in cell `k` of column `COL_GAP_FINAL + s`.
 pub const COL_GAP_FINAL: usize = COL_GAP_TS + OPS;
 pub(crate) const USED: usize = COL_GAP_FINAL + OPS;
-/// Packed columns (58 used).
+/// Packed columns (61 used).
 pub const COLUMNS: usize = 64;
 const LOG_COLUMNS: usize = 6;
 /// Largest provable row count: the PCS's `2^(log_rows + 6) ≤ 2^30` (the ordering argument
@@ -140,11 +141,14 @@ const DOMAIN: &[u8] = b"pcvm/regs/v1";
 pub(crate) struct Layout {
     pub domain: &'static [u8],
     pub log_columns: usize,
+    /// The export's entry pc, when the statement is an execution ([`crate::cpu`]).
+    pub entry_pc: Option<u32>,
 }
 
 const REGS_LAYOUT: Layout = Layout {
     domain: DOMAIN,
     log_columns: LOG_COLUMNS,
+    entry_pc: None,
 };
 
 impl Layout {
@@ -537,6 +541,9 @@ fn begin(
     t.absorb_bytes(b"program-hash", &table.hash);
     t.absorb_u64(b"log-entries", table.log_entries as u64);
     t.absorb_u64(b"log-rows", log_rows as u64);
+    if let Some(pc) = layout.entry_pc {
+        t.absorb_u64(b"entry-pc", pc as u64);
+    }
     for &v in &b.initial {
         t.absorb_u64(b"initial-reg", v);
     }

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use polkavm::program::{Instruction, Opcode};
 use polkavm::{
     BackendKind, Config, CostModel, CostModelKind, Engine, GasMeteringKind, InterruptKind, Module,
-    ModuleConfig, ProgramBlob, RawInstance, Reg,
+    ModuleConfig, ProgramBlob, ProgramCounter, RawInstance, Reg,
 };
 
 /// Number of PolkaVM registers.
@@ -863,6 +863,36 @@ impl Tracer {
         gas: i64,
         max_rows: usize,
     ) -> Result<Trace, TraceError> {
+        self.trace_with(export, args, host, gas, max_rows, None)
+    }
+
+    /// As [`Tracer::trace`], but row `row` runs at `pc`, whatever its predecessor computed:
+    /// PolkaVM runs on from there with the registers and memory it has. Not an execution of
+    /// the program: tests build wrong paths with it that are consistent everywhere but at
+    /// that one step (a branch taken against its condition).
+    #[allow(clippy::too_many_arguments)]
+    pub fn trace_diverted(
+        &self,
+        export: &str,
+        args: &[u64],
+        host: &mut impl HostCalls,
+        gas: i64,
+        max_rows: usize,
+        row: usize,
+        pc: u32,
+    ) -> Result<Trace, TraceError> {
+        self.trace_with(export, args, host, gas, max_rows, Some((row, pc)))
+    }
+
+    fn trace_with(
+        &self,
+        export: &str,
+        args: &[u64],
+        host: &mut impl HostCalls,
+        gas: i64,
+        max_rows: usize,
+        mut divert: Option<(usize, u32)>,
+    ) -> Result<Trace, TraceError> {
         let mut instance = self.start(&self.traced, export, args, gas)?;
         let initial_regs = regs_of(&instance);
         let mut rows: Vec<Row> = Vec::new();
@@ -877,6 +907,16 @@ impl Tracer {
                         .program_counter()
                         .ok_or_else(|| engine_err("step without a program counter"))?
                         .0;
+                    let row = rows.len() + usize::from(pending.is_some());
+                    if let Some((_, to)) = divert.filter(|&(at, _)| at == row) {
+                        divert = None;
+                        if to != pc {
+                            // Nothing ran since the last step: resume at `to` instead, which
+                            // steps again there (and finishes the pending row with it).
+                            instance.set_next_program_counter(ProgramCounter(to));
+                            continue;
+                        }
+                    }
                     if let Some(p) = pending.take() {
                         let row = self.finish(&mut instance, rows.len(), p, &regs, Some(pc))?;
                         rows.push(row);

@@ -512,7 +512,7 @@ fn flip(x: &mut diverge_pcvm::F128, bit: usize) {
 }
 
 /// The ALU part of the proof is bound: every product, a stride of every sumcheck message,
-/// every final evaluation and every column stated at the ALU's three points, flipped or
+/// every final evaluation and every column stated at the ALU's four points, flipped or
 /// dropped, is rejected.
 #[test]
 fn every_alu_proof_field_is_bound() {
@@ -538,17 +538,19 @@ fn every_alu_proof_field_is_bound() {
     p.alu.lanes.products.pop();
     reject(&p, "lane products shortened");
     let mut n = 0usize;
-    for which in 0..3 {
+    for which in 0..4 {
         let layers: Vec<diverge_pcvm::sumcheck::SumcheckProof> = match which {
             0 => proof.alu.lanes.layers.clone(),
             1 => proof.alu.table.layers.clone(),
-            _ => vec![proof.alu.routing.clone()],
+            2 => vec![proof.alu.routing.clone()],
+            _ => vec![proof.alu.shift.sumcheck.clone()],
         };
         let set = |p: &mut CpuProof, l: usize, s: diverge_pcvm::sumcheck::SumcheckProof| match which
         {
             0 => p.alu.lanes.layers[l] = s,
             1 => p.alu.table.layers[l] = s,
-            _ => p.alu.routing = s,
+            2 => p.alu.routing = s,
+            _ => p.alu.shift.sumcheck = s,
         };
         for (l, layer) in layers.iter().enumerate() {
             for r in 0..layer.rounds.len() {
@@ -572,8 +574,13 @@ fn every_alu_proof_field_is_bound() {
             }
         }
     }
-    assert_eq!(proof.regs.column_evals.len(), 7);
-    for k in 4..7 {
+    for k in 0..2 {
+        let mut p = proof.clone();
+        flip(&mut p.alu.shift.column_evals[k], k);
+        reject(&p, "shifted column evaluation");
+    }
+    assert_eq!(proof.regs.column_evals.len(), 8);
+    for k in 4..8 {
         for c in 0..alu::COLUMNS {
             let mut p = proof.clone();
             flip(&mut p.regs.column_evals[k][c], c + k);

@@ -54,15 +54,43 @@ fn table_matches_the_blob() {
         assert_eq!(Some(e[field::OPCODE]), fetch::opcode_code(inst.opcode()));
         assert_eq!(e[field::NEXT_PC], next);
     }
-    for e in &t.entries[t.instructions..] {
+    let code_len = inv.code_bytes as u32;
+    for (k, e) in t.entries[t.instructions..].iter().enumerate() {
         assert_eq!(e[field::OPCODE], PAD_OPCODE);
+        // Past the code and not `code_len` itself (the last instruction's next pc), absorbing.
+        assert_eq!(e[field::PC], code_len + 1 + k as u32);
         assert!(tracer.instruction_at(e[field::PC]).is_none());
+        assert_eq!(e[field::NEXT_PC], e[field::PC]);
         assert!(e[field::REG_A..=field::REG_C]
             .iter()
             .chain(&e[field::WRITE..=field::WRITE])
             .all(|&x| x == fetch::NO_REG));
-        assert!(e[field::IMM_LO..=field::TARGET].iter().all(|&x| x == 0));
+        assert!(e[field::IMM_LO..=field::IMM_HI].iter().all(|&x| x == 0));
+        assert_eq!(e[field::TARGET], 0);
+        assert!(e[field::CTL..].iter().all(|&x| x == 0));
+        // Only the first padding entry is the halt's.
+        let halt = if k == 0 {
+            polkavm::RETURN_TO_HOST as u32
+        } else {
+            0
+        };
+        assert_eq!(e[field::JADDR], halt);
     }
+    // Jump-table addresses: distinct, even, nonzero, and each names a valid jump target.
+    let mut addresses: Vec<u32> = t.entries[..t.instructions]
+        .iter()
+        .map(|e| e[field::JADDR])
+        .filter(|&a| a != 0)
+        .collect();
+    assert!(
+        !addresses.is_empty(),
+        "the workload's returns use the jump table"
+    );
+    addresses.sort_unstable();
+    let len = addresses.len();
+    addresses.dedup();
+    assert_eq!(addresses.len(), len, "one address per pc");
+    assert!(addresses.iter().all(|a| a % 2 == 0));
     let mut pcs: Vec<u32> = t.entries.iter().map(|e| e[field::PC]).collect();
     pcs.sort_unstable();
     pcs.dedup();
