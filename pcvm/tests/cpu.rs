@@ -355,3 +355,29 @@ fn a_run_that_does_not_end_is_rejected() {
     };
     assert_rejected(&w, &boundary(&prefix), entry(), &expected);
 }
+
+/// A whole real block (`apply_block`, two transactions, host calls answered by re-execution's
+/// host): 369,717 rows at 2^19, 42 s to prove on 2 cores (verify 8 ms, 401 KB), so ignored
+/// by default.
+#[test]
+#[ignore = "2^19 rows: ~45 s of proving on 2 cores; cargo test -p diverge-pcvm --test cpu -- --ignored"]
+fn a_real_block_execution_proves_and_verifies() {
+    let trace = common::small_trace();
+    let entry = table()
+        .export_pc("apply_block")
+        .expect("the blob exports apply_block");
+    let b = boundary(trace);
+    let start = std::time::Instant::now();
+    let w = cpu::witness(table(), trace).expect("witness");
+    let proof = cpu::prove(table(), &b, entry, &w).expect("prove");
+    let prove_ms = start.elapsed().as_secs_f64() * 1e3;
+    let log_rows = w.regs.fetch.log_rows;
+    let start = std::time::Instant::now();
+    assert_eq!(cpu::verify(table(), &b, entry, log_rows, &proof), Ok(()));
+    let verify_ms = start.elapsed().as_secs_f64() * 1e3;
+    println!(
+        "apply_block (2 txs): {} rows (2^{log_rows}): prove {prove_ms:.0} ms, verify {verify_ms:.1} ms, {} proof bytes",
+        trace.rows.len(),
+        alu::proof_bytes(&proof)
+    );
+}

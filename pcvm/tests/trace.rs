@@ -143,6 +143,61 @@ fn assert_matches(trace: &Trace, host: PoolHost, run: &BlockRun, pre: &PoolState
     assert!(trace.rows.len() as u64 <= trace.gas_used);
 }
 
+/// What S3's memory argument must cover, measured on a block (`docs/PCVM-MEMORY.md`): the
+/// widths are bytes and 64-bit words only, every word access is 8-aligned, and the regions.
+fn memory_profile(trace: &Trace) {
+    use std::collections::{BTreeMap, HashSet};
+    let mut by_kind: BTreeMap<(bool, u8), usize> = BTreeMap::new();
+    let (mut bytes, mut words) = (HashSet::new(), HashSet::new());
+    let mut written: HashSet<u32> = HashSet::new();
+    let mut regions: BTreeMap<u32, usize> = BTreeMap::new();
+    let mut unwritten_reads = 0usize;
+    let mut calls = trace.host_calls.iter().peekable();
+    for (k, row) in trace.rows.iter().enumerate() {
+        if let Some(m) = row.mem {
+            *by_kind.entry((m.store, m.width)).or_default() += 1;
+            assert!(
+                matches!(m.width, 1 | 8),
+                "row {k}: a {}-byte access",
+                m.width
+            );
+            if m.width == 8 {
+                assert_eq!(m.address % 8, 0, "row {k}: an unaligned word access");
+            }
+            *regions.entry(m.address >> 16).or_default() += 1;
+            words.insert(m.address >> 3);
+            for a in m.address..m.address + m.width as u32 {
+                bytes.insert(a);
+                if m.store {
+                    written.insert(a);
+                } else if !written.contains(&a) {
+                    unwritten_reads += 1;
+                }
+            }
+        }
+        while let Some(c) = calls.next_if(|c| c.row == k) {
+            for (addr, data) in &c.mem_writes {
+                written.extend(*addr..*addr + data.len() as u32);
+            }
+        }
+    }
+    let mut host: BTreeMap<&str, (usize, usize, BTreeSet<u32>)> = BTreeMap::new();
+    for c in &trace.host_calls {
+        let e = host.entry(c.import.as_str()).or_default();
+        e.0 += 1;
+        for (addr, data) in &c.mem_writes {
+            e.1 += data.len();
+            e.2.insert(addr >> 16);
+        }
+    }
+    println!("host calls (count, bytes written, 64 KiB regions): {host:?}");
+    println!(
+        "memory: accesses (store, width) {by_kind:?}; {} bytes in {} words touched; {unwritten_reads} byte reads of memory neither the guest nor the host wrote; accesses per 64 KiB region {regions:?}",
+        bytes.len(),
+        words.len()
+    );
+}
+
 #[test]
 fn a_default_block_traces_to_reexecutions_results() {
     let inputs = blocks(2, DEFAULT_TXS);
@@ -179,6 +234,7 @@ fn a_default_block_traces_to_reexecutions_results() {
         "loads {loads}, stores {stores}, host-written bytes {host_bytes}, {} bytes a row",
         std::mem::size_of::<diverge_pcvm::trace::Row>()
     );
+    memory_profile(&trace);
     let (first, next) = tracer
         .instruction_at(trace.rows[0].pc)
         .expect("entry point");
