@@ -128,6 +128,7 @@ use crate::error::EngineError;
 use crate::fetch::{self, field, Entry, ProgramTable};
 use crate::field::{eq_table, F128, F32};
 use crate::grand_product::{self, BatchProductProof};
+use crate::mem::{self, MemProof, MemWitness};
 use crate::pcs;
 use crate::regs::{
     self, Boundary, Layout, RegsError, RegsProof, RegsWitness, COL_NEW_HI, COL_NEW_LO, COL_OLD_HI,
@@ -223,6 +224,15 @@ pub fn selectors(opcode: Opcode, imm: u64) -> [u32; SELECTORS] {
             &[sel::A, sel::B, sel::SUB]
         }
         O::jump_indirect => &[sel::A, sel::I],
+        // Memory rows: the lanes compute the address [`crate::mem`] reads, `A + I` (slot
+        // `b` is the base) or the absolute `I`.
+        O::load_indirect_u8
+        | O::load_indirect_u64
+        | O::store_indirect_u8
+        | O::store_indirect_u64
+        | O::store_imm_indirect_u8
+        | O::store_imm_indirect_u64 => &[sel::A, sel::I],
+        O::load_u8 | O::store_imm_u8 => &[sel::I],
         _ => &[],
     };
     let mut s = [0u32; SELECTORS];
@@ -278,7 +288,7 @@ pub const COL_TABLE_FINAL: usize = COL_Y2 + LANES;
 /// the lanes' norm `W(ρ)` (or 0), the witness of the zero test.
 pub const COL_TAKEN: usize = COL_TABLE_FINAL + FINAL_COLS;
 pub const COL_INV: usize = COL_TAKEN + 1;
-const USED: usize = COL_INV + 1;
+pub(crate) const USED: usize = COL_INV + 1;
 /// Packed columns (127 used).
 pub const COLUMNS: usize = 128;
 const LOG_COLUMNS: usize = 7;
@@ -305,8 +315,8 @@ impl Statement {
                 entry_pc: None,
             },
             Statement::Execution { entry_pc } => Layout {
-                domain: b"pcvm/cpu/v2",
-                log_columns: LOG_COLUMNS,
+                domain: b"pcvm/cpu/v3",
+                log_columns: crate::mem::LOG_COLUMNS,
                 entry_pc: Some(entry_pc),
             },
         }
@@ -336,6 +346,8 @@ pub enum AluError {
     WrongValue { row: usize, expected: u64, got: u64 },
     #[error("the lane lookup's counters are not the honest ones")]
     Counters,
+    #[error("an execution proof needs the memory witness (cpu::witness builds it)")]
+    NoMemory,
 }
 
 impl From<EngineError> for AluError {
@@ -365,11 +377,13 @@ pub struct AluWitness {
     pub inv: Vec<F32>,
 }
 
-/// A CPU witness: registers (fetch included) and ALU lanes.
+/// A CPU witness: registers (fetch included), ALU lanes and, for the execution statement,
+/// memory ([`crate::cpu::witness`] sets it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CpuWitness {
     pub regs: RegsWitness,
     pub alu: AluWitness,
+    pub mem: Option<MemWitness>,
 }
 
 fn f32(x: u32) -> F32 {
@@ -689,7 +703,11 @@ impl CpuWitness {
     /// witnesses with [`RegsWitness::simulate`] and wrap them here).
     pub fn new(regs: RegsWitness) -> CpuWitness {
         let alu = AluWitness::honest(&regs.fetch.rows, &regs.old);
-        CpuWitness { regs, alu }
+        CpuWitness {
+            regs,
+            alu,
+            mem: None,
+        }
     }
 
     /// Re-derives the lane counters after a test edits lanes.
@@ -775,6 +793,8 @@ pub struct AluProof {
     /// The next-row values `PC'`, `JADDR'` the routing zerocheck ends in, reduced to `PC`,
     /// `JADDR` at a fourth point.
     pub shift: ShiftProof,
+    /// Memory, in the execution statement only.
+    pub mem: Option<MemProof>,
 }
 
 /// A CPU proof: fetch, registers and ALU on one commitment and one transcript. Its
@@ -1075,7 +1095,11 @@ pub(crate) fn prove_statement(
     shape(w)?;
     let log_rows = w.regs.fetch.log_rows;
     let n = 1usize << log_rows;
-    let extra = columns(&w.alu, log_rows);
+    let mut extra = columns(&w.alu, log_rows);
+    if let Statement::Execution { .. } = statement {
+        let m = w.mem.as_ref().ok_or(AluError::NoMemory)?;
+        extra.extend(mem::columns(m, log_rows));
+    }
     let rows = &w.regs.fetch.rows;
     let regs_cols = |c: usize, k: usize| -> F128 {
         // Only the columns the routing reads: fetched fields, reads, writes.
@@ -1168,18 +1192,27 @@ pub(crate) fn prove_statement(
             ],
             t,
         );
-        let points = vec![
+        let mut points = vec![
             r_lanes[..log_rows].to_vec(),
             finals_point(&r_table, log_rows),
             z,
             r_next,
         ];
+        let mem_proof = match statement {
+            Statement::Alu => None,
+            Statement::Execution { .. } => {
+                let (proof, mem_points) = mem::prove(table, log_rows, &regs_cols, t);
+                points.extend(mem_points);
+                Some(proof)
+            }
+        };
         Ok((
             AluProof {
                 lanes: lanes_gp,
                 table: table_gp,
                 routing,
                 shift,
+                mem: mem_proof,
             },
             points,
         ))
@@ -1224,7 +1257,11 @@ pub(crate) fn verify_statement(
         log_rows,
         &proof.regs,
         |t, evals| {
-            if evals.len() != 4 {
+            let want = match statement {
+                Statement::Alu => 4,
+                Statement::Execution { .. } => 10,
+            };
+            if evals.len() != want || alu.mem.is_some() != (want == 10) {
                 return Err(EngineError::Shape("ALU column evaluations").into());
             }
             let [ev_lanes, ev_finals, ev_z, ev_next] = [&evals[0], &evals[1], &evals[2], &evals[3]];
@@ -1302,12 +1339,11 @@ pub(crate) fn verify_statement(
             if alu.shift.column_evals[..] != [ev_next[field::PC], ev_next[field::JADDR]] {
                 return Err(reject("next-row columns"));
             }
-            Ok(vec![
-                r_rows.to_vec(),
-                finals_point(r_t, log_rows),
-                z,
-                r_next,
-            ])
+            let mut points = vec![r_rows.to_vec(), finals_point(r_t, log_rows), z, r_next];
+            if let Some(m) = &alu.mem {
+                points.extend(mem::verify(table, log_rows, m, &evals[4..], t)?);
+            }
+            Ok(points)
         },
     )?;
     Ok(())
@@ -1328,6 +1364,7 @@ pub fn proof_bytes(proof: &CpuProof) -> usize {
         + layers(&a.table.layers)
         + layers(std::slice::from_ref(&a.routing))
         + layers(std::slice::from_ref(&a.shift.sumcheck))
+        + a.mem.as_ref().map_or(0, mem::proof_bytes)
 }
 
 #[cfg(test)]

@@ -4,14 +4,16 @@
 //! # What is proven
 //!
 //! Everything [`alu`] proves, on the same commitment and transcript (its own label,
-//! `pcvm/cpu/v2`, with the entry pc absorbed before the commitment's challenges), and:
+//! `pcvm/cpu/v3`, with the entry pc absorbed before the commitment's challenges), and:
 //!
 //! * row 0 is at the public entry pc (the export's);
 //! * every row's successor is the row PolkaVM runs next: the next instruction, or the branch
 //!   or jump target when taken, where *taken* is the opcode's condition on the row's reads;
 //!   an indirect jump's successor is the instruction at the jump-table address it computes;
 //! * the run ends by returning to the host (`jump_indirect` to [`polkavm::RETURN_TO_HOST`]),
-//!   only padding follows, and the last row is padding.
+//!   only padding follows, and the last row is padding;
+//! * its loads and stores are a consistent run of memory from the blob's initial memory
+//!   ([`crate::mem`], on the same commitment, which is 256 columns wide here).
 //!
 //! # Columns
 //!
@@ -77,6 +79,7 @@ use polkavm::program::Opcode;
 use crate::alu::{self, AluError, CpuProof, CpuWitness, Statement, LANES, MIN_LOG_ROWS};
 use crate::fetch::{field, Entry, ProgramTable};
 use crate::field::{F128, F32};
+use crate::mem::{self, MemError, MemWitness};
 use crate::regs::Boundary;
 use crate::trace::Trace;
 
@@ -206,6 +209,8 @@ pub(crate) fn identities(x: &[F128], entry: F128, pad: F128) -> [F128; IDENTITIE
 pub enum CpuError {
     #[error("{0}")]
     Alu(#[from] AluError),
+    #[error("memory: {0}")]
+    Mem(#[from] MemError),
     #[error("row 0 is at pc {got}, the export's entry is {entry}")]
     WrongEntry { entry: u32, got: u32 },
     #[error("the last row is at pc {got}, not padding (pc {pad}): the run did not end")]
@@ -221,8 +226,25 @@ pub enum CpuError {
 /// The honest witness of a complete run: at least one padding row after the halt, and the
 /// ALU's minimum size.
 pub fn witness(table: &ProgramTable, trace: &Trace) -> Result<CpuWitness, CpuError> {
+    if let Some(c) = trace.host_calls.iter().find(|c| !c.mem_writes.is_empty()) {
+        return Err(MemError::HostWrites { row: c.row }.into());
+    }
     let log_rows = table.log_rows_for(trace.rows.len() + 1).max(MIN_LOG_ROWS);
-    Ok(CpuWitness::from_trace(table, trace, log_rows)?)
+    let mut w = CpuWitness::from_trace(table, trace, log_rows)?;
+    with_memory(table, &mut w)?;
+    Ok(w)
+}
+
+/// Sets `w.mem` to the honest memory witness of its rows, lanes, stored values and loads.
+pub fn with_memory(table: &ProgramTable, w: &mut CpuWitness) -> Result<(), CpuError> {
+    w.mem = Some(MemWitness::honest(
+        table,
+        &w.regs.fetch.rows,
+        &w.alu.r,
+        &w.regs.old[0],
+        &w.regs.new,
+    )?);
+    Ok(())
 }
 
 /// The native check (debug oracle), run by the prover: the run starts at `entry_pc` and ends
@@ -279,6 +301,8 @@ pub fn check(
         }
     }
     alu::check(table, b, w)?;
+    let m = w.mem.as_ref().ok_or(AluError::NoMemory)?;
+    mem::check(table, rows, &w.alu.r, &w.regs.old[0], &w.regs.new, m)?;
     Ok(())
 }
 

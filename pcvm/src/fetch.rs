@@ -16,8 +16,8 @@
 //! parser (as [`trace::inventory`] does), and the table is never
 //! committed; the verifier evaluates its multilinear extension itself (2^p entries, p = 11 for
 //! the workload's 1521 instructions). The blob's Blake2b-256 hash is absorbed right after the domain label
-//! (`pcvm/fetch/v4`, the version is in the label; v2 added `write`, v3 the ALU selectors, v4
-//! the jump-table address and control selectors) and before the commitment and any challenge,
+//! (`pcvm/fetch/v5`, the version is in the label; v2 added `write`, v3 the ALU selectors, v4
+//! the jump-table address and control selectors, v5 address lanes for memory opcodes) and before the commitment and any challenge,
 //! so a proof made for one blob is a transcript of another statement under every other blob,
 //! even one whose table is identical.
 //!
@@ -216,6 +216,8 @@ pub struct ProgramTable {
     by_pc: HashMap<u32, usize>,
     /// The blob's exports and their entry pcs.
     exports: Vec<(String, u32)>,
+    /// The blob's memory and the memory side table ([`crate::mem`]).
+    pub memory: crate::mem::MemoryTable,
 }
 
 fn reg(r: RawReg) -> u32 {
@@ -288,7 +290,8 @@ fn encode(instruction: Instruction, pc: u32, next: u32) -> Result<Entry, FetchEr
             target = v as u32;
         }
         I::store_imm_indirect_u8(b, o, v) | I::store_imm_indirect_u64(b, o, v) => {
-            regs[0] = reg(b);
+            // The base in slot `b`, where the ALU lanes read `A` for the address.
+            regs[1] = reg(b);
             imm = Some(sext(o));
             target = v as u32;
         }
@@ -420,6 +423,7 @@ impl ProgramTable {
                 )
             })
             .collect();
+        let memory = crate::mem::MemoryTable::new(&program, &entries)?;
         Ok(ProgramTable {
             hash: blob_hash(blob),
             instructions,
@@ -427,6 +431,7 @@ impl ProgramTable {
             entries,
             by_pc,
             exports,
+            memory,
         })
     }
 
@@ -602,7 +607,7 @@ pub struct FetchProof {
     pub opening: EvalProof,
 }
 
-const DOMAIN: &[u8] = b"pcvm/fetch/v4";
+const DOMAIN: &[u8] = b"pcvm/fetch/v5";
 
 /// Fiat–Shamir up to the fingerprint challenges: domain, blob hash, sizes, root → `β`, `γ`.
 fn begin(table: &ProgramTable, log_rows: usize, cm: &Commitment) -> (Transcript, Vec<F128>, F128) {

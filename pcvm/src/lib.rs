@@ -59,7 +59,14 @@
 //!   computed; the run halts by returning to the host into absorbing padding, and the last
 //!   row is padding. Next-row values come from the shift argument.
 //!
-//! Later stages (issue 10) add the memory arguments (S3) and bind the pre- and post-state.
+//! * [`mem`]: S3's first argument, in the execution statement (256 columns): one memory
+//!   operation per row on aligned 8-byte words, read-write offline memory checking against
+//!   the verifier's memory table (the blob's data, zeros elsewhere), offsets by the key's low
+//!   bits, memory selectors from a pc-keyed side table, stored bytes range-checked. Loads
+//!   return what the latest store left; stores change exactly their bytes.
+//!
+//! Later stages (issue 10) add host rows for host writes and bind the proof to the block's
+//! pre-state, payload and post-state (`docs/PCVM-MEMORY.md`).
 
 pub mod air;
 pub mod alu;
@@ -69,6 +76,7 @@ pub mod error;
 pub mod fetch;
 pub mod field;
 pub mod grand_product;
+pub mod mem;
 pub mod pcs;
 pub mod regs;
 pub mod shift;

@@ -611,7 +611,7 @@ fn cells_product(ch: &Challenges, values: &[u64; CELLS], ts: &[F128; CELLS]) -> 
 }
 
 /// `Π_b (1 + r_b + r_b·c^(m·2^b))`: the MLE of `x ↦ c^(m·x)` over the bits of `x`.
-fn power_mle(point: &[F128], m: u64) -> F128 {
+pub(crate) fn power_mle(point: &[F128], m: u64) -> F128 {
     let mut base = F128::from(g().pow(m));
     let mut acc = F128::one();
     for &r in point {

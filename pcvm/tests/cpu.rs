@@ -7,16 +7,20 @@
 mod common;
 mod pool_host;
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use common::{prefix_of, table};
 use diverge_pcvm::alu::{self, CpuProof, CpuWitness, MIN_LOG_ROWS};
 use diverge_pcvm::cpu::{self, ctl, CpuError};
 use diverge_pcvm::fetch::{field, Entry, FetchWitness, NO_REG};
+use diverge_pcvm::mem::{side, MemError, MemWitness};
 use diverge_pcvm::regs::{Boundary, RegsWitness};
 use diverge_pcvm::trace::{Regs, Trace, Tracer};
+use diverge_pcvm::F32;
 use exec_reexec::state::PoolState;
 use exec_reexec::vm::{Backend, Vm, GUEST_BLOB};
+use ligerito_binary_fields::BinaryFieldElement;
 use polkavm::Reg;
 
 use crate::pool_host::PoolHost;
@@ -93,32 +97,168 @@ fn pad_step() -> Step {
     (*table().pad_entry(), None)
 }
 
-/// The witness a prover commits for an arbitrary path from `initial`: every ALU-constrained
-/// write recomputed from the registers along the path, loads keeping the trace's values,
-/// `TAKEN` set to follow the path, so only what the path itself gets wrong is wrong.
+/// What a cheating prover's memory does differently at one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cheat {
+    None,
+    /// A load returns the word as it was before its latest store.
+    StaleLoad(usize),
+    /// A store leaves memory unchanged.
+    DropStore(usize),
+    /// A byte store also flips a bit of the neighbouring byte.
+    Neighbour(usize),
+    /// A word store commits its value as `[lo, 0, 0, 0, hi, 0, 0, 0]`: the same packing in
+    /// the field, but not bytes.
+    NotBytes(usize),
+}
+
+/// The 64-bit value a word's committed "bytes" pack to in the field (for bytes, the word).
+fn pack(b: &[u32; 8]) -> u64 {
+    let half = |h: usize| (0..4).fold(0u32, |acc, l| acc ^ (b[4 * h + l] << (8 * l)));
+    half(0) as u64 | (half(1) as u64) << 32
+}
+
+/// The witness a prover commits for an arbitrary path from `initial`: every register and
+/// memory value the path computes (ALU results from the registers along it, loads from the
+/// memory its stores left, `cheat` applied), `TAKEN` set to follow the path, so only what
+/// the path itself gets wrong is wrong. Host-call results keep the trace's values
+/// (`hash_chain` has none).
 fn along(path: &[Step], initial: Regs, log_rows: usize) -> (CpuWitness, Boundary) {
+    along_with(path, initial, log_rows, Cheat::None)
+}
+
+fn along_with(
+    path: &[Step],
+    initial: Regs,
+    log_rows: usize,
+    cheat: Cheat,
+) -> (CpuWitness, Boundary) {
     let t = table();
+    let m = &t.memory;
     let n = 1usize << log_rows;
     let mut tuples: Vec<Entry> = path.iter().map(|s| s.0).collect();
     tuples.resize(n, *t.pad_entry());
+    // Memory by key (mapped words, the dummy at 0, and whatever unmapped word a path
+    // touches), with the time of its last access and the version before its last store.
+    let mut memory: HashMap<u32, [u32; 8]> = m
+        .keys
+        .iter()
+        .zip(&m.init)
+        .map(|(&k, b)| (k, b.map(u32::from)))
+        .collect();
+    let mut last: HashMap<u32, u64> = HashMap::new();
+    let mut before: HashMap<u32, ([u32; 8], u64)> = HashMap::new();
+    let mut mw = MemWitness {
+        side: Vec::new(),
+        side_ts: Vec::new(),
+        side_final: Vec::new(),
+        key: vec![0; n],
+        ob: std::array::from_fn(|_| vec![0; n]),
+        nb: std::array::from_fn(|_| vec![0; n]),
+        oh: std::array::from_fn(|_| vec![0; n]),
+        sb: std::array::from_fn(|_| vec![0; n]),
+        sb_ts: Default::default(),
+        byte_final: Vec::new(),
+        t_old: Vec::new(),
+        gap: Vec::new(),
+        gap_ts: Vec::new(),
+        gap_final: Vec::new(),
+        final_bytes: Vec::new(),
+        final_ts: Vec::new(),
+    };
+    let g = F32::from_value(diverge_pcvm::fetch::G);
     let mut regs = initial;
     let mut writes = vec![0u64; n];
-    for (k, &(e, traced)) in path.iter().enumerate() {
+    for (k, e) in tuples.iter().enumerate() {
+        let traced = path.get(k).and_then(|s| s.1);
         let read = |slot: usize| match e[slot] {
             NO_REG => 0,
             r => regs[r as usize],
         };
+        let (a, b) = (read(field::REG_B), read(field::REG_C));
+        let s = t.index_of(e[field::PC]).map_or([0; 8], |i| m.side[i]);
+        mw.side.push(s);
+        let mut key = 0;
+        let mut loaded = None;
+        let old = memory[&0];
+        let mut ob = old;
+        let mut nb = old;
+        if s[side::L8..=side::S64].contains(&1) {
+            let (alpha, beta, cin) = alu::operands(e, a, b);
+            let (r, _) = alu::lanes(e[field::ALU_SEL + alu::sel::MODE], alpha, beta, cin);
+            let address = u32::from_le_bytes([r[0], r[1], r[2], r[3]]);
+            let off = (address & 7) as usize;
+            key = address & !7;
+            mw.oh[off][k] = 1;
+            ob = *memory.entry(key).or_default();
+            if cheat == Cheat::StaleLoad(k) {
+                let (stale, _) = before[&key];
+                ob = stale;
+            }
+            nb = ob;
+            if s[side::S8] | s[side::S64] == 1 {
+                let v = if s[side::IMM2] == 1 {
+                    s[side::V_LO] as u64 | (s[side::V_HI] as u64) << 32
+                } else {
+                    read(field::REG_A)
+                };
+                let mut sb = v.to_le_bytes().map(u32::from);
+                if cheat == Cheat::NotBytes(k) {
+                    sb = [v as u32, 0, 0, 0, (v >> 32) as u32, 0, 0, 0];
+                }
+                for (col, &x) in mw.sb.iter_mut().zip(&sb) {
+                    col[k] = x;
+                }
+                if s[side::S64] == 1 {
+                    nb = sb;
+                } else {
+                    nb[off] = sb[0];
+                }
+                if cheat == Cheat::Neighbour(k) {
+                    nb[off ^ 1] ^= 1;
+                }
+                if cheat == Cheat::DropStore(k) {
+                    nb = ob;
+                }
+                before.insert(key, (ob, last.get(&key).copied().unwrap_or(0)));
+            }
+            loaded = match (s[side::L8], s[side::L64]) {
+                (1, _) => Some(ob[off] as u64),
+                (_, 1) => Some(pack(&ob)),
+                _ => None,
+            };
+        }
+        mw.key[k] = key;
+        let produced_before = last.get(&key).copied().unwrap_or(0);
+        let t_old = match cheat {
+            Cheat::StaleLoad(c) if c == k => before[&key].1,
+            _ => produced_before,
+        };
+        mw.t_old.push(g.pow(t_old));
+        last.insert(key, k as u64 + 1);
+        for l in 0..8 {
+            mw.ob[l][k] = ob[l];
+            mw.nb[l][k] = nb[l];
+        }
+        memory.insert(key, nb);
         let dest = e[field::WRITE];
-        let v = match alu::expected(&e, read(field::REG_B), read(field::REG_C)) {
+        let v = match alu::expected(e, a, b) {
             Some(v) => v,
             None if dest == NO_REG => 0,
-            None => traced.unwrap_or(regs[dest as usize]),
+            None => loaded.or(traced).unwrap_or(regs[dest as usize]),
         };
         if dest != NO_REG {
             regs[dest as usize] = v;
         }
         writes[k] = v;
     }
+    mw.final_bytes = m.keys.iter().map(|k| memory[k]).collect();
+    mw.final_ts = m
+        .keys
+        .iter()
+        .map(|k| g.pow(last.get(k).copied().unwrap_or(0)))
+        .collect();
+    mw.relink(t);
     let fetch = FetchWitness::with_tuples(t, log_rows, tuples);
     let regs = RegsWitness::simulate(fetch, writes, &initial).expect("simulate");
     let b = Boundary {
@@ -134,6 +274,7 @@ fn along(path: &[Step], initial: Regs, log_rows: usize) -> (CpuWitness, Boundary
             w.alu.taken[k] = (next == e[field::TARGET]) as u8;
         }
     }
+    w.mem = Some(mw);
     (w, b)
 }
 
@@ -193,7 +334,14 @@ fn the_path_witness_of_the_honest_run_is_the_honest_witness() {
     let r = run();
     let (w, b) = along(&steps(&r.trace), r.trace.initial_regs, MIN_LOG_ROWS);
     assert_eq!(b, boundary(&r.trace));
-    assert!(w == r.w, "the path witness differs from the honest one");
+    assert!(
+        w.regs == r.w.regs && w.alu == r.w.alu,
+        "the path's registers or lanes"
+    );
+    assert!(
+        w.mem == r.w.mem,
+        "the path's memory differs from the honest one"
+    );
     // Conditional branches go both ways in the run, and each condition decides somewhere.
     let rows = &r.w.regs.fetch.rows;
     let decided = |j: usize, outcome: u8| {
@@ -348,7 +496,8 @@ fn a_run_that_does_not_end_is_rejected() {
     let n = 1usize << MIN_LOG_ROWS;
     assert!(long.rows.len() > n);
     let prefix = prefix_of(&long, &long.replay_registers(), n);
-    let w = CpuWitness::from_trace(table(), &prefix, MIN_LOG_ROWS).expect("witness");
+    let mut w = CpuWitness::from_trace(table(), &prefix, MIN_LOG_ROWS).expect("witness");
+    cpu::with_memory(table(), &mut w).expect("memory");
     let expected = CpuError::NotEnded {
         pad: table().pad_pc(),
         got: prefix.rows[n - 1].pc,
@@ -356,28 +505,211 @@ fn a_run_that_does_not_end_is_rejected() {
     assert_rejected(&w, &boundary(&prefix), entry(), &expected);
 }
 
-/// A whole real block (`apply_block`, two transactions, host calls answered by re-execution's
-/// host): 369,717 rows at 2^19, 42 s to prove on 2 cores (verify 8 ms, 401 KB), so ignored
-/// by default.
+/// The honest run's path with `cheat` at the first (or `last`) row `pick` accepts (rows, side entry,
+/// the honest witness's memory columns), refused by the prover and rejected by the verifier.
+fn memory_cheat(
+    what: &str,
+    last: bool,
+    pick: impl Fn(usize, &[u32; 8], &MemWitness) -> bool,
+    cheat: fn(usize) -> Cheat,
+) {
+    let r = run();
+    let m = r.w.mem.as_ref().expect("memory");
+    let mut rows: Vec<usize> = (0..r.trace.rows.len()).collect();
+    if last {
+        rows.reverse();
+    }
+    let k = rows
+        .into_iter()
+        .find(|&k| pick(k, &m.side[k], m))
+        .unwrap_or_else(|| panic!("{what}: no row to cheat at"));
+    let (w, b) = along_with(
+        &steps(&r.trace),
+        r.trace.initial_regs,
+        MIN_LOG_ROWS,
+        cheat(k),
+    );
+    let why = cpu::check(table(), &b, entry(), &w).expect_err("the oracle sees it");
+    assert!(matches!(why, CpuError::Mem(_)), "{what}: {why}");
+    let proof = cpu::prove_unchecked(table(), &b, entry(), &w).expect("proves anyway");
+    let verdict = cpu::verify(table(), &b, entry(), MIN_LOG_ROWS, &proof)
+        .expect_err(&format!("{what}: the verifier accepted"));
+    println!("{what} at row {k}: refused ({why}), rejected ({verdict})");
+}
+
+/// A word store that changed its word, and the rows after it.
+fn changing_store(k: usize, s: &[u32; 8], m: &MemWitness, width: usize) -> bool {
+    s[width] == 1 && (0..8).any(|l| m.ob[l][k] != m.nb[l][k])
+}
+
 #[test]
-#[ignore = "2^19 rows: ~45 s of proving on 2 cores; cargo test -p diverge-pcvm --test cpu -- --ignored"]
-fn a_real_block_execution_proves_and_verifies() {
+fn a_load_of_a_stale_value_is_rejected() {
+    // A word load whose word an earlier store changed: it returns the version before.
+    memory_cheat(
+        "stale load",
+        false,
+        |k, s, m| {
+            s[side::L64] == 1
+                && (0..k)
+                    .rev()
+                    .find(|&j| {
+                        m.key[j] == m.key[k] && m.side[j][side::S64] + m.side[j][side::S8] == 1
+                    })
+                    .is_some_and(|j| (0..8).any(|l| m.ob[l][j] != m.nb[l][j]))
+        },
+        Cheat::StaleLoad,
+    );
+}
+
+#[test]
+fn a_dropped_store_is_rejected() {
+    memory_cheat(
+        // The last one: an early one drops the return address and the run jumps to 0,
+        // which the control identities catch first.
+        "dropped store",
+        true,
+        |k, s, m| changing_store(k, s, m, side::S64),
+        Cheat::DropStore,
+    );
+}
+
+#[test]
+fn a_byte_store_that_changes_its_neighbour_is_rejected() {
+    memory_cheat(
+        "neighbour byte",
+        false,
+        |_, s, _| s[side::S8] == 1,
+        Cheat::Neighbour,
+    );
+}
+
+#[test]
+fn stored_bytes_that_are_not_bytes_are_rejected() {
+    // Same packing in GF(2^32), so only the byte range check stands in the way.
+    memory_cheat(
+        "non-byte stored bytes",
+        false,
+        |k, s, m| s[side::S64] == 1 && (1..4).chain(5..8).any(|l| m.sb[l][k] != 0),
+        Cheat::NotBytes,
+    );
+}
+
+#[test]
+fn unmapped_and_unaligned_accesses_are_rejected() {
+    // The stack pointer moved off the mapped stack, or off 8-alignment: PolkaVM would
+    // segfault or (for words) the workload never does it; neither proves.
+    let r = run();
+    let sp = Reg::SP.to_usize();
+    for (what, sp_value) in [
+        ("unmapped", 0x2000_0000u64),
+        ("unaligned", r.trace.initial_regs[sp] - 4),
+    ] {
+        let mut initial = r.trace.initial_regs;
+        initial[sp] = sp_value;
+        let (w, b) = along(&steps(&r.trace), initial, MIN_LOG_ROWS);
+        let why = cpu::check(table(), &b, entry(), &w).expect_err("the oracle sees it");
+        assert!(
+            matches!(
+                why,
+                CpuError::Mem(MemError::Unmapped { .. } | MemError::Unaligned { .. })
+            ),
+            "{what}: {why}"
+        );
+        let proof = cpu::prove_unchecked(table(), &b, entry(), &w).expect("proves anyway");
+        let verdict = cpu::verify(table(), &b, entry(), MIN_LOG_ROWS, &proof)
+            .expect_err(&format!("{what}: the verifier accepted"));
+        println!("{what} stack: refused ({why}), rejected ({verdict})");
+    }
+}
+
+/// The memory part of the proof is bound: every product, every final evaluation and a
+/// stride of every sumcheck message, flipped, is rejected.
+#[test]
+fn every_memory_proof_field_is_bound() {
+    let r = run();
+    let b = boundary(&r.trace);
+    let honest = r
+        .proof
+        .alu
+        .mem
+        .as_ref()
+        .expect("an execution proof has memory");
+    let reject = |p: &CpuProof, what: &str| {
+        assert!(
+            cpu::verify(table(), &b, entry(), MIN_LOG_ROWS, p).is_err(),
+            "{what} accepted"
+        );
+    };
+    let flip = |x: &mut diverge_pcvm::F128, bit: usize| {
+        *x = x.add(&diverge_pcvm::F128::from_value(1u128 << (bit % 128)));
+    };
+    let with = |edit: &dyn Fn(&mut diverge_pcvm::mem::MemProof)| {
+        let mut p = r.proof.clone();
+        edit(p.alu.mem.as_mut().expect("memory"));
+        p
+    };
+    for k in 0..honest.rows.products.len() {
+        reject(&with(&|m| flip(&mut m.rows.products[k], k)), "row product");
+    }
+    for k in 0..honest.bytes.products.len() {
+        reject(
+            &with(&|m| flip(&mut m.bytes.products[k], k)),
+            "byte product",
+        );
+    }
+    reject(
+        &with(&|m| flip(&mut m.side_finals.product, 1)),
+        "side finals",
+    );
+    reject(
+        &with(&|m| flip(&mut m.mem_finals.product, 2)),
+        "memory finals",
+    );
+    reject(
+        &with(&|m| flip(&mut m.byte_finals.product, 3)),
+        "byte finals",
+    );
+    for e in 0..honest.semantics.evals.len() {
+        reject(
+            &with(&|m| flip(&mut m.semantics.evals[e], e)),
+            "semantics evaluation",
+        );
+    }
+    for r_ in 0..honest.semantics.rounds.len() {
+        reject(
+            &with(&|m| flip(&mut m.semantics.rounds[r_][0], r_)),
+            "semantics message",
+        );
+    }
+    let mut p = r.proof.clone();
+    p.alu.mem = None;
+    reject(&p, "memory dropped");
+    assert_eq!(r.proof.regs.column_evals.len(), 14);
+    for k in 8..14 {
+        for c in [
+            0,
+            diverge_pcvm::mem::COL_KEY,
+            diverge_pcvm::mem::COL_FINAL_TS,
+        ] {
+            let mut p = r.proof.clone();
+            flip(&mut p.regs.column_evals[k][c], c + k);
+            reject(&p, "memory column evaluation");
+        }
+    }
+}
+
+/// A real block (`apply_block`) reads its input and state through host calls that write
+/// guest memory: not provable until S3's host rows, and the prover says so by name.
+#[test]
+fn a_block_with_host_writes_is_refused_by_name() {
     let trace = common::small_trace();
-    let entry = table()
-        .export_pc("apply_block")
-        .expect("the blob exports apply_block");
-    let b = boundary(trace);
-    let start = std::time::Instant::now();
-    let w = cpu::witness(table(), trace).expect("witness");
-    let proof = cpu::prove(table(), &b, entry, &w).expect("prove");
-    let prove_ms = start.elapsed().as_secs_f64() * 1e3;
-    let log_rows = w.regs.fetch.log_rows;
-    let start = std::time::Instant::now();
-    assert_eq!(cpu::verify(table(), &b, entry, log_rows, &proof), Ok(()));
-    let verify_ms = start.elapsed().as_secs_f64() * 1e3;
-    println!(
-        "apply_block (2 txs): {} rows (2^{log_rows}): prove {prove_ms:.0} ms, verify {verify_ms:.1} ms, {} proof bytes",
-        trace.rows.len(),
-        alu::proof_bytes(&proof)
+    let first = trace
+        .host_calls
+        .iter()
+        .find(|c| !c.mem_writes.is_empty())
+        .expect("apply_block reads its input");
+    assert_eq!(
+        cpu::witness(table(), trace).err(),
+        Some(CpuError::Mem(MemError::HostWrites { row: first.row }))
     );
 }

@@ -144,7 +144,8 @@ fn assert_matches(trace: &Trace, host: PoolHost, run: &BlockRun, pre: &PoolState
 }
 
 /// What S3's memory argument must cover, measured on a block (`docs/PCVM-MEMORY.md`): the
-/// widths are bytes and 64-bit words only, every word access is 8-aligned, and the regions.
+/// widths are bytes and 64-bit words only, every word access is 8-aligned and inside the
+/// verifier's memory table, and the regions.
 fn memory_profile(trace: &Trace) {
     use std::collections::{BTreeMap, HashSet};
     let mut by_kind: BTreeMap<(bool, u8), usize> = BTreeMap::new();
@@ -152,6 +153,8 @@ fn memory_profile(trace: &Trace) {
     let mut written: HashSet<u32> = HashSet::new();
     let mut regions: BTreeMap<u32, usize> = BTreeMap::new();
     let mut unwritten_reads = 0usize;
+    let table = diverge_pcvm::fetch::ProgramTable::from_blob(GUEST_BLOB).expect("table");
+    let memory = &table.memory;
     let mut calls = trace.host_calls.iter().peekable();
     for (k, row) in trace.rows.iter().enumerate() {
         if let Some(m) = row.mem {
@@ -164,6 +167,11 @@ fn memory_profile(trace: &Trace) {
             if m.width == 8 {
                 assert_eq!(m.address % 8, 0, "row {k}: an unaligned word access");
             }
+            assert!(
+                memory.index_of(m.address & !7).is_some(),
+                "row {k}: {:#x} is outside the memory table",
+                m.address
+            );
             *regions.entry(m.address >> 16).or_default() += 1;
             words.insert(m.address >> 3);
             for a in m.address..m.address + m.width as u32 {
@@ -191,6 +199,7 @@ fn memory_profile(trace: &Trace) {
         }
     }
     println!("host calls (count, bytes written, 64 KiB regions): {host:?}");
+    println!("memory table: 2^{} words", memory.log_entries);
     println!(
         "memory: accesses (store, width) {by_kind:?}; {} bytes in {} words touched; {unwritten_reads} byte reads of memory neither the guest nor the host wrote; accesses per 64 KiB region {regions:?}",
         bytes.len(),
