@@ -1351,12 +1351,7 @@ pub(crate) fn verify_statement(
 
 /// Bytes of a proof (roots, field elements and the encoded opening), for size reports.
 pub fn proof_bytes(proof: &CpuProof) -> usize {
-    let layers = |layers: &[SumcheckProof]| {
-        layers
-            .iter()
-            .map(|l| 16 * (l.rounds.iter().map(Vec::len).sum::<usize>() + l.evals.len()))
-            .sum::<usize>()
-    };
+    let layers = crate::sumcheck::proof_bytes;
     let a = &proof.alu;
     regs::proof_bytes(&proof.regs)
         + 16 * (a.lanes.products.len() + a.table.products.len() + a.shift.column_evals.len())

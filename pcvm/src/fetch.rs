@@ -818,12 +818,7 @@ pub fn verify_blob(blob: &[u8], log_rows: usize, proof: &FetchProof) -> Result<(
 
 /// Bytes of a proof (roots, field elements and the encoded opening), for size reports.
 pub fn proof_bytes(proof: &FetchProof) -> usize {
-    let layers = |layers: &[crate::sumcheck::SumcheckProof]| {
-        layers
-            .iter()
-            .map(|l| 16 * (l.rounds.iter().map(Vec::len).sum::<usize>() + l.evals.len()))
-            .sum::<usize>()
-    };
+    let layers = crate::sumcheck::proof_bytes;
     32 + 16 * proof.rows.products.len()
         + layers(&proof.rows.layers)
         + 16

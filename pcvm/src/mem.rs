@@ -1053,12 +1053,7 @@ pub(crate) fn verify(
 
 /// Bytes of the memory part, for size reports.
 pub fn proof_bytes(proof: &MemProof) -> usize {
-    let layers = |layers: &[SumcheckProof]| {
-        layers
-            .iter()
-            .map(|l| 16 * (l.rounds.iter().map(Vec::len).sum::<usize>() + l.evals.len()))
-            .sum::<usize>()
-    };
+    let layers = crate::sumcheck::proof_bytes;
     16 * (proof.rows.products.len() + proof.bytes.products.len() + 3)
         + layers(&proof.rows.layers)
         + layers(&proof.bytes.layers)

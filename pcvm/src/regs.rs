@@ -1028,12 +1028,7 @@ pub(crate) fn verify_with(
 
 /// Bytes of a proof (roots, field elements and the encoded opening), for size reports.
 pub fn proof_bytes(proof: &RegsProof) -> usize {
-    let layers = |layers: &[SumcheckProof]| {
-        layers
-            .iter()
-            .map(|l| 16 * (l.rounds.iter().map(Vec::len).sum::<usize>() + l.evals.len()))
-            .sum::<usize>()
-    };
+    let layers = crate::sumcheck::proof_bytes;
     32 + 8
         + 4 * proof.last_ts.len()
         + 16 * (proof.fetch_rows.products.len() + 1 + proof.ops.products.len())

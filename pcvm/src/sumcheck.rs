@@ -205,6 +205,14 @@ impl Composition for Product {
     }
 }
 
+/// Bytes of sumcheck proofs (16 per field element), for size reports.
+pub fn proof_bytes(proofs: &[SumcheckProof]) -> usize {
+    proofs
+        .iter()
+        .map(|l| 16 * (l.rounds.iter().map(Vec::len).sum::<usize>() + l.evals.len()))
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
