@@ -753,7 +753,11 @@ pub fn check(table: &ProgramTable, b: &Boundary, w: &CpuWitness) -> Result<(), A
                 return Err(AluError::Lanes { row: k, what });
             }
         }
-        if w.alu.taken[k] != honest.taken[k] {
+        // On `ecalli` and host rows `TAKEN` is the prover's choice (whether host rows
+        // follow), checked by `cpu::check`.
+        let free = [fetch::opcode_code(Opcode::ecalli), Some(fetch::HOST_OPCODE)]
+            .contains(&Some(rows[k][field::OPCODE]));
+        if !free && w.alu.taken[k] != honest.taken[k] {
             return Err(AluError::Control {
                 row: k,
                 what: "branch outcome",
@@ -873,7 +877,11 @@ pub(crate) mod input {
     pub const JADDR_NEXT: usize = PC_NEXT + 1;
     pub const FIRST: usize = JADDR_NEXT + 1;
     pub const LAST: usize = FIRST + 1;
-    pub const COUNT: usize = LAST + 1;
+    /// The execution statement's memory-part columns the control identities read: the side
+    /// table's `FREE` and the committed `HC` ([`crate::mem`]; zero in the ALU statement).
+    pub const FREE: usize = LAST + 1;
+    pub const HC: usize = FREE + 1;
+    pub const COUNT: usize = HC + 1;
 }
 
 /// Routing identities: α and β per half, 8 + 8 barrel bytes, the result per half.
@@ -1019,6 +1027,29 @@ fn routing_inputs(col: impl Fn(usize) -> F128) -> Vec<F128> {
     v
 }
 
+/// Row `k`'s routing inputs: its columns (`col`), the next row's `PC` and `JADDR`, the first-
+/// and last-row indicators, and in the execution statement the memory part's `FREE`, `HC`.
+fn row_inputs(
+    col: &(dyn Fn(usize, usize) -> F128 + Sync),
+    rows: &[Entry],
+    k: usize,
+    execution: bool,
+) -> Vec<F128> {
+    let mut v = routing_inputs(|c| col(c, k));
+    if let Some(next) = rows.get(k + 1) {
+        v[input::PC_NEXT] = lift(next[field::PC]);
+        v[input::JADDR_NEXT] = lift(next[field::JADDR]);
+    }
+    let indicator = |on: bool| if on { F128::one() } else { F128::zero() };
+    v[input::FIRST] = indicator(k == 0);
+    v[input::LAST] = indicator(k + 1 == rows.len());
+    if execution {
+        v[input::FREE] = col(mem::COL_SIDE + mem::side::FREE - 1, k);
+        v[input::HC] = col(mem::COL_HC, k);
+    }
+    v
+}
+
 /// The ALU's committed columns (after regs').
 fn columns(w: &AluWitness, log_rows: usize) -> Vec<Vec<F32>> {
     let n = 1usize << log_rows;
@@ -1071,6 +1102,25 @@ fn finals_eval(ev: &[F128], r_t: &[F128], log_rows: usize) -> F128 {
     }
 }
 
+/// Column `c` at row `k`, lifted: the fetched fields, the register reads and write, and the
+/// `extra` columns from `COL_A` (every column the ALU's and memory's identities read; the
+/// register argument's own bookkeeping columns read as 0 here).
+fn column_value(w: &CpuWitness, extra: &[Vec<F32>], c: usize, k: usize) -> F128 {
+    match c {
+        c if c < fetch::FIELDS => lift(w.regs.fetch.rows[k][c]),
+        c if (COL_OLD_LO..COL_OLD_LO + regs::OPS).contains(&c) => {
+            lift(w.regs.old[c - COL_OLD_LO][k] as u32)
+        }
+        c if (COL_OLD_HI..COL_OLD_HI + regs::OPS).contains(&c) => {
+            lift((w.regs.old[c - COL_OLD_HI][k] >> 32) as u32)
+        }
+        COL_NEW_LO => lift(w.regs.new[k] as u32),
+        COL_NEW_HI => lift((w.regs.new[k] >> 32) as u32),
+        c if c >= COL_A => F128::from(extra[c - COL_A][k]),
+        _ => F128::zero(),
+    }
+}
+
 /// Prove after the native check.
 pub fn prove(table: &ProgramTable, b: &Boundary, w: &CpuWitness) -> Result<CpuProof, AluError> {
     check(table, b, w)?;
@@ -1101,22 +1151,7 @@ pub(crate) fn prove_statement(
         extra.extend(mem::columns(m, log_rows));
     }
     let rows = &w.regs.fetch.rows;
-    let regs_cols = |c: usize, k: usize| -> F128 {
-        // Only the columns the routing reads: fetched fields, reads, writes.
-        match c {
-            c if c < fetch::FIELDS => lift(rows[k][c]),
-            c if (COL_OLD_LO..COL_OLD_LO + regs::OPS).contains(&c) => {
-                lift(w.regs.old[c - COL_OLD_LO][k] as u32)
-            }
-            c if (COL_OLD_HI..COL_OLD_HI + regs::OPS).contains(&c) => {
-                lift((w.regs.old[c - COL_OLD_HI][k] >> 32) as u32)
-            }
-            COL_NEW_LO => lift(w.regs.new[k] as u32),
-            COL_NEW_HI => lift((w.regs.new[k] >> 32) as u32),
-            c if c >= COL_A => F128::from(extra[c - COL_A][k]),
-            _ => F128::zero(),
-        }
-    };
+    let regs_cols = |c: usize, k: usize| column_value(w, &extra, c, k);
     let alu = &w.alu;
     let control = statement.control(table);
     let layout = statement.layout();
@@ -1158,20 +1193,7 @@ pub(crate) fn prove_statement(
         );
         let per_row: Vec<Vec<F128>> = (0..n)
             .into_par_iter()
-            .map(|k| {
-                let mut v = routing_inputs(|c| regs_cols(c, k));
-                if let Some(next) = rows.get(k + 1) {
-                    v[input::PC_NEXT] = lift(next[field::PC]);
-                    v[input::JADDR_NEXT] = lift(next[field::JADDR]);
-                }
-                v[input::FIRST] = if k == 0 { F128::one() } else { F128::zero() };
-                v[input::LAST] = if k + 1 == n {
-                    F128::one()
-                } else {
-                    F128::zero()
-                };
-                v
-            })
+            .map(|k| row_inputs(&regs_cols, rows, k, control.is_some()))
             .collect();
         let inputs: Vec<Vec<F128>> = (0..input::COUNT)
             .map(|i| per_row.iter().map(|v| v[i]).collect())
@@ -1327,10 +1349,17 @@ pub(crate) fn verify_statement(
                 .iter()
                 .fold(F128::one(), |acc, zi| acc.mul(&F128::one().add(zi)));
             let last = z.iter().fold(F128::one(), |acc, zi| acc.mul(zi));
+            let (free, hc) = if control.is_some() {
+                (ev_z[mem::COL_SIDE + mem::side::FREE - 1], ev_z[mem::COL_HC])
+            } else {
+                (F128::zero(), F128::zero())
+            };
             if zevals.len() != input::COUNT
                 || zevals[..input::COLUMN_INPUTS] != stated[..input::COLUMN_INPUTS]
                 || zevals[input::FIRST] != first
                 || zevals[input::LAST] != last
+                || zevals[input::FREE] != free
+                || zevals[input::HC] != hc
             {
                 return Err(reject("routing zerocheck evaluations"));
             }
@@ -1360,6 +1389,30 @@ pub fn proof_bytes(proof: &CpuProof) -> usize {
         + layers(std::slice::from_ref(&a.routing))
         + layers(std::slice::from_ref(&a.shift.sumcheck))
         + a.mem.as_ref().map_or(0, mem::proof_bytes)
+}
+
+/// The first `(row, what, identity)` of an execution witness that violates a control or
+/// memory identity, each identity checked alone (the debug oracle of `cpu`'s tests).
+#[cfg(test)]
+pub(crate) fn failing_identity(
+    table: &ProgramTable,
+    w: &CpuWitness,
+    entry_pc: u32,
+) -> Option<(usize, &'static str, usize)> {
+    let log_rows = w.regs.fetch.log_rows;
+    let n = 1usize << log_rows;
+    let mut extra = columns(&w.alu, log_rows);
+    extra.extend(mem::columns(w.mem.as_ref()?, log_rows));
+    let rows = &w.regs.fetch.rows;
+    let col = |c: usize, k: usize| column_value(w, &extra, c, k);
+    for k in 0..n {
+        let v = row_inputs(&col, rows, k, true);
+        let ids = crate::cpu::identities(&v, lift(entry_pc), lift(table.pad_pc()));
+        if let Some(j) = ids.iter().position(|x| *x != F128::zero()) {
+            return Some((k, "control", j));
+        }
+    }
+    mem::failing_identity(log_rows, &col).map(|(k, j)| (k, "memory", j))
 }
 
 #[cfg(test)]

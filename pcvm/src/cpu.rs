@@ -58,9 +58,17 @@
 //!    (which truncates) and so still sound; the workload's bases are code addresses.
 //! 4. `IND·E = 0`.
 //! 5. `ρ_lo·E = 0`, 6. `ρ_hi·E = 0`: the zero test.
-//! 7. `TAKEN + JUMP + IF_C8·c_8 + IF_EQ·E = 0`: `TAKEN` is the condition (so 0 or 1).
+//! 7. `TAKEN + JUMP + IF_C8·c_8 + IF_EQ·E + FREE·HC = 0`: `TAKEN` is the condition (so 0
+//!    or 1), or on `ecalli` and host rows (`FREE`, from [`crate::mem`]'s side table) the
+//!    prover's `HC`: whether a host row follows.
 //! 8. `L0·(PC + entry_pc) = 0`.
 //! 9. `LL·(PC + pad_pc) = 0`: the run ended.
+//! 10. `HC·(1 + HC) = 0`.
+//!
+//! **Host rows.** Each `ecalli` site has its own host entry, whose `NEXT_PC` is the
+//! instruction after the call and whose `TARGET` is itself; the call's `TARGET` is that
+//! entry. So identity 1 unchanged routes a call into its host rows and them back to the
+//! instruction after it, and nowhere else; no return pc needs carrying.
 //!
 //! Padding is absorbing (its `NEXT_PC` is its own pc, its selectors 0) and only the halt
 //! enters it: targets are valid jump targets (the table refuses others) and the last
@@ -77,11 +85,13 @@ use ligerito_binary_fields::BinaryFieldElement;
 use polkavm::program::Opcode;
 
 use crate::alu::{self, AluError, CpuProof, CpuWitness, Statement, LANES, MIN_LOG_ROWS};
-use crate::fetch::{field, Entry, ProgramTable};
+use std::collections::{BTreeMap, HashMap};
+
+use crate::fetch::{self, field, Entry, FetchError, FetchWitness, ProgramTable, HOST_OPCODE};
 use crate::field::{F128, F32};
 use crate::mem::{self, MemError, MemWitness};
-use crate::regs::Boundary;
-use crate::trace::Trace;
+use crate::regs::{Boundary, RegsError, RegsWitness};
+use crate::trace::{Trace, REGS};
 
 /// Control selectors per table entry.
 pub const CONTROLS: usize = 4;
@@ -97,7 +107,7 @@ pub mod ctl {
     pub const IND: usize = 3;
 }
 /// Control identities (see the module docs).
-pub const IDENTITIES: usize = 9;
+pub const IDENTITIES: usize = 10;
 
 /// The norm form's constant: `Tr(c) = 1` in GF(2^32) (checked by a test), so
 /// `x² + x·y + c·y²` vanishes only at `(0, 0)`.
@@ -177,6 +187,7 @@ pub(crate) fn identities(x: &[F128], entry: F128, pad: F128) -> [F128; IDENTITIE
     let (taken, inv) = (x[input::TAKEN], x[input::INV]);
     let (pc_next, jaddr_next) = (x[input::PC_NEXT], x[input::JADDR_NEXT]);
     let (first, last) = (x[input::FIRST], x[input::LAST]);
+    let (free, hc) = (x[input::FREE], x[input::HC]);
     let rho_lo = alu::pack_half(x, input::RHO, 0);
     let rho_hi = alu::pack_half(x, input::RHO, 1);
     let w = rho_lo
@@ -198,9 +209,11 @@ pub(crate) fn identities(x: &[F128], entry: F128, pad: F128) -> [F128; IDENTITIE
         taken
             .add(&c(ctl::JUMP))
             .add(&c(ctl::IF_C8).mul(&x[input::C8]))
-            .add(&c(ctl::IF_EQ).mul(&e)),
+            .add(&c(ctl::IF_EQ).mul(&e))
+            .add(&free.mul(&hc)),
         first.mul(&pc.add(&entry)),
         last.mul(&pc.add(&pad)),
+        hc.mul(&one.add(&hc)),
     ]
 }
 
@@ -223,26 +236,93 @@ pub enum CpuError {
     WrongJumpAddress { row: usize, address: u64, got: u32 },
 }
 
-/// The honest witness of a complete run: at least one padding row after the halt, and the
-/// ALU's minimum size.
+/// The honest witness of a complete run: the trace's rows, with one host row after each
+/// `ecalli` for every word its call wrote (the host's memory advice, [`crate::mem`]), at
+/// least one padding row after the halt, and the ALU's minimum size.
 pub fn witness(table: &ProgramTable, trace: &Trace) -> Result<CpuWitness, CpuError> {
-    if let Some(c) = trace.host_calls.iter().find(|c| !c.mem_writes.is_empty()) {
-        return Err(MemError::HostWrites { row: c.row }.into());
+    let replay = trace.replay_registers();
+    let mut tuples: Vec<Entry> = Vec::with_capacity(trace.rows.len() + 1);
+    let mut writes: Vec<u64> = Vec::with_capacity(trace.rows.len() + 1);
+    let mut advice: HashMap<usize, (u32, Vec<(usize, u32)>)> = HashMap::new();
+    let mut calls = trace.host_calls.iter().peekable();
+    for (k, row) in trace.rows.iter().enumerate() {
+        let e = table
+            .index_of(row.pc)
+            .filter(|&i| i < table.instructions)
+            .map(|i| table.entries[i])
+            .ok_or(FetchError::NotAnInstruction { row: k, pc: row.pc })
+            .map_err(|e| AluError::from(RegsError::from(e)))?;
+        let write = e[field::WRITE];
+        let (before, after) = (&replay[k], &replay[k + 1]);
+        if let Some(reg) = (0..REGS).find(|&r| r as u32 != write && before[r] != after[r]) {
+            let e = RegsError::UnexpectedWrite { row: k, reg, write };
+            return Err(AluError::from(e).into());
+        }
+        tuples.push(e);
+        writes.push(after.get(write as usize).copied().unwrap_or(0));
+        while let Some(call) = calls.next_if(|c| c.row == k) {
+            let mut words: BTreeMap<u32, Vec<(usize, u32)>> = BTreeMap::new();
+            for (address, data) in &call.mem_writes {
+                for (j, &byte) in data.iter().enumerate() {
+                    let a = address.wrapping_add(j as u32);
+                    words
+                        .entry(a & !7)
+                        .or_default()
+                        .push(((a & 7) as usize, byte as u32));
+                }
+            }
+            let host = table
+                .index_of(e[field::TARGET])
+                .map(|i| table.entries[i])
+                .filter(|h| h[field::OPCODE] == HOST_OPCODE && !words.is_empty());
+            for (key, patches) in words {
+                let h = host.ok_or(MemError::HostAdvice { row: k })?;
+                advice.insert(tuples.len(), (key, patches));
+                tuples.push(h);
+                writes.push(0);
+            }
+        }
     }
-    let log_rows = table.log_rows_for(trace.rows.len() + 1).max(MIN_LOG_ROWS);
-    let mut w = CpuWitness::from_trace(table, trace, log_rows)?;
-    with_memory(table, &mut w)?;
+    let log_rows = table.log_rows_for(tuples.len() + 1).max(MIN_LOG_ROWS);
+    tuples.resize(1 << log_rows, *table.pad_entry());
+    writes.resize(1 << log_rows, 0);
+    let fetch = FetchWitness::with_tuples(table, log_rows, tuples);
+    let regs = RegsWitness::simulate(fetch, writes, &trace.initial_regs).map_err(AluError::from)?;
+    let mut w = CpuWitness::new(regs);
+    let rows = &w.regs.fetch.rows;
+    for k in 0..rows.len() - 1 {
+        if free(&rows[k]) {
+            w.alu.taken[k] = (rows[k + 1][field::OPCODE] == HOST_OPCODE) as u8;
+        }
+    }
+    set_memory(table, &mut w, &|k| advice.get(&k).cloned())?;
     Ok(w)
 }
 
-/// Sets `w.mem` to the honest memory witness of its rows, lanes, stored values and loads.
+/// An `ecalli` or host row: its `TAKEN` is the prover's (whether host rows follow).
+fn free(e: &Entry) -> bool {
+    e[field::OPCODE] == HOST_OPCODE || Some(e[field::OPCODE]) == fetch::opcode_code(Opcode::ecalli)
+}
+
+/// Sets `w.mem` to the honest memory witness of its rows, lanes, stored values and loads
+/// (for rows without host writes: tests of wrong paths build those).
 pub fn with_memory(table: &ProgramTable, w: &mut CpuWitness) -> Result<(), CpuError> {
+    set_memory(table, w, &|_| None)
+}
+
+fn set_memory(
+    table: &ProgramTable,
+    w: &mut CpuWitness,
+    host: &dyn Fn(usize) -> Option<mem::HostWord>,
+) -> Result<(), CpuError> {
+    let r = &w.regs;
     w.mem = Some(MemWitness::honest(
         table,
-        &w.regs.fetch.rows,
+        &r.fetch.rows,
         &w.alu.r,
-        &w.regs.old[0],
-        &w.regs.new,
+        &r.old[0],
+        &r.new,
+        host,
     )?);
     Ok(())
 }
@@ -303,6 +383,13 @@ pub fn check(
     alu::check(table, b, w)?;
     let m = w.mem.as_ref().ok_or(AluError::NoMemory)?;
     mem::check(table, rows, &w.alu.r, &w.regs.old[0], &w.regs.new, m)?;
+    if let Some(row) = (0..rows.len()).find(|&k| free(&rows[k]) && w.alu.taken[k] != m.hc[k]) {
+        return Err(AluError::Control {
+            row,
+            what: "host continuation",
+        }
+        .into());
+    }
     Ok(())
 }
 
@@ -544,5 +631,34 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+/// The debug oracle's sharpest form: every row of an honest run satisfies every control and
+/// memory identity, each checked alone, so a failure names its row and identity (a proof
+/// only says that some round did not sum).
+#[cfg(test)]
+mod oracle_tests {
+    use super::*;
+    use crate::trace::{HostCalls, HostCtx, HostError, Tracer};
+
+    struct NoHost;
+    impl HostCalls for NoHost {
+        fn call(&mut self, _: &[u8], _: &mut HostCtx<'_>) -> Result<(), HostError> {
+            Err(HostError::Fault("hash_chain makes no host calls".into()))
+        }
+    }
+
+    #[test]
+    fn every_row_of_an_honest_run_satisfies_every_identity() {
+        let blob = exec_reexec::vm::GUEST_BLOB;
+        let table = ProgramTable::from_blob(blob).expect("table");
+        let trace = Tracer::new(blob)
+            .expect("tracer")
+            .trace("hash_chain", &[1], &mut NoHost, i64::MAX / 4, usize::MAX)
+            .expect("trace");
+        let w = witness(&table, &trace).expect("witness");
+        let entry = table.export_pc("hash_chain").expect("export");
+        assert_eq!(crate::alu::failing_identity(&table, &w, entry), None);
     }
 }

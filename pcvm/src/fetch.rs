@@ -87,7 +87,7 @@ use std::collections::HashMap;
 use blake2::digest::consts::U32;
 use blake2::{Blake2b, Digest};
 use ligerito_binary_fields::BinaryFieldElement;
-use polkavm::program::{Instruction, RawReg};
+use polkavm::program::{Instruction, Opcode, RawReg};
 use polkavm::ProgramCounter;
 use rayon::prelude::*;
 
@@ -149,6 +149,8 @@ const LOG_COLUMNS: usize = 6;
 
 /// The opcode of padding entries: no supported opcode's code.
 pub const PAD_OPCODE: u32 = 0x100;
+/// The opcode of host entries (rows that write a host call's memory advice).
+pub const HOST_OPCODE: u32 = 0x101;
 /// An absent register operand (registers are 0..13).
 pub const NO_REG: u32 = 0xff;
 
@@ -354,7 +356,8 @@ pub fn blob_hash(blob: &[u8]) -> [u8; 32] {
 
 impl ProgramTable {
     /// Parses `blob` (PolkaVM's parser, 64-bit only) into one entry per instruction, in code
-    /// order, then padding entries up to a power of two, at least one. Padding pcs are
+    /// order, then the halt's padding entry, one host entry per `ecalli` site (`HOST_OPCODE`,
+    /// [`crate::cpu`]), and padding entries up to a power of two. Their pcs are
     /// `code_len + 1, code_len + 2, …`: never an instruction boundary, distinct, and not
     /// `code_len` itself, which is the last instruction's `next_pc`: running off the end of
     /// the code must fetch nothing rather than "halt". Refuses a jump table that names a pc
@@ -393,7 +396,13 @@ impl ProgramTable {
             entries.push(e);
         }
         let instructions = entries.len();
-        let log_entries = (instructions + 1).next_power_of_two().trailing_zeros() as usize;
+        // After the code: the halt's padding entry, then one host entry per `ecalli` site
+        // (the rows that write the host's memory advice, [`crate::mem`]), then padding.
+        let sites: Vec<usize> = (0..instructions)
+            .filter(|&i| entries[i][field::OPCODE] == opcode_code(Opcode::ecalli).unwrap_or(0))
+            .collect();
+        let used = instructions + 1 + sites.len();
+        let log_entries = used.next_power_of_two().trailing_zeros() as usize;
         for k in 0..(1usize << log_entries) - instructions {
             let mut e = [0u32; FIELDS];
             let pc = code_len.saturating_add(k as u32 + 1);
@@ -406,6 +415,15 @@ impl ProgramTable {
             if k == 0 {
                 // The one entry the halt (`jump_indirect` to the return address) enters.
                 e[field::JADDR] = polkavm::RETURN_TO_HOST as u32;
+            }
+            if let Some(&site) = sites.get(k.wrapping_sub(1)).filter(|_| k > 0) {
+                // A host row of the `ecalli` at `site`: it goes on to another host row (its
+                // own pc, `TARGET`) or returns to the instruction after the call. The call
+                // itself enters it through its `TARGET`.
+                e[field::OPCODE] = HOST_OPCODE;
+                e[field::NEXT_PC] = entries[site][field::NEXT_PC];
+                e[field::TARGET] = pc;
+                entries[site][field::TARGET] = pc;
             }
             entries.push(e);
         }

@@ -63,10 +63,11 @@
 //!   operation per row on aligned 8-byte words, read-write offline memory checking against
 //!   the verifier's memory table (the blob's data, zeros elsewhere), offsets by the key's low
 //!   bits, memory selectors from a pc-keyed side table, stored bytes range-checked. Loads
-//!   return what the latest store left; stores change exactly their bytes.
+//!   return what the latest store left; stores change exactly their bytes; host calls'
+//!   memory writes enter as host rows of advice words.
 //!
-//! Later stages (issue 10) add host rows for host writes and bind the proof to the block's
-//! pre-state, payload and post-state (`docs/PCVM-MEMORY.md`).
+//! Later stages (issue 10) bind the proof to the block's pre-state, payload and post-state
+//! (`docs/PCVM-MEMORY.md`).
 
 pub mod air;
 pub mod alu;

@@ -20,8 +20,15 @@
 //!
 //! An access outside the table (PolkaVM's segfault) or an unaligned word access (which the
 //! workload never makes, `tests/trace.rs` asserts it) cannot be proven; the prover refuses
-//! it. Host calls that write guest memory are not covered yet (the next slice's host rows,
-//! `docs/PCVM-MEMORY.md`): the prover refuses such traces.
+//! it.
+//!
+//! **Host writes.** A host call that writes guest memory (`input_read`, `state_load`) is
+//! followed by *host rows*, one per word it wrote. A host row fetches its call site's host
+//! entry (`fetch::HOST_OPCODE`) and writes the whole word with advice bytes
+//! (range-checked); its key is free but must name a mapped word. The `ecalli` and the host
+//! rows choose whether another host row follows (`HC`, [`crate::cpu`]). What the host
+//! writes is advice here: binding it to the payload and the pre-state is the next slice
+//! (`docs/PCVM-MEMORY.md`).
 //!
 //! # The argument
 //!
@@ -41,7 +48,8 @@
 //! bits set and matches no table entry (all table keys are aligned). No range check needed.
 //!
 //! **Which rows do what** is a function of the pc: a second read-only lookup, keyed by the
-//! fetched `PC`, into the verifier's *side table* `(PC, L8, L64, S8, S64, IMM2, V_LO, V_HI)`
+//! fetched `PC`, into the verifier's *side table*
+//! `(PC, L8, L64, S8, S64, IMM2, V_LO, V_HI, FREE, HOST)`
 //! (one entry per program-table entry, multiplicative counters as in [`crate::fetch`]), so
 //! the CPU statements' fetch tuple does not grow.
 //!
@@ -49,11 +57,13 @@
 //! `sb_l` is looked up in the byte table `{0..255}` (8N lookups, multiplicative counters).
 //! Every byte in memory then is a byte: from the table, or from `sb`.
 //!
-//! **Semantics**, one eq-weighted zerocheck of 70 identities (degree ≤ 3, 4 with `eq`):
-//! `(1 + S8 + S64)·(nb_l + ob_l)`, `S64·(nb_l + sb_l)`, `S8·(nb_l + ob_l + oh_l·(sb_0 + ob_l))`,
+//! **Semantics**, one eq-weighted zerocheck of 78 identities (degree ≤ 3, 4 with `eq`):
+//! `(1 + S8 + S64 + HOST)·(nb_l + ob_l)`, `(S64 + HOST)·(nb_l + sb_l)`,
+//! `S8·(nb_l + ob_l + oh_l·(sb_0 + ob_l))`, `HOST·oh_l`,
 //! `L8·(R_lo + Σ oh_l·ob_l)`, `L8·R_hi`, `L64·(R − pack(ob))` per half,
 //! `(S8 + S64)·(pack(sb) + V)` per half, `(L64 + S64)·(1 + oh_0)`, `MEM·(1 + Σ oh_l)`,
-//! `oh_i·oh_j` (`i < j`), `oh_l·(1 + oh_l)`, the key, and `t_old·gap + T`. `R` is the row's
+//! `oh_i·oh_j` (`i < j`), `oh_l·(1 + oh_l)`, the key (`(1 + HOST)·(key + MEM·(ρ_lo + Σ oh_l·l))`),
+//! and `t_old·gap + T`. `R` is the row's
 //! register write (regs' `new`), `V = (1 + IMM2)·A_slot_a + IMM2·(V_LO, V_HI)`.
 //!
 //! # Every open claim, and what discharges it
@@ -76,7 +86,7 @@ use polkavm::program::Opcode;
 use rayon::prelude::*;
 
 use crate::error::EngineError;
-use crate::fetch::{self, field, Entry, ProgramTable, PAD_OPCODE};
+use crate::fetch::{self, field, Entry, ProgramTable, HOST_OPCODE, PAD_OPCODE};
 use crate::field::{eq_table, F128, F32};
 use crate::grand_product::{self, BatchProductProof, GrandProductProof};
 use crate::regs::{self, RegsError, COL_NEW_HI, COL_NEW_LO, COL_OLD_HI, COL_OLD_LO};
@@ -88,7 +98,7 @@ use crate::zerocheck;
 /// Bytes per memory word.
 pub const BYTES: usize = 8;
 /// Side-table fields.
-pub const SIDE: usize = 8;
+pub const SIDE: usize = 10;
 /// Side-table field indices (0 is the pc, the rest are committed columns from `COL_SIDE`).
 pub mod side {
     pub const PC: usize = 0;
@@ -105,6 +115,11 @@ pub mod side {
     /// `V`: the sign-extended second immediate, as 64 bits.
     pub const V_LO: usize = 6;
     pub const V_HI: usize = 7;
+    /// `TAKEN` is the prover's (`HC`): an `ecalli` or host row chooses whether host rows
+    /// follow ([`crate::cpu`]).
+    pub const FREE: usize = 8;
+    /// A host row: it writes one word of the host call's memory advice.
+    pub const HOST: usize = 9;
 }
 pub type SideEntry = [u32; SIDE];
 
@@ -134,7 +149,9 @@ pub const COL_FINAL_BYTES: usize = COL_GAP_FINAL + 1;
 pub const COL_FINAL_TS: usize = COL_FINAL_BYTES + BYTES;
 /// The byte table's final counters (byte `j` in cell `j`).
 pub const COL_BYTE_FINAL: usize = COL_FINAL_TS + 1;
-pub(crate) const USED: usize = COL_BYTE_FINAL + 1;
+/// `HC`: on `ecalli` and host rows, whether a host row follows ([`crate::cpu`]).
+pub const COL_HC: usize = COL_BYTE_FINAL + 1;
+pub(crate) const USED: usize = COL_HC + 1;
 /// Packed columns of the execution statement.
 pub const COLUMNS: usize = 256;
 pub(crate) const LOG_COLUMNS: usize = 8;
@@ -150,8 +167,8 @@ pub enum MemError {
     Unaligned { row: usize, address: u32 },
     #[error("row {row}: loads {got:#x}, memory holds {expected:#x}")]
     WrongLoad { row: usize, expected: u64, got: u64 },
-    #[error("host call at row {row} writes guest memory: not provable yet (host rows, S3)")]
-    HostWrites { row: usize },
+    #[error("row {row}: a host row without the host's advice")]
+    HostAdvice { row: usize },
     #[error("the memory table needs 2^{need} rows, the proof has 2^{log_rows}")]
     Rows { need: usize, log_rows: usize },
     #[error("row {row}: the committed {what} is not memory's")]
@@ -193,6 +210,11 @@ fn side_entry(e: &Entry) -> SideEntry {
     if e[field::OPCODE] == PAD_OPCODE {
         return s;
     }
+    if e[field::OPCODE] == HOST_OPCODE {
+        s[side::FREE] = 1;
+        s[side::HOST] = 1;
+        return s;
+    }
     let op = SUPPORTED[e[field::OPCODE] as usize];
     let on: &[usize] = match op {
         O::load_u8 | O::load_indirect_u8 => &[side::L8],
@@ -201,6 +223,7 @@ fn side_entry(e: &Entry) -> SideEntry {
         O::store_imm_u8 | O::store_imm_indirect_u8 => &[side::S8, side::IMM2],
         O::store_indirect_u64 => &[side::S64],
         O::store_imm_indirect_u64 => &[side::S64, side::IMM2],
+        O::ecalli => &[side::FREE],
         _ => &[],
     };
     for &j in on {
@@ -300,6 +323,8 @@ pub struct MemWitness {
     /// Per memory-table entry: final bytes and timestamp.
     pub final_bytes: Vec<[u32; BYTES]>,
     pub final_ts: Vec<F32>,
+    /// Per row: on `ecalli` and host rows, 1 if a host row follows.
+    pub hc: Vec<u8>,
 }
 
 /// Counts reads of each key with multiplicative counters: returns each read's counter and
@@ -329,16 +354,21 @@ fn address(r: &[Vec<u8>; 8], k: usize) -> u32 {
     u32::from_le_bytes([r[0][k], r[1][k], r[2][k], r[3][k]])
 }
 
+/// A host row's advice: the word it writes (its key) and the bytes it sets, `(offset, value)`.
+pub type HostWord = (u32, Vec<(usize, u32)>);
+
 impl MemWitness {
     /// The honest memory witness of rows `rows` whose ALU lanes are `lanes` (the address is
     /// `ρ_lo`), whose slot-`a` reads are `value` (stored registers) and whose writes are
-    /// `writes` (checked against memory on loads).
+    /// `writes` (checked against memory on loads). `host(k)` is host row `k`'s advice: the
+    /// word it writes, and the bytes it sets there (offset, value).
     pub fn honest(
         table: &ProgramTable,
         rows: &[Entry],
         lanes: &[Vec<u8>; 8],
         value: &[u64],
         writes: &[u64],
+        host: &dyn Fn(usize) -> Option<HostWord>,
     ) -> Result<MemWitness, MemError> {
         let m = &table.memory;
         let n = rows.len();
@@ -366,6 +396,7 @@ impl MemWitness {
             gap_final: Vec::new(),
             final_bytes: Vec::new(),
             final_ts: vec![F32::one(); m.keys.len()],
+            hc: vec![0; n],
         };
         let mut last = vec![0u64; m.keys.len()];
         let mut state: Vec<[u32; BYTES]> = m.init.iter().map(|b| b.map(u32::from)).collect();
@@ -379,7 +410,27 @@ impl MemWitness {
             let (l8, l64, s8, s64) = (s[side::L8], s[side::L64], s[side::S8], s[side::S64]);
             let mut idx = 0;
             let mut new = state[0];
-            if l8 | l64 | s8 | s64 == 1 {
+            if s[side::FREE] == 1 {
+                let next_host = rows
+                    .get(k + 1)
+                    .is_some_and(|e| e[field::OPCODE] == HOST_OPCODE);
+                w.hc[k] = next_host as u8;
+            }
+            if s[side::HOST] == 1 {
+                let (key, patches) = host(k).ok_or(MemError::HostAdvice { row: k })?;
+                idx = m.index_of(key).ok_or(MemError::Unmapped {
+                    row: k,
+                    address: key,
+                })?;
+                w.key[k] = key;
+                new = state[idx];
+                for (off, b) in patches {
+                    new[off % BYTES] = b;
+                }
+                for (l, &b) in new.iter().enumerate() {
+                    w.sb[l][k] = b;
+                }
+            } else if l8 | l64 | s8 | s64 == 1 {
                 let a = address(lanes, k);
                 let (key, off) = (a & !7, (a & 7) as usize);
                 if (l64 | s64) == 1 && off != 0 {
@@ -525,6 +576,7 @@ pub(crate) fn columns(w: &MemWitness, log_rows: usize) -> Vec<Vec<F32>> {
     }
     cols.push(padded(&w.final_ts));
     cols.push(padded(&w.byte_final));
+    cols.push(w.hc.iter().map(|&x| f32(x as u32)).collect());
     debug_assert_eq!(cols.len(), USED - COL_SIDE);
     cols
 }
@@ -539,8 +591,13 @@ pub fn check(
     writes: &[u64],
     w: &MemWitness,
 ) -> Result<(), MemError> {
-    let honest = MemWitness::honest(table, rows, lanes, value, writes)?;
     let n = rows.len();
+    if w.key.len() != n || (0..BYTES).any(|l| w.nb[l].len() != n) {
+        return Err(MemError::Finals);
+    }
+    // Host rows' words are advice: the witness's own.
+    let advice = |k: usize| Some((w.key[k], (0..BYTES).map(|l| (l, w.nb[l][k])).collect()));
+    let honest = MemWitness::honest(table, rows, lanes, value, writes, &advice)?;
     fn same<T: PartialEq>(a: &[Vec<T>; BYTES], b: &[Vec<T>; BYTES], k: usize) -> bool {
         (0..BYTES).all(|l| a[l].get(k) == b[l].get(k))
     }
@@ -556,6 +613,7 @@ pub fn check(
             ("offset", same(&w.oh, &honest.oh, k)),
             ("stored bytes", same(&w.sb, &honest.sb, k)),
             ("timestamp", w.t_old[k] == honest.t_old[k]),
+            ("host continuation", w.hc.get(k) == honest.hc.get(k)),
         ] {
             if !ok {
                 return Err(MemError::Inconsistent { row: k, what });
@@ -648,9 +706,10 @@ fn kind_of(mem: F128) -> F128 {
     lift(KIND_DUMMY).add(&mem.mul(&lift(KIND_DUMMY ^ KIND_MAPPED)))
 }
 
-/// The memory selectors' sum (at most one is set, so it is their OR).
+/// The memory selectors' sum, host rows included (at most one is set, so it is their OR):
+/// the rows whose tuples name a mapped word.
 fn mem_of(ev: &dyn Fn(usize) -> F128) -> F128 {
-    [side::L8, side::L64, side::S8, side::S64]
+    [side::L8, side::L64, side::S8, side::S64, side::HOST]
         .iter()
         .fold(F128::zero(), |acc, &j| acc.add(&ev(COL_SIDE + j - 1)))
 }
@@ -677,12 +736,12 @@ fn time_mle(point: &[F128]) -> F128 {
 /// Inputs of the semantics zerocheck.
 mod input {
     use super::BYTES;
-    /// `L8, L64, S8, S64, IMM2, V_LO, V_HI`.
+    /// `L8, L64, S8, S64, IMM2, V_LO, V_HI, FREE, HOST`.
     pub const SIDE: usize = 0;
     /// The result lanes 0..4 (the address).
-    pub const RHO: usize = 7;
-    pub const KEY: usize = 11;
-    pub const OB: usize = 12;
+    pub const RHO: usize = super::SIDE - 1;
+    pub const KEY: usize = RHO + 4;
+    pub const OB: usize = KEY + 1;
     pub const NB: usize = OB + BYTES;
     pub const OH: usize = NB + BYTES;
     pub const SB: usize = OH + BYTES;
@@ -699,7 +758,7 @@ mod input {
 }
 
 /// Semantics identities (see the module docs).
-pub const IDENTITIES: usize = 70;
+pub const IDENTITIES: usize = 78;
 
 struct Semantics<'a> {
     lambda: &'a [F128],
@@ -715,12 +774,13 @@ impl Composition for Semantics<'_> {
     fn eval(&self, x: &[F128]) -> F128 {
         let one = F128::one();
         let s = |j: usize| x[input::SIDE + j - 1];
-        let (l8, l64, s8, s64, imm2) = (
+        let (l8, l64, s8, s64, imm2, host) = (
             s(side::L8),
             s(side::L64),
             s(side::S8),
             s(side::S64),
             s(side::IMM2),
+            s(side::HOST),
         );
         let ob = |l: usize| x[input::OB + l];
         let nb = |l: usize| x[input::NB + l];
@@ -735,8 +795,8 @@ impl Composition for Semantics<'_> {
             i += 1;
         };
         for l in 0..BYTES {
-            add(one.add(&store).mul(&nb(l).add(&ob(l))));
-            add(s64.mul(&nb(l).add(&sb(l))));
+            add(one.add(&store).add(&host).mul(&nb(l).add(&ob(l))));
+            add(s64.add(&host).mul(&nb(l).add(&sb(l))));
             add(s8.mul(&nb(l).add(&ob(l)).add(&oh(l).mul(&sb(0).add(&ob(l))))));
         }
         let picked = (0..BYTES).fold(F128::zero(), |a, l| a.add(&oh(l).mul(&ob(l))));
@@ -761,7 +821,13 @@ impl Composition for Semantics<'_> {
         }
         let offset = (0..BYTES).fold(F128::zero(), |a, l| a.add(&oh(l).mul(&lift(l as u32))));
         let rho_lo = crate::alu::pack_half(x, input::RHO, 0);
-        add(x[input::KEY].add(&mem.mul(&rho_lo.add(&offset))));
+        // A host row's word is the host's advice (the memory multiset keeps it mapped).
+        add(one
+            .add(&host)
+            .mul(&x[input::KEY].add(&mem.mul(&rho_lo.add(&offset)))));
+        for l in 0..BYTES {
+            add(host.mul(&oh(l)));
+        }
         add(x[input::T_OLD].mul(&x[input::GAP]).add(&x[input::T]));
         acc
     }
@@ -1063,6 +1129,27 @@ pub fn proof_bytes(proof: &MemProof) -> usize {
         + layers(std::slice::from_ref(&proof.semantics))
 }
 
+/// The first `(row, identity)` of the semantics that the columns `col` violate.
+#[cfg(test)]
+pub(crate) fn failing_identity(
+    log_rows: usize,
+    col: &dyn Fn(usize, usize) -> F128,
+) -> Option<(usize, usize)> {
+    let pw = powers(1 << log_rows);
+    let unit = |i: usize| {
+        let mut l = vec![F128::zero(); IDENTITIES];
+        l[i] = F128::one();
+        l
+    };
+    let units: Vec<Vec<F128>> = (0..IDENTITIES).map(unit).collect();
+    (0..1usize << log_rows).find_map(|k| {
+        let x = semantics_inputs(&|c| col(c, k), F128::from(pw[k + 1]));
+        (0..IDENTITIES)
+            .find(|&i| Semantics { lambda: &units[i] }.eval(&x) != F128::zero())
+            .map(|i| (k, i))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1204,5 +1291,23 @@ mod tests {
     fn layout_fits() {
         const { assert!(USED <= COLUMNS) };
         assert_eq!(1 << LOG_COLUMNS, COLUMNS);
+        // The semantics inputs tile 0..COUNT in order, each group its width.
+        let groups = [
+            (input::SIDE, SIDE - 1),
+            (input::RHO, 4),
+            (input::KEY, 1),
+            (input::OB, BYTES),
+            (input::NB, BYTES),
+            (input::OH, BYTES),
+            (input::SB, BYTES),
+            (input::A_LO, 4),
+            (input::T_OLD, 3),
+        ];
+        let mut next = 0;
+        for (start, width) in groups {
+            assert_eq!(start, next);
+            next += width;
+        }
+        assert_eq!(next, input::COUNT);
     }
 }

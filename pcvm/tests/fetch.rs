@@ -55,26 +55,44 @@ fn table_matches_the_blob() {
         assert_eq!(e[field::NEXT_PC], next);
     }
     let code_len = inv.code_bytes as u32;
+    let ecalli = fetch::opcode_code(polkavm::program::Opcode::ecalli);
+    let sites: Vec<&fetch::Entry> = t.entries[..t.instructions]
+        .iter()
+        .filter(|e| Some(e[field::OPCODE]) == ecalli)
+        .collect();
+    assert!(!sites.is_empty(), "the workload makes host calls");
     for (k, e) in t.entries[t.instructions..].iter().enumerate() {
-        assert_eq!(e[field::OPCODE], PAD_OPCODE);
-        // Past the code and not `code_len` itself (the last instruction's next pc), absorbing.
+        // Past the code and not `code_len` itself (the last instruction's next pc).
         assert_eq!(e[field::PC], code_len + 1 + k as u32);
         assert!(tracer.instruction_at(e[field::PC]).is_none());
-        assert_eq!(e[field::NEXT_PC], e[field::PC]);
         assert!(e[field::REG_A..=field::REG_C]
             .iter()
             .chain(&e[field::WRITE..=field::WRITE])
             .all(|&x| x == fetch::NO_REG));
         assert!(e[field::IMM_LO..=field::IMM_HI].iter().all(|&x| x == 0));
-        assert_eq!(e[field::TARGET], 0);
         assert!(e[field::CTL..].iter().all(|&x| x == 0));
-        // Only the first padding entry is the halt's.
-        let halt = if k == 0 {
-            polkavm::RETURN_TO_HOST as u32
-        } else {
-            0
-        };
-        assert_eq!(e[field::JADDR], halt);
+        match sites.get(k.wrapping_sub(1)).filter(|_| k > 0) {
+            // Call site `k − 1`'s host entry: entered from the call, back to after it.
+            Some(site) => {
+                assert_eq!(e[field::OPCODE], fetch::HOST_OPCODE);
+                assert_eq!(site[field::TARGET], e[field::PC]);
+                assert_eq!(e[field::TARGET], e[field::PC]);
+                assert_eq!(e[field::NEXT_PC], site[field::NEXT_PC]);
+                assert_eq!(e[field::JADDR], 0);
+            }
+            // Padding: absorbing; only the first is the halt's.
+            None => {
+                assert_eq!(e[field::OPCODE], PAD_OPCODE);
+                assert_eq!(e[field::NEXT_PC], e[field::PC]);
+                assert_eq!(e[field::TARGET], 0);
+                let halt = if k == 0 {
+                    polkavm::RETURN_TO_HOST as u32
+                } else {
+                    0
+                };
+                assert_eq!(e[field::JADDR], halt);
+            }
+        }
     }
     // Jump-table addresses: distinct, even, nonzero, and each names a valid jump target.
     let mut addresses: Vec<u32> = t.entries[..t.instructions]
