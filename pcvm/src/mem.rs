@@ -1001,13 +1001,26 @@ fn reject(what: &'static str) -> RegsError {
     EngineError::FinalEvaluation(what).into()
 }
 
-/// The MLE of `f(entry)` over a table at `point`.
-fn table_mle<T>(entries: &[T], point: &[F128], f: impl Fn(&T) -> F128) -> F128 {
+/// The MLEs of `K` fields of a table at one point (one `eq` table for all of them).
+fn table_mles<T, const K: usize>(
+    entries: &[T],
+    point: &[F128],
+    f: impl Fn(&T) -> [u32; K],
+) -> [F128; K] {
     let eq = eq_table(point);
     entries
         .iter()
         .zip(&eq)
-        .fold(F128::zero(), |acc, (e, w)| acc.add(&w.mul(&f(e))))
+        .fold([F128::zero(); K], |acc, (e, w)| {
+            let x = f(e);
+            std::array::from_fn(|j| {
+                if x[j] == 0 {
+                    acc[j]
+                } else {
+                    acc[j].add(&w.mul(&lift(x[j])))
+                }
+            })
+        })
 }
 
 /// Verifies the memory part, given the six column vectors stated at its points (in order);
@@ -1034,15 +1047,19 @@ pub(crate) fn verify(
     let init_side = m.side.iter().fold(F128::one(), |acc, s| {
         acc.mul(&side_fp(&ch, &s.map(lift), F128::one()))
     });
+    // Most of the table is zero words (the stack): their fingerprints skip the bytes.
+    let base = ch.mem_gamma.add(&ch.mem_beta[BYTES + 2]);
     let init_mem = (0..m.keys.len()).fold(F128::one(), |acc, i| {
-        let bytes = m.init[i].map(|b| lift(b as u32));
-        acc.mul(&mem_fp(
-            &ch,
-            lift(m.keys[i]),
-            lift(m.kinds[i]),
-            &bytes,
-            F128::one(),
-        ))
+        let b = &ch.mem_beta;
+        let mut fp = base
+            .add(&b[0].mul(&lift(m.keys[i])))
+            .add(&b[1].mul(&lift(m.kinds[i])));
+        for (l, &byte) in m.init[i].iter().enumerate() {
+            if byte != 0 {
+                fp = fp.add(&b[2 + l].mul(&lift(byte as u32)));
+            }
+        }
+        acc.mul(&fp)
     });
     let init_byte = (0..1u32 << LOG_BYTE_TABLE).fold(F128::one(), |acc, j| {
         acc.mul(&byte_fp(&ch, lift(j), F128::one()))
@@ -1083,13 +1100,12 @@ pub(crate) fn verify(
     if expected != bytes.claims {
         return Err(reject("stored byte leaves"));
     }
-    let side_mle: [F128; SIDE] =
-        std::array::from_fn(|j| table_mle(&m.side, &r_side, |s| lift(s[j])));
+    let side_mle: [F128; SIDE] = table_mles(&m.side, &r_side, |s| *s);
     if side_fp(&ch, &side_mle, ev_side[COL_SIDE_FINAL]) != c_side {
         return Err(reject("memory side table leaves"));
     }
-    let key = table_mle(&m.keys, &r_mem, |&k| lift(k));
-    let kind = table_mle(&m.kinds, &r_mem, |&k| lift(k));
+    let entries: Vec<[u32; 2]> = m.keys.iter().zip(&m.kinds).map(|(&k, &c)| [k, c]).collect();
+    let [key, kind] = table_mles(&entries, &r_mem, |e| *e);
     let final_bytes = group(&at(ev_mem), COL_FINAL_BYTES);
     if mem_fp(&ch, key, kind, &final_bytes, ev_mem[COL_FINAL_TS]) != c_mem {
         return Err(reject("memory table leaves"));
