@@ -298,26 +298,45 @@ pub const MAX_LOG_ROWS: usize = pcs::MAX_LOG_SIZE - LOG_COLUMNS;
 /// Which statement a proof makes. Both run the same code on the same columns; each has its
 /// own transcript label, so a proof of one never verifies as the other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Statement {
+pub(crate) enum Statement<'a> {
     /// The rows are consistent ALU steps ([`prove`], [`verify`]): the control identities are
     /// weighted 0, so synthetic row sequences (edge values) prove.
     Alu,
-    /// The rows are one complete execution entered at `entry_pc` ([`crate::cpu`]).
-    Execution { entry_pc: u32 },
+    /// The rows are one complete execution entered at `entry_pc` ([`crate::cpu`]), leaving
+    /// `outputs` in memory.
+    Execution {
+        entry_pc: u32,
+        outputs: &'a [mem::Output],
+    },
 }
 
-impl Statement {
-    fn layout(self) -> Layout {
+impl Statement<'_> {
+    /// The public words absorbed into the transcript: entry pc, then each output's key and
+    /// value.
+    fn public(self) -> Vec<u64> {
+        match self {
+            Statement::Alu => Vec::new(),
+            Statement::Execution { entry_pc, outputs } => std::iter::once(entry_pc as u64)
+                .chain(
+                    outputs
+                        .iter()
+                        .flat_map(|o| [o.key as u64, u64::from_le_bytes(o.bytes)]),
+                )
+                .collect(),
+        }
+    }
+
+    fn layout(self, public: &[u64]) -> Layout<'_> {
         match self {
             Statement::Alu => Layout {
                 domain: b"pcvm/alu/v2",
                 log_columns: LOG_COLUMNS,
-                entry_pc: None,
+                public,
             },
-            Statement::Execution { entry_pc } => Layout {
-                domain: b"pcvm/cpu/v3",
+            Statement::Execution { .. } => Layout {
+                domain: b"pcvm/cpu/v4",
                 log_columns: crate::mem::LOG_COLUMNS,
-                entry_pc: Some(entry_pc),
+                public,
             },
         }
     }
@@ -326,7 +345,7 @@ impl Statement {
     fn control(self, table: &ProgramTable) -> Option<[F128; 2]> {
         match self {
             Statement::Alu => None,
-            Statement::Execution { entry_pc } => Some([lift(entry_pc), lift(table.pad_pc())]),
+            Statement::Execution { entry_pc, .. } => Some([lift(entry_pc), lift(table.pad_pc())]),
         }
     }
 }
@@ -1154,7 +1173,8 @@ pub(crate) fn prove_statement(
     let regs_cols = |c: usize, k: usize| column_value(w, &extra, c, k);
     let alu = &w.alu;
     let control = statement.control(table);
-    let layout = statement.layout();
+    let public = statement.public();
+    let layout = statement.layout(&public);
     let (proof, alu_proof) = regs::prove_with(&layout, table, b, &w.regs, extra.clone(), |t| {
         let ch = challenges(t);
         let gl = F128::from(g());
@@ -1222,8 +1242,8 @@ pub(crate) fn prove_statement(
         ];
         let mem_proof = match statement {
             Statement::Alu => None,
-            Statement::Execution { .. } => {
-                let (proof, mem_points) = mem::prove(table, log_rows, &regs_cols, t);
+            Statement::Execution { outputs, .. } => {
+                let (proof, mem_points) = mem::prove(table, log_rows, &regs_cols, outputs, t)?;
                 points.extend(mem_points);
                 Some(proof)
             }
@@ -1272,18 +1292,19 @@ pub(crate) fn verify_statement(
     }
     let alu = &proof.alu;
     let control = statement.control(table);
+    let public = statement.public();
     regs::verify_with(
-        &statement.layout(),
+        &statement.layout(&public),
         table,
         b,
         log_rows,
         &proof.regs,
         |t, evals| {
-            let want = match statement {
-                Statement::Alu => 4,
-                Statement::Execution { .. } => 10,
+            let (want, outputs) = match statement {
+                Statement::Alu => (4, &[][..]),
+                Statement::Execution { outputs, .. } => (10 + outputs.len(), outputs),
             };
-            if evals.len() != want || alu.mem.is_some() != (want == 10) {
+            if evals.len() != want || alu.mem.is_some() != (want > 4) {
                 return Err(EngineError::Shape("ALU column evaluations").into());
             }
             let [ev_lanes, ev_finals, ev_z, ev_next] = [&evals[0], &evals[1], &evals[2], &evals[3]];
@@ -1370,7 +1391,7 @@ pub(crate) fn verify_statement(
             }
             let mut points = vec![r_rows.to_vec(), finals_point(r_t, log_rows), z, r_next];
             if let Some(m) = &alu.mem {
-                points.extend(mem::verify(table, log_rows, m, &evals[4..], t)?);
+                points.extend(mem::verify(table, log_rows, m, outputs, &evals[4..], t)?);
             }
             Ok(points)
         },

@@ -13,7 +13,9 @@
 //! * the run ends by returning to the host (`jump_indirect` to [`polkavm::RETURN_TO_HOST`]),
 //!   only padding follows, and the last row is padding;
 //! * its loads and stores are a consistent run of memory from the blob's initial memory
-//!   ([`crate::mem`], on the same commitment, which is 256 columns wide here).
+//!   ([`crate::mem`], on the same commitment, which is 256 columns wide here);
+//! * with [`prove_with_outputs`], the words it leaves at the public output addresses are the
+//!   public output values (absorbed with the statement, so a proof states its outputs).
 //!
 //! # Columns
 //!
@@ -89,7 +91,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::fetch::{self, field, Entry, FetchError, FetchWitness, ProgramTable, HOST_OPCODE};
 use crate::field::{F128, F32};
-use crate::mem::{self, MemError, MemWitness};
+use crate::mem::{self, MemError, MemWitness, Output};
 use crate::regs::{Boundary, RegsError, RegsWitness};
 use crate::trace::{Trace, REGS};
 
@@ -400,8 +402,35 @@ pub fn prove(
     entry_pc: u32,
     w: &CpuWitness,
 ) -> Result<CpuProof, CpuError> {
+    Ok(prove_with_outputs(table, b, entry_pc, &[], w)?.0)
+}
+
+/// [`prove`] with public outputs: the final contents of the aligned words at `keys`, which
+/// the statement (and so the verifier) then fixes. Returns them with the proof.
+pub fn prove_with_outputs(
+    table: &ProgramTable,
+    b: &Boundary,
+    entry_pc: u32,
+    keys: &[u32],
+    w: &CpuWitness,
+) -> Result<(CpuProof, Vec<Output>), CpuError> {
     check(table, b, entry_pc, w)?;
-    prove_unchecked(table, b, entry_pc, w)
+    let m = w.mem.as_ref().ok_or(AluError::NoMemory)?;
+    let outputs = keys
+        .iter()
+        .map(|&key| {
+            let i = table.memory.index_of(key).ok_or(MemError::Unmapped {
+                row: 0,
+                address: key,
+            })?;
+            Ok(Output {
+                key,
+                bytes: m.final_bytes[i].map(|x| x as u8),
+            })
+        })
+        .collect::<Result<Vec<Output>, CpuError>>()?;
+    let proof = prove_unchecked_with_outputs(table, b, entry_pc, &outputs, w)?;
+    Ok((proof, outputs))
 }
 
 /// [`prove`] without the native check: what a cheating prover runs.
@@ -411,11 +440,22 @@ pub fn prove_unchecked(
     entry_pc: u32,
     w: &CpuWitness,
 ) -> Result<CpuProof, CpuError> {
+    prove_unchecked_with_outputs(table, b, entry_pc, &[], w)
+}
+
+/// [`prove_unchecked`] claiming `outputs` (a cheating prover may claim any).
+pub fn prove_unchecked_with_outputs(
+    table: &ProgramTable,
+    b: &Boundary,
+    entry_pc: u32,
+    outputs: &[Output],
+    w: &CpuWitness,
+) -> Result<CpuProof, CpuError> {
     Ok(alu::prove_statement(
         table,
         b,
         w,
-        Statement::Execution { entry_pc },
+        Statement::Execution { entry_pc, outputs },
     )?)
 }
 
@@ -428,12 +468,24 @@ pub fn verify(
     log_rows: usize,
     proof: &CpuProof,
 ) -> Result<(), CpuError> {
+    verify_with_outputs(table, b, entry_pc, &[], log_rows, proof)
+}
+
+/// [`verify`], and the run leaves `outputs` in memory.
+pub fn verify_with_outputs(
+    table: &ProgramTable,
+    b: &Boundary,
+    entry_pc: u32,
+    outputs: &[Output],
+    log_rows: usize,
+    proof: &CpuProof,
+) -> Result<(), CpuError> {
     Ok(alu::verify_statement(
         table,
         b,
         log_rows,
         proof,
-        Statement::Execution { entry_pc },
+        Statement::Execution { entry_pc, outputs },
     )?)
 }
 

@@ -907,16 +907,18 @@ fn byte_leaves(ch: &Challenges, ev: &dyn Fn(usize) -> F128, l: usize) -> [F128; 
 }
 
 /// Proves memory on the transcript of an execution proof; `col(c, k)` is committed column
-/// `c` at row `k` (every column, lifted). Returns the proof and the six row points at which
-/// the caller must state every column.
+/// `c` at row `k` (every column, lifted). Returns the proof and the row points at which the
+/// caller must state every column: six, then one per public output (its word's cell).
 pub(crate) fn prove(
     table: &ProgramTable,
     log_rows: usize,
     col: &(dyn Fn(usize, usize) -> F128 + Sync),
+    outputs: &[Output],
     t: &mut Transcript,
-) -> (MemProof, Vec<Vec<F128>>) {
+) -> Result<(MemProof, Vec<Vec<F128>>), RegsError> {
     let n = 1usize << log_rows;
     let m = &table.memory;
+    let output_points = output_points(table, log_rows, outputs)?;
     let ch = challenges(t);
     let pw = powers(n);
     let per_row: Vec<[F128; 10]> = (0..n)
@@ -976,7 +978,7 @@ pub(crate) fn prove(
     drop(per_row);
     let tau = zerocheck::draw_tau(t, log_rows);
     let (semantics, z) = zerocheck::prove(inputs, &Semantics { lambda: &lambda }, &tau, t);
-    let points = vec![
+    let mut points = vec![
         r_rows,
         r_bytes[..log_rows].to_vec(),
         pad_point(&r_side, log_rows),
@@ -984,7 +986,8 @@ pub(crate) fn prove(
         pad_point(&r_byte, log_rows),
         z,
     ];
-    (
+    points.extend(output_points);
+    Ok((
         MemProof {
             rows,
             bytes,
@@ -994,7 +997,7 @@ pub(crate) fn prove(
             semantics,
         },
         points,
-    )
+    ))
 }
 
 fn reject(what: &'static str) -> RegsError {
@@ -1023,17 +1026,18 @@ fn table_mles<T, const K: usize>(
         })
 }
 
-/// Verifies the memory part, given the six column vectors stated at its points (in order);
-/// returns those points.
+/// Verifies the memory part, given the column vectors stated at its points (in order: six,
+/// then one per public output); returns those points.
 pub(crate) fn verify(
     table: &ProgramTable,
     log_rows: usize,
     proof: &MemProof,
+    outputs: &[Output],
     evals: &[Vec<F128>],
     t: &mut Transcript,
 ) -> Result<Vec<Vec<F128>>, RegsError> {
     let m = &table.memory;
-    if evals.len() != 6 || m.log_entries > log_rows || LOG_BYTE_TABLE > log_rows {
+    if evals.len() != 6 + outputs.len() || m.log_entries > log_rows || LOG_BYTE_TABLE > log_rows {
         return Err(EngineError::Shape("memory column evaluations").into());
     }
     let ch = challenges(t);
@@ -1123,14 +1127,55 @@ pub(crate) fn verify(
     if zevals != semantics_inputs(&at(ev_z), time_mle(&z)).as_slice() {
         return Err(reject("memory semantics evaluations"));
     }
-    Ok(vec![
+    // Public outputs: the final bytes stated at each output word's own cell.
+    for (o, ev) in outputs.iter().zip(&evals[6..]) {
+        if (0..BYTES).any(|l| ev[COL_FINAL_BYTES + l] != lift(o.bytes[l] as u32)) {
+            return Err(reject("a public output is not the final memory"));
+        }
+    }
+    let mut points = vec![
         rows.point,
         r_b.to_vec(),
         pad_point(&r_side, log_rows),
         pad_point(&r_mem, log_rows),
         pad_point(&r_byte, log_rows),
         z,
-    ])
+    ];
+    points.extend(output_points(table, log_rows, outputs)?);
+    Ok(points)
+}
+
+/// A public output: the final contents of the aligned word at `key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Output {
+    pub key: u32,
+    pub bytes: [u8; BYTES],
+}
+
+/// The row point of each output word's cell in the final-bytes columns: its table index's
+/// bits, then zeros.
+fn output_points(
+    table: &ProgramTable,
+    log_rows: usize,
+    outputs: &[Output],
+) -> Result<Vec<Vec<F128>>, RegsError> {
+    outputs
+        .iter()
+        .map(|o| {
+            let i = table.memory.index_of(o.key).ok_or(EngineError::Shape(
+                "a public output outside the memory table",
+            ))?;
+            Ok((0..log_rows)
+                .map(|b| {
+                    if (i >> b) & 1 == 1 {
+                        F128::one()
+                    } else {
+                        F128::zero()
+                    }
+                })
+                .collect())
+        })
+        .collect()
 }
 
 /// Bytes of the memory part, for size reports.

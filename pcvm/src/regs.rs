@@ -138,20 +138,21 @@ const DOMAIN: &[u8] = b"pcvm/regs/v1";
 /// proof of [`crate::alu`], which commits more columns after [`USED`] and runs its own
 /// sub-protocol on the same transcript (so one commitment and one transcript bind both).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Layout {
+pub(crate) struct Layout<'a> {
     pub domain: &'static [u8],
     pub log_columns: usize,
-    /// The export's entry pc, when the statement is an execution ([`crate::cpu`]).
-    pub entry_pc: Option<u32>,
+    /// The rest of the public statement, absorbed before the commitment's challenges: an
+    /// execution's entry pc and public outputs ([`crate::cpu`]).
+    pub public: &'a [u64],
 }
 
 const REGS_LAYOUT: Layout = Layout {
     domain: DOMAIN,
     log_columns: LOG_COLUMNS,
-    entry_pc: None,
+    public: &[],
 };
 
-impl Layout {
+impl Layout<'_> {
     fn max_log_rows(&self) -> usize {
         pcs::MAX_LOG_SIZE.saturating_sub(self.log_columns)
     }
@@ -541,8 +542,8 @@ fn begin(
     t.absorb_bytes(b"program-hash", &table.hash);
     t.absorb_u64(b"log-entries", table.log_entries as u64);
     t.absorb_u64(b"log-rows", log_rows as u64);
-    if let Some(pc) = layout.entry_pc {
-        t.absorb_u64(b"entry-pc", pc as u64);
+    for &x in layout.public {
+        t.absorb_u64(b"statement", x);
     }
     for &v in &b.initial {
         t.absorb_u64(b"initial-reg", v);

@@ -703,9 +703,9 @@ fn every_memory_proof_field_is_bound() {
 }
 
 /// `hash_input(len, out)`: one `input_read` host call writes the input into guest memory
-/// (host rows), the guest hashes it. Proves and verifies; the digest the guest leaves in
-/// memory is Blake2b-256 of the input; a host row that returns elsewhere, or a call that
-/// skips its host rows, is rejected.
+/// (host rows), the guest hashes it. Proves and verifies with the digest at `out` as a
+/// public output, which is Blake2b-256 of the input; a false output, and a host row that
+/// returns elsewhere, are rejected.
 #[test]
 fn a_run_with_host_writes_proves_and_verifies() {
     let data: Vec<u8> = (0..200u32).map(|i| (i * 7 + 3) as u8).collect();
@@ -725,10 +725,15 @@ fn a_run_with_host_writes_proves_and_verifies() {
     let b = boundary(&trace);
     let start = std::time::Instant::now();
     let w = cpu::witness(table(), &trace).expect("witness");
-    let proof = cpu::prove(table(), &b, entry, &w).expect("prove");
+    // The digest the guest writes at `out` is a public output: the statement fixes it.
+    let keys: Vec<u32> = (0..4).map(|j| out as u32 + 8 * j).collect();
+    let (proof, outputs) = cpu::prove_with_outputs(table(), &b, entry, &keys, &w).expect("prove");
     let prove_ms = start.elapsed().as_secs_f64() * 1e3;
     let log_rows = w.regs.fetch.log_rows;
-    assert_eq!(cpu::verify(table(), &b, entry, log_rows, &proof), Ok(()));
+    let verify = |outputs: &[diverge_pcvm::mem::Output]| {
+        cpu::verify_with_outputs(table(), &b, entry, outputs, log_rows, &proof)
+    };
+    assert_eq!(verify(&outputs), Ok(()));
     let rows = &w.regs.fetch.rows;
     let host_rows = rows
         .iter()
@@ -739,21 +744,33 @@ fn a_run_with_host_writes_proves_and_verifies() {
         data.len().div_ceil(8),
         "one host row per written word"
     );
-    // The digest in the final memory is the input's hash.
-    let m = w.mem.as_ref().expect("memory");
-    let digest: Vec<u8> = (0..4)
-        .flat_map(|j| {
-            let i = table().memory.index_of(out as u32 + 8 * j).expect("mapped");
-            m.final_bytes[i].map(|x| x as u8)
-        })
-        .collect();
+    let digest: Vec<u8> = outputs.iter().flat_map(|o| o.bytes).collect();
     let want = exec_reexec::vm::Vm::new(Backend::Interpreter)
         .expect("engine")
         .guest_hash(&data)
         .expect("hash");
-    assert_eq!(digest, want.0.to_vec());
+    assert_eq!(
+        digest,
+        want.0.to_vec(),
+        "the proven output is Blake2b-256 of the input"
+    );
+    // Another digest, a dropped output, or none: another statement, rejected.
+    let mut wrong = outputs.clone();
+    wrong[2].bytes[5] ^= 1;
+    assert!(verify(&wrong).is_err(), "a wrong output verified");
+    assert!(verify(&outputs[..3]).is_err(), "a dropped output verified");
+    assert!(
+        verify(&[]).is_err(),
+        "the proof verified without its outputs"
+    );
+    // A cheating prover claiming the wrong digest from the same witness.
+    let lie = cpu::prove_unchecked_with_outputs(table(), &b, entry, &wrong, &w).expect("proves");
+    assert!(
+        cpu::verify_with_outputs(table(), &b, entry, &wrong, log_rows, &lie).is_err(),
+        "a false output was proven"
+    );
     println!(
-        "hash_input(200 bytes): {} rows + {host_rows} host rows (2^{log_rows}): prove {prove_ms:.0} ms",
+        "hash_input(200 bytes): {} rows + {host_rows} host rows (2^{log_rows}): prove {prove_ms:.0} ms, digest public",
         trace.rows.len()
     );
 
