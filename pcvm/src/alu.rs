@@ -39,8 +39,9 @@
 //!
 //! [`prove`]/[`verify`] state ALU consistency (label `pcvm/alu/v2`): the rows may be any
 //! sequence of table entries, which is what the edge-value tests need. [`crate::cpu`] states
-//! an execution (label `pcvm/cpu/v2`, entry pc absorbed): the same proof with the control
-//! identities enforced. The labels differ, so neither proof verifies as the other.
+//! an execution (label `pcvm/cpu/v4`, entry pc and outputs absorbed): the same proof with the
+//! control identities and memory enforced. The labels differ, so neither proof verifies as
+//! the other.
 //!
 //! # The argument
 //!
