@@ -14,10 +14,9 @@ mod common;
 mod pool_host;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use diverge_pcvm::field::pack_columns;
 use diverge_pcvm::regs::Boundary;
 use diverge_pcvm::trace::Tracer;
-use diverge_pcvm::{alu, cpu, mem, Params, F32};
+use diverge_pcvm::{alu, cpu, mem, Params};
 use exec_reexec::state::PoolState;
 use exec_reexec::vm::{Backend, Vm, GUEST_BLOB};
 use std::hint::black_box;
@@ -61,14 +60,7 @@ fn bench(c: &mut Criterion) {
             bch.iter(|| vm.hash_chain(black_box(2), u64::MAX / 4).expect("run"))
         });
     }
-    let columns: Vec<Vec<F32>> = (0..mem::COLUMNS as u32)
-        .map(|c| {
-            (0..1u32 << LOG_ROWS)
-                .map(|k| F32::from_value(k.wrapping_mul(0x9e37_79b9) ^ c))
-                .collect()
-        })
-        .collect();
-    let poly = pack_columns(&columns, LOG_ROWS);
+    let poly = common::packed(mem::COLUMNS, LOG_ROWS);
     let params = Params::new(LOG_ROWS + 8).expect("params");
     let cfg = params.prover_config().expect("config");
     group.bench_function("raw-commit-256", |bch| {

@@ -14,9 +14,8 @@ mod common;
 mod pool_host;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use diverge_pcvm::field::pack_columns;
 use diverge_pcvm::regs::{self, Boundary, RegsWitness};
-use diverge_pcvm::{Params, F32};
+use diverge_pcvm::Params;
 use std::hint::black_box;
 
 fn sizes() -> Vec<usize> {
@@ -24,19 +23,6 @@ fn sizes() -> Vec<usize> {
         .ok()
         .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![16, 20])
-}
-
-/// A polynomial of the committed shape (64 columns of `2^log_rows`), for the raw baseline:
-/// the commit cost does not depend on the values.
-fn packed(log_rows: usize) -> Vec<F32> {
-    let columns: Vec<Vec<F32>> = (0..regs::COLUMNS as u32)
-        .map(|c| {
-            (0..1u32 << log_rows)
-                .map(|k| F32::from_value(k.wrapping_mul(0x9e37_79b9) ^ c))
-                .collect()
-        })
-        .collect();
-    pack_columns(&columns, log_rows)
 }
 
 fn bench(c: &mut Criterion) {
@@ -55,7 +41,7 @@ fn bench(c: &mut Criterion) {
             initial: t.initial_regs,
             last: t.final_regs,
         };
-        let poly = packed(log_rows);
+        let poly = common::packed(regs::COLUMNS, log_rows);
         let params = Params::new(log_rows + 6).expect("params");
         let cfg = params.prover_config().expect("config");
         group.bench_with_input(

@@ -127,7 +127,7 @@ use rayon::prelude::*;
 
 use crate::error::EngineError;
 use crate::fetch::{self, field, Entry, ProgramTable};
-use crate::field::{eq_table, F128, F32};
+use crate::field::{eq_table, f32, g, lift, F128, F32};
 use crate::grand_product::{self, BatchProductProof};
 use crate::mem::{self, MemProof, MemWitness};
 use crate::pcs;
@@ -404,18 +404,6 @@ pub struct CpuWitness {
     pub regs: RegsWitness,
     pub alu: AluWitness,
     pub mem: Option<MemWitness>,
-}
-
-fn f32(x: u32) -> F32 {
-    F32::from_value(x)
-}
-
-fn lift(x: u32) -> F128 {
-    F128::from(f32(x))
-}
-
-fn g() -> F32 {
-    f32(fetch::G)
 }
 
 fn s(e: &Entry, j: usize) -> bool {
@@ -772,22 +760,6 @@ pub fn check(table: &ProgramTable, b: &Boundary, w: &CpuWitness) -> Result<(), A
             if (0..LANES).any(|l| got[l][k] != want[l][k]) {
                 return Err(AluError::Lanes { row: k, what });
             }
-        }
-        // On `ecalli` and host rows `TAKEN` is the prover's choice (whether host rows
-        // follow), checked by `cpu::check`.
-        let free = [fetch::opcode_code(Opcode::ecalli), Some(fetch::HOST_OPCODE)]
-            .contains(&Some(rows[k][field::OPCODE]));
-        if !free && w.alu.taken[k] != honest.taken[k] {
-            return Err(AluError::Control {
-                row: k,
-                what: "branch outcome",
-            });
-        }
-        if w.alu.inv[k] != honest.inv[k] {
-            return Err(AluError::Control {
-                row: k,
-                what: "zero test's inverse",
-            });
         }
         if let Some(expected) = expected(&rows[k], w.regs.old[1][k], w.regs.old[2][k]) {
             if w.regs.new[k] != expected {

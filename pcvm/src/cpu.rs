@@ -90,10 +90,10 @@ use crate::alu::{self, AluError, CpuProof, CpuWitness, Statement, LANES, MIN_LOG
 use std::collections::{BTreeMap, HashMap};
 
 use crate::fetch::{self, field, Entry, FetchError, FetchWitness, ProgramTable, HOST_OPCODE};
-use crate::field::{F128, F32};
+use crate::field::{f32, lift, F128, F32};
 use crate::mem::{self, MemError, MemWitness, Output};
-use crate::regs::{Boundary, RegsError, RegsWitness};
-use crate::trace::{Trace, REGS};
+use crate::regs::{self, Boundary, RegsError, RegsWitness};
+use crate::trace::Trace;
 
 /// Control selectors per table entry.
 pub const CONTROLS: usize = 4;
@@ -134,14 +134,6 @@ pub fn selectors(opcode: Opcode) -> [u32; CONTROLS] {
         s[j] = 1;
     }
     s
-}
-
-fn f32(x: u32) -> F32 {
-    F32::from_value(x)
-}
-
-fn lift(x: u32) -> F128 {
-    F128::from(f32(x))
 }
 
 fn halves(r: &[u8; LANES]) -> (u32, u32) {
@@ -254,14 +246,10 @@ pub fn witness(table: &ProgramTable, trace: &Trace) -> Result<CpuWitness, CpuErr
             .map(|i| table.entries[i])
             .ok_or(FetchError::NotAnInstruction { row: k, pc: row.pc })
             .map_err(|e| AluError::from(RegsError::from(e)))?;
-        let write = e[field::WRITE];
-        let (before, after) = (&replay[k], &replay[k + 1]);
-        if let Some(reg) = (0..REGS).find(|&r| r as u32 != write && before[r] != after[r]) {
-            let e = RegsError::UnexpectedWrite { row: k, reg, write };
-            return Err(AluError::from(e).into());
-        }
+        let write =
+            regs::traced_write(&e, k, &replay[k], &replay[k + 1]).map_err(AluError::from)?;
         tuples.push(e);
-        writes.push(after.get(write as usize).copied().unwrap_or(0));
+        writes.push(write);
         while let Some(call) = calls.next_if(|c| c.row == k) {
             let mut words: BTreeMap<u32, Vec<(usize, u32)>> = BTreeMap::new();
             for (address, data) in &call.mem_writes {
@@ -384,14 +372,25 @@ pub fn check(
     }
     alu::check(table, b, w)?;
     let m = w.mem.as_ref().ok_or(AluError::NoMemory)?;
-    mem::check(table, rows, &w.alu.r, &w.regs.old[0], &w.regs.new, m)?;
-    if let Some(row) = (0..rows.len()).find(|&k| free(&rows[k]) && w.alu.taken[k] != m.hc[k]) {
-        return Err(AluError::Control {
-            row,
-            what: "host continuation",
+    // The control columns (the ALU statement leaves them unconstrained, so they are checked
+    // here): `TAKEN` is the condition on the row's lanes, or on `ecalli` and host rows the
+    // prover's `HC`; `INV` is the zero test's inverse.
+    for (k, e) in rows.iter().enumerate() {
+        let r: [u8; LANES] = std::array::from_fn(|l| w.alu.r[l][k]);
+        let (want, what) = if free(e) {
+            (m.hc[k], "host continuation")
+        } else {
+            (taken(e, &r, w.alu.carry[LANES - 1][k]), "branch outcome")
+        };
+        if w.alu.taken[k] != want {
+            return Err(AluError::Control { row: k, what }.into());
         }
-        .into());
+        if w.alu.inv[k] != norm_inverse(&r) {
+            let what = "zero test's inverse";
+            return Err(AluError::Control { row: k, what }.into());
+        }
     }
+    mem::check(table, rows, &w.alu.r, &w.regs.old[0], &w.regs.new, m)?;
     Ok(())
 }
 

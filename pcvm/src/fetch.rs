@@ -92,7 +92,7 @@ use polkavm::ProgramCounter;
 use rayon::prelude::*;
 
 use crate::error::EngineError;
-use crate::field::{eq_table, evaluate_mle, pack_columns, F128, F32};
+use crate::field::{eq_table, evaluate_mle, f32, g, lift, pack_columns, F128, F32};
 use crate::grand_product::{self, BatchProductProof, GrandProductProof};
 use crate::pcs::{self, Claim, Commitment, EvalProof, Params};
 use crate::trace::{self, Trace, TraceError};
@@ -191,18 +191,6 @@ pub enum FetchError {
     WrongFinal { entry: usize },
     #[error("proof rejected: {0}")]
     Rejected(#[from] EngineError),
-}
-
-fn f32(x: u32) -> F32 {
-    F32::from_value(x)
-}
-
-fn lift(x: u32) -> F128 {
-    F128::from(f32(x))
-}
-
-fn g() -> F32 {
-    f32(G)
 }
 
 /// The program table a verifier derives from a blob.
@@ -548,15 +536,7 @@ impl FetchWitness {
     /// it to build witnesses the native check refuses and the verifier must reject.
     pub fn with_tuples(table: &ProgramTable, log_rows: usize, rows: Vec<Entry>) -> FetchWitness {
         let mut counter: HashMap<Entry, F32> = HashMap::new();
-        let read_ts = rows
-            .iter()
-            .map(|t| {
-                let c = counter.entry(*t).or_insert(F32::one());
-                let ts = *c;
-                *c = c.mul(&g());
-                ts
-            })
-            .collect();
+        let read_ts = read_counters(rows.iter().copied(), &mut counter);
         let final_ts = table
             .entries
             .iter()
@@ -569,6 +549,24 @@ impl FetchWitness {
             final_ts,
         }
     }
+}
+
+/// The read counters of a read-only lookup's reads, in order: each read of a tuple carries
+/// `g^(earlier reads of it)`; `counters` is left holding `g^(reads)` per tuple, the final
+/// counters. Every lookup in the crate (fetch, registers' range, lanes, memory) counts so.
+pub(crate) fn read_counters<K: std::hash::Hash + Eq>(
+    reads: impl IntoIterator<Item = K>,
+    counters: &mut HashMap<K, F32>,
+) -> Vec<F32> {
+    reads
+        .into_iter()
+        .map(|k| {
+            let c = counters.entry(k).or_insert(F32::one());
+            let now = *c;
+            *c = c.mul(&g());
+            now
+        })
+        .collect()
 }
 
 /// The native check (debug oracle): every tuple is the table's entry at its pc, the counters

@@ -12,6 +12,21 @@ use ligerito_binary_fields::BinaryFieldElement;
 pub use ligerito_binary_fields::{BinaryElem128 as F128, BinaryElem32 as F32};
 use rayon::prelude::*;
 
+/// A `u32` as an element of GF(2^32) (its bits are the polynomial's coefficients).
+pub(crate) fn f32(x: u32) -> F32 {
+    F32::from_value(x)
+}
+
+/// A `u32` lifted into GF(2^128) by the crate's embedding (products are preserved).
+pub(crate) fn lift(x: u32) -> F128 {
+    F128::from(f32(x))
+}
+
+/// The counters' and timestamps' generator of GF(2^32)^* ([`crate::fetch::G`]).
+pub(crate) fn g() -> F32 {
+    f32(crate::fetch::G)
+}
+
 /// `eq(a, b) = Π_j (a_j b_j + (1 + a_j)(1 + b_j))`: 1 on equal boolean points, 0 on others.
 pub fn eq_eval(a: &[F128], b: &[F128]) -> F128 {
     debug_assert_eq!(a.len(), b.len());

@@ -87,9 +87,9 @@ use rayon::prelude::*;
 
 use crate::error::EngineError;
 use crate::fetch::{self, field, Entry, ProgramTable, HOST_OPCODE, PAD_OPCODE};
-use crate::field::{eq_table, F128, F32};
+use crate::field::{eq_table, f32, g, lift, F128, F32};
 use crate::grand_product::{self, BatchProductProof, GrandProductProof};
-use crate::regs::{self, RegsError, COL_NEW_HI, COL_NEW_LO, COL_OLD_HI, COL_OLD_LO};
+use crate::regs::{self, powers, RegsError, COL_NEW_HI, COL_NEW_LO, COL_OLD_HI, COL_OLD_LO};
 use crate::sumcheck::{Composition, SumcheckProof};
 use crate::trace::{TraceError, SUPPORTED};
 use crate::transcript::Transcript;
@@ -175,18 +175,6 @@ pub enum MemError {
     Inconsistent { row: usize, what: &'static str },
     #[error("the memory's final state or counters are not the honest ones")]
     Finals,
-}
-
-fn f32(x: u32) -> F32 {
-    F32::from_value(x)
-}
-
-fn lift(x: u32) -> F128 {
-    F128::from(f32(x))
-}
-
-fn g() -> F32 {
-    f32(fetch::G)
 }
 
 /// The verifier's view of memory: every word of the blob's mapped regions with its initial
@@ -329,19 +317,6 @@ pub struct MemWitness {
 
 /// Counts reads of each key with multiplicative counters: returns each read's counter and
 /// leaves the finals in `counters`.
-fn count<K: std::hash::Hash + Eq + Copy>(
-    keys: impl Iterator<Item = K>,
-    counters: &mut HashMap<K, F32>,
-) -> Vec<F32> {
-    keys.map(|k| {
-        let c = counters.entry(k).or_insert(F32::one());
-        let now = *c;
-        *c = c.mul(&g());
-        now
-    })
-    .collect()
-}
-
 /// The 64-bit value of a word's bytes.
 pub fn word(bytes: &[u32; BYTES]) -> u64 {
     bytes
@@ -492,7 +467,7 @@ impl MemWitness {
         let n = self.key.len();
         let pw = powers(n);
         let mut side_counters = HashMap::new();
-        self.side_ts = count(self.side.iter().copied(), &mut side_counters);
+        self.side_ts = fetch::read_counters(self.side.iter().copied(), &mut side_counters);
         self.side_final = table
             .memory
             .side
@@ -501,28 +476,18 @@ impl MemWitness {
             .collect();
         let mut byte_counters = HashMap::new();
         for l in 0..BYTES {
-            self.sb_ts[l] = count(self.sb[l].iter().copied(), &mut byte_counters);
+            self.sb_ts[l] = fetch::read_counters(self.sb[l].iter().copied(), &mut byte_counters);
         }
         self.byte_final = (0..=255u32)
             .map(|b| byte_counters.get(&b).copied().unwrap_or(F32::one()))
             .collect();
-        let log: HashMap<u32, u64> = pw
-            .iter()
-            .enumerate()
-            .map(|(e, x)| (x.poly().value(), e as u64))
-            .collect();
+        let gaps = regs::Gaps::new(&pw);
         self.gap = (0..n)
-            .map(|k| {
-                let now = k as u64 + 1;
-                match log.get(&self.t_old[k].poly().value()) {
-                    Some(&j) if j <= now => pw[(now - j) as usize],
-                    _ if self.t_old[k] == F32::zero() => F32::zero(),
-                    _ => pw[now as usize].mul(&self.t_old[k].inv()),
-                }
-            })
+            .map(|k| gaps.gap(self.t_old[k], k as u64 + 1))
             .collect();
         let mut gap_counters = HashMap::new();
-        self.gap_ts = count(self.gap.iter().map(|h| h.poly().value()), &mut gap_counters);
+        self.gap_ts =
+            fetch::read_counters(self.gap.iter().map(|h| h.poly().value()), &mut gap_counters);
         self.gap_final = (0..n)
             .map(|k| {
                 let h = pw[k + 1].poly().value();
@@ -530,17 +495,6 @@ impl MemWitness {
             })
             .collect();
     }
-}
-
-/// `g^0 ..= g^N`.
-fn powers(n: usize) -> Vec<F32> {
-    let mut pw = Vec::with_capacity(n + 1);
-    let mut x = F32::one();
-    for _ in 0..=n {
-        pw.push(x);
-        x = x.mul(&g());
-    }
-    pw
 }
 
 /// The memory columns (`COL_SIDE..USED`) of a witness over `2^log_rows` rows.

@@ -95,7 +95,7 @@ use rayon::prelude::*;
 
 use crate::error::EngineError;
 use crate::fetch::{self, field, FetchError, FetchWitness, ProgramTable, FIELDS, NO_REG};
-use crate::field::{eq_table, evaluate_mle, pack_columns, F128, F32};
+use crate::field::{eq_table, evaluate_mle, f32, g, lift, pack_columns, F128, F32};
 use crate::grand_product::{self, BatchProductProof, GrandProductProof};
 use crate::pcs::{self, Claim, Commitment, EvalProof, Params};
 use crate::sumcheck::{Composition, SumcheckProof};
@@ -216,14 +216,6 @@ pub struct RegsWitness {
     pub last_ts: [F32; CELLS],
 }
 
-fn f32(x: u32) -> F32 {
-    F32::from_value(x)
-}
-
-fn g() -> F32 {
-    f32(fetch::G)
-}
-
 fn value(x: F32) -> u32 {
     x.poly().value()
 }
@@ -267,14 +259,7 @@ impl RegsWitness {
         let replay = trace.replay_registers();
         let mut writes = vec![0u64; rows];
         for (k, pair) in replay.windows(2).enumerate() {
-            let write = fetch.rows[k][field::WRITE];
-            let changed = (0..REGS).find(|&r| r as u32 != write && pair[0][r] != pair[1][r]);
-            if let Some(reg) = changed {
-                return Err(RegsError::UnexpectedWrite { row: k, reg, write });
-            }
-            if let Some(c) = cell_of(write).filter(|&c| c < REGS) {
-                writes[k] = pair[1][c];
-            }
+            writes[k] = traced_write(&fetch.rows[k], k, &pair[0], &pair[1])?;
         }
         Self::simulate(fetch, writes, &trace.initial_regs)
     }
@@ -295,7 +280,7 @@ impl RegsWitness {
                 log_rows: fetch.log_rows,
             });
         }
-        let pw = powers(rows);
+        let pw = powers(OPS * rows);
         let mut mem = [0u64; CELLS];
         mem[..REGS].copy_from_slice(initial);
         let mut last = [0u64; CELLS];
@@ -336,42 +321,20 @@ impl RegsWitness {
     /// would for the timestamps it commits (a cheating one included: tests forge `t_old` and
     /// relink, so only the verifier's range check stands between them and acceptance).
     pub fn relink(&mut self) {
-        let pw = powers(self.new.len());
+        let pw = powers(OPS * self.new.len());
         self.relink_with(&pw);
     }
 
     fn relink_with(&mut self, pw: &[F32]) {
         let rows = self.new.len();
-        // Discrete logs of the honest range, so the honest path needs no inversions.
-        let log: HashMap<u32, u64> = pw
-            .iter()
-            .enumerate()
-            .map(|(e, x)| (value(*x), e as u64))
-            .collect();
-        let order = u32::MAX as u64;
+        let gaps = Gaps::new(pw);
         let mut counters: HashMap<u32, F32> = HashMap::new();
         for s in 0..OPS {
             self.gap[s] = (0..rows)
-                .map(|k| {
-                    let t = self.t_old[s][k];
-                    let now = time(k, s);
-                    match log.get(&value(t)) {
-                        Some(&j) if j <= now => pw[(now - j) as usize],
-                        Some(&j) => g().pow(now + order - j),
-                        None if t == F32::zero() => F32::zero(),
-                        None => pw[now as usize].mul(&t.inv()),
-                    }
-                })
+                .map(|k| gaps.gap(self.t_old[s][k], time(k, s)))
                 .collect();
-            self.gap_ts[s] = self.gap[s]
-                .iter()
-                .map(|h| {
-                    let c = counters.entry(value(*h)).or_insert(F32::one());
-                    let ts = *c;
-                    *c = c.mul(&g());
-                    ts
-                })
-                .collect();
+            self.gap_ts[s] =
+                fetch::read_counters(self.gap[s].iter().map(|h| value(*h)), &mut counters);
         }
         self.gap_final = std::array::from_fn(|s| {
             (0..rows)
@@ -409,20 +372,66 @@ impl RegsWitness {
     }
 }
 
+/// The value trace row `k` (entry `e`) writes to its fetched `write` register, from the
+/// registers before and after it; a row that changed any other register is refused.
+pub(crate) fn traced_write(
+    e: &fetch::Entry,
+    k: usize,
+    before: &Regs,
+    after: &Regs,
+) -> Result<u64, RegsError> {
+    let write = e[field::WRITE];
+    if let Some(reg) = (0..REGS).find(|&r| r as u32 != write && before[r] != after[r]) {
+        return Err(RegsError::UnexpectedWrite { row: k, reg, write });
+    }
+    Ok(cell_of(write).filter(|&c| c < REGS).map_or(0, |c| after[c]))
+}
+
 /// Time exponent of operation `slot` of row `k`.
 fn time(k: usize, slot: usize) -> u64 {
     (OPS * k + slot + 1) as u64
 }
 
-/// `g^0 ..= g^(4N)`: every timestamp and every entry of `H` (`H(s·N + k) = g^(s·N + k + 1)`).
-fn powers(rows: usize) -> Vec<F32> {
-    let mut pw = Vec::with_capacity(OPS * rows + 1);
+/// `g^0 ..= g^max`: every timestamp and every entry of a range `H` (registers: `max = 4N`,
+/// `H(s·N + k) = g^(s·N + k + 1)`; memory: `max = N`).
+pub(crate) fn powers(max: usize) -> Vec<F32> {
+    let mut pw = Vec::with_capacity(max + 1);
     let mut x = F32::one();
-    for _ in 0..=OPS * rows {
+    for _ in 0..=max {
         pw.push(x);
         x = x.mul(&g());
     }
     pw
+}
+
+/// The ordering argument's honest gaps `h = T / t_old`, for the timestamps a prover commits
+/// (a cheating one's too), shared by the register file and memory.
+pub(crate) struct Gaps<'a> {
+    pw: &'a [F32],
+    /// Discrete logs of the honest range, so the honest path needs no inversions.
+    log: HashMap<u32, u64>,
+}
+
+impl<'a> Gaps<'a> {
+    pub(crate) fn new(pw: &'a [F32]) -> Gaps<'a> {
+        let log = pw
+            .iter()
+            .enumerate()
+            .map(|(e, x)| (value(*x), e as u64))
+            .collect();
+        Gaps { pw, log }
+    }
+
+    /// `g^now / t_old` (0 for a zero `t_old`, which the range check then rejects).
+    pub(crate) fn gap(&self, t_old: F32, now: u64) -> F32 {
+        let order = u32::MAX as u64;
+        match self.log.get(&value(t_old)) {
+            Some(&j) if j <= now => self.pw[(now - j) as usize],
+            Some(&j) => g().pow(now + order - j),
+            None if t_old == F32::zero() => F32::zero(),
+            None => self.pw[now as usize].mul(&t_old.inv()),
+        }
+    }
 }
 
 /// The native check (debug oracle), run by the prover: the fetch check, then the witness must
@@ -594,9 +603,6 @@ fn lo(v: u64) -> u32 {
 fn hi(v: u64) -> u32 {
     (v >> 32) as u32
 }
-fn lift(x: u32) -> F128 {
-    F128::from(f32(x))
-}
 
 /// `Π Init` or `Π Final` over the cells (values and timestamps given).
 fn cells_product(ch: &Challenges, values: &[u64; CELLS], ts: &[F128; CELLS]) -> F128 {
@@ -765,7 +771,7 @@ pub(crate) fn prove_with<E>(
         &mut t,
     );
 
-    let pw = powers(rows);
+    let pw = powers(OPS * rows);
     let addr = |s: usize, k: usize| lift(op_address(&fw.rows[k], s));
     let new_of = |s: usize, k: usize| {
         if s == WRITE_OP {
@@ -1058,7 +1064,7 @@ mod tests {
         let log_rows = 3;
         let rows = 1 << log_rows;
         let z = point(log_rows + LOG_OPS, 5);
-        let pw = powers(rows);
+        let pw = powers(OPS * rows);
         let times = ops_vec(rows, |s, k| F128::from(pw[time(k, s) as usize]));
         let gaps = ops_vec(rows, |s, k| F128::from(pw[s * rows + k + 1]));
         assert_eq!(evaluate_mle_f128(&times, &z), time_mle(&z, log_rows));

@@ -67,3 +67,17 @@ pub fn prefix_trace(n: usize) -> Trace {
     let full = small_trace();
     prefix_of(full, &full.replay_registers(), n)
 }
+
+/// A polynomial of a committed shape (`columns` columns of `2^log_rows`), for the benches'
+/// raw-commitment baselines: the commit cost does not depend on the values.
+pub fn packed(columns: usize, log_rows: usize) -> Vec<diverge_pcvm::F32> {
+    use diverge_pcvm::F32;
+    let cols: Vec<Vec<F32>> = (0..columns as u32)
+        .map(|c| {
+            (0..1u32 << log_rows)
+                .map(|k| F32::from_value(k.wrapping_mul(0x9e37_79b9) ^ c))
+                .collect()
+        })
+        .collect();
+    diverge_pcvm::field::pack_columns(&cols, log_rows)
+}
