@@ -8,23 +8,20 @@
 //! - The plugin ([`ReExec`]) holds the states by root (so forks work), lends the one a block
 //!   needs to the guest through host calls at fixed gas prices ([`vm::price`]), and compares a
 //!   block's claims with its own re-execution ([`reason`] names every way they can differ).
-//! - [`host`] is the guest's six host calls, shared by re-execution and by the prover's tracer.
-//! - [`tx`] is the payload and receipt format; [`workload`] generates deterministic batches.
+//! - The workload itself (guest blob, [`host`] calls, [`state`], [`tx`] formats, [`vm`],
+//!   [`workload`] generator) lives in `diverge-pool` (`exec-reexec/pool`), which exec-proof
+//!   links too; it is re-exported here under its old paths.
 //!
 //! Gas is metered synchronously with the naive cost model pinned, so the interpreter and the
 //! recompiler agree on gas to the unit; the engine, module and instance are created once per
 //! plugin instance, because the recompiler's first instantiation costs ~100 ms.
 
-pub mod host;
-pub mod state;
-pub mod tx;
-pub mod vm;
-pub mod workload;
+pub use diverge_pool::{host, state, tx, vm, workload, DEFAULT_GAS_LIMIT};
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use diverge_plugins::codec::{decode_exact, Encode};
+use diverge_plugins::codec::Encode;
 use diverge_plugins::ffi::Plugin;
 use diverge_plugins::{
     blake2b_256, Axis, ExecOutput, Executor, Hash, InitArgs, Instance, PluginError,
@@ -32,15 +29,10 @@ use diverge_plugins::{
 };
 use serde::Deserialize;
 
-use crate::state::{PoolState, SnapshotState};
+use crate::state::{decode_snapshot, encode_snapshot, PoolState, States};
 use crate::tx::{decode_payload, guest_input, PayloadError, Receipt};
 pub use crate::vm::Backend;
 use crate::vm::{BlockRun, Vm, VmError};
-
-/// Default gas limit per block: ~5,000 generated transactions (~20k gas each), which the
-/// recompiler validates in ~170 ms on the 2-core dev machine, under the 600 ms (a tenth of a
-/// 6 s slot) the design allows.
-pub const DEFAULT_GAS_LIMIT: u64 = 100_000_000;
 
 /// The stable codes of [`Verdict::Invalid`].
 pub mod reason {
@@ -130,7 +122,7 @@ impl From<ExecError> for PluginError {
 pub struct ReExec {
     vm: Vm,
     gas_limit: u64,
-    states: HashMap<Hash, Arc<PoolState>>,
+    states: States,
     genesis_root: Hash,
 }
 
@@ -334,39 +326,11 @@ impl Executor for ReExec {
     }
 
     fn snapshot(&self) -> Result<Vec<u8>, PluginError> {
-        // States that share history are written out in full each: a snapshot is taken after
-        // retain, when few states remain.
-        let mut states: Vec<SnapshotState> = self
-            .states
-            .iter()
-            .map(|(root, s)| SnapshotState::of(*root, s))
-            .collect();
-        states.sort_by_key(|s| s.root);
-        Ok(states.encode())
+        Ok(encode_snapshot(&self.states))
     }
 
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), PluginError> {
-        let states: Vec<SnapshotState> = decode_exact(snapshot)
-            .map_err(|e| PluginError::invalid_input(format!("snapshot: {e}")))?;
-        let mut restored = HashMap::new();
-        for s in states {
-            let root = s.root;
-            let state = s.into_state().ok_or_else(|| {
-                PluginError::invalid_input(format!(
-                    "snapshot state {root}: frontier is not 32 nodes"
-                ))
-            })?;
-            // The nullifier set is not in the root (only its hash chain is), so a corrupted
-            // set would go unnoticed here; the record fields are checked.
-            if state.root() != root {
-                return Err(PluginError::invalid_input(format!(
-                    "snapshot state {root}: fields hash to {}",
-                    state.root()
-                )));
-            }
-            restored.insert(root, Arc::new(state));
-        }
-        self.states = restored;
+        self.states = decode_snapshot(snapshot).map_err(PluginError::invalid_input)?;
         Ok(())
     }
 }

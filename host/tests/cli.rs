@@ -63,17 +63,28 @@ fn plugins_lists_what_loads_and_what_is_missing() {
     for lib in ["libconsensus_ssf.so", "libda_zoda2d.so"] {
         assert!(stdout(&o).contains(lib), "{}", stdout(&o));
     }
-    // Plugins of later issues are reported, not faked.
-    let args = [
+    // The proof variant of the execution axis loads like any other.
+    let o = diverge(&[
         "plugins",
         "--config",
         "configs/kusama.toml",
         "--set",
         "exec.plugin=exec-proof",
+        "--strict",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("libexec_proof.so"), "{}", stdout(&o));
+    // A plugin that is not built is reported, not faked.
+    let args = [
+        "plugins",
+        "--config",
+        "configs/kusama.toml",
+        "--set",
+        "exec.plugin=exec-elsewhere",
     ];
     let o = diverge(&args);
     assert!(
-        stdout(&o).contains("MISSING  exec plugin \"exec-proof\""),
+        stdout(&o).contains("MISSING  exec plugin \"exec-elsewhere\""),
         "{}",
         stdout(&o)
     );
@@ -262,7 +273,7 @@ fn run_says_what_is_missing() {
         "--config",
         "configs/kusama.toml",
         "--set",
-        "exec.plugin=exec-proof",
+        "exec.plugin=exec-elsewhere",
         "--set",
         "da.plugin=da-missing",
         "--chain",
@@ -277,7 +288,7 @@ fn run_says_what_is_missing() {
     // One line names every missing plugin.
     let line = error_line(&o);
     assert!(
-        line.contains("exec-proof") && line.contains("da-missing"),
+        line.contains("exec-elsewhere") && line.contains("da-missing"),
         "{}",
         stderr(&o)
     );

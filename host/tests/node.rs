@@ -1,5 +1,6 @@
 //! Whole chains of `diverge` processes over real QUIC on 127.0.0.1: continuous finality, a node
-//! killed with SIGKILL and restarted, and a peer that sends garbage.
+//! killed with SIGKILL and restarted, a peer that sends garbage, and (ignored: minutes)
+//! validation by proof.
 //!
 //! Slots are 1 s and GRANDPA's T is 200 ms so a run of 20+ blocks takes about half a minute.
 //! The tests take a lock so that only one chain runs at a time on a small machine. They live in
@@ -499,6 +500,72 @@ mod realtime {
         assert!(csv.lines().any(|l| l.starts_with("polkadot,")), "{csv}");
         let svg = std::fs::read_to_string(out.join("finality_cdf.svg")).expect("svg");
         assert_eq!(svg.matches("<polyline").count(), 2);
+    }
+
+    /// Validation by proof in the node: three processes on `configs/kusama-proof.toml` (SSF,
+    /// ZODA, exec-proof; 90 s slots), one transaction per block. Every block is proven by its
+    /// author and verified by the others without re-executing, and all of them finalize the
+    /// same chain. About 5 minutes (each proof ~60 s on 2 cores), so ignored by default:
+    /// `cargo test -p diverge --test node -- --ignored proof`.
+    #[test]
+    #[ignore = "three 60 s proofs in 90 s slots: ~5 minutes"]
+    fn three_nodes_finalize_proven_blocks() {
+        let _one = one_chain_at_a_time();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let o = Command::new(exe())
+            .current_dir(&root)
+            .args(["testnet", "--config", "configs/kusama-proof.toml"])
+            .args(["--nodes", "3", "--slots", "3", "--txs", "1", "--quiet"])
+            .arg("--base-path")
+            .arg(dir.path())
+            .output()
+            .expect("testnet");
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let events = |i: u16| -> Vec<serde_json::Value> {
+            std::fs::read_to_string(dir.path().join(format!("node-{i}/events.jsonl")))
+                .expect("events")
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        };
+        let of = |ev: &[serde_json::Value], kind: &str| -> Vec<serde_json::Value> {
+            ev.iter().filter(|e| e["event"] == kind).cloned().collect()
+        };
+        let mut finals = Vec::new();
+        for i in 0..3 {
+            let ev = events(i);
+            let proposed = of(&ev, "proposed");
+            // Validation of a peer's block: a proof check, well under a second.
+            for v in of(&ev, "validated") {
+                assert_eq!(v["valid"], true, "node {i}: {v}");
+                assert!(v["validate_us"].as_u64().unwrap_or(0) < 1_000_000, "{v}");
+            }
+            for p in &proposed {
+                assert!(
+                    p["execute_us"].as_u64().unwrap_or(0) > 1_000_000,
+                    "proving: {p}"
+                );
+            }
+            let fin: Vec<String> = of(&ev, "finalized")
+                .iter()
+                .map(|f| f["hash"].as_str().unwrap_or("").to_string())
+                .collect();
+            assert!(fin.len() >= 2, "node {i} finalized {fin:?}");
+            finals.push(fin);
+        }
+        let shortest = finals.iter().map(Vec::len).min().unwrap_or(0);
+        assert!(
+            finals
+                .iter()
+                .all(|f| f[..shortest] == finals[0][..shortest]),
+            "the nodes finalized different chains: {finals:?}"
+        );
     }
 
     /// Runs `diverge run --dev ARGS` (always with `--exit-after-slot`, so it stops) from the

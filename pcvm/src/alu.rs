@@ -39,7 +39,7 @@
 //!
 //! [`prove`]/[`verify`] state ALU consistency (label `pcvm/alu/v2`): the rows may be any
 //! sequence of table entries, which is what the edge-value tests need. [`crate::cpu`] states
-//! an execution (label `pcvm/cpu/v4`, entry pc and outputs absorbed): the same proof with the
+//! an execution (label `pcvm/cpu/v5`, entry pc, context and outputs absorbed): the same proof with the
 //! control identities and memory enforced. The labels differ, so neither proof verifies as
 //! the other.
 //!
@@ -217,13 +217,15 @@ pub fn selectors(opcode: Opcode, imm: u64) -> [u32; SELECTORS] {
         // Control rows write nothing here (`ALU = 0`): their lanes compute what
         // [`crate::cpu`]'s identities read. Branches compare by the borrow and the zero test
         // of `A − B`, `A − I` or (swapped) `I − A`; `jump_indirect` adds its offset.
-        O::branch_eq_imm | O::branch_not_eq_imm | O::branch_less_unsigned_imm => {
-            &[sel::A, sel::I, sel::SUB]
-        }
+        O::branch_eq_imm
+        | O::branch_not_eq_imm
+        | O::branch_less_unsigned_imm
+        | O::branch_greater_or_equal_unsigned_imm => &[sel::A, sel::I, sel::SUB],
         O::branch_greater_unsigned_imm => &[sel::SWAP, sel::SUB],
-        O::branch_not_eq | O::branch_less_unsigned | O::branch_greater_or_equal_unsigned => {
-            &[sel::A, sel::B, sel::SUB]
-        }
+        O::branch_eq
+        | O::branch_not_eq
+        | O::branch_less_unsigned
+        | O::branch_greater_or_equal_unsigned => &[sel::A, sel::B, sel::SUB],
         O::jump_indirect => &[sel::A, sel::I],
         // Memory rows: the lanes compute the address [`crate::mem`] reads, `A + I` (slot
         // `b` is the base) or the absolute `I`.
@@ -233,7 +235,7 @@ pub fn selectors(opcode: Opcode, imm: u64) -> [u32; SELECTORS] {
         | O::store_indirect_u64
         | O::store_imm_indirect_u8
         | O::store_imm_indirect_u64 => &[sel::A, sel::I],
-        O::load_u8 | O::store_imm_u8 => &[sel::I],
+        O::load_u8 | O::load_u64 | O::store_imm_u8 | O::store_imm_u64 | O::store_u64 => &[sel::I],
         _ => &[],
     };
     let mut s = [0u32; SELECTORS];
@@ -308,22 +310,35 @@ pub(crate) enum Statement<'a> {
     Execution {
         entry_pc: u32,
         outputs: &'a [mem::Output],
+        /// Bytes the run is bound to beyond the program's own (a block's parent hash and
+        /// slot, say): absorbed with the statement, so a proof made under one context does
+        /// not verify under another.
+        context: &'a [u8; 32],
     },
 }
 
 impl Statement<'_> {
-    /// The public words absorbed into the transcript: entry pc, then each output's key and
-    /// value.
+    /// The public words absorbed into the transcript: entry pc, the context's four words,
+    /// then each output's key and value.
     fn public(self) -> Vec<u64> {
         match self {
             Statement::Alu => Vec::new(),
-            Statement::Execution { entry_pc, outputs } => std::iter::once(entry_pc as u64)
-                .chain(
-                    outputs
-                        .iter()
-                        .flat_map(|o| [o.key as u64, u64::from_le_bytes(o.bytes)]),
-                )
-                .collect(),
+            Statement::Execution {
+                entry_pc,
+                outputs,
+                context,
+            } => {
+                std::iter::once(entry_pc as u64)
+                    .chain(context.chunks_exact(8).map(|c| {
+                        u64::from_le_bytes(c.try_into().expect("32 bytes are four words"))
+                    }))
+                    .chain(
+                        outputs
+                            .iter()
+                            .flat_map(|o| [o.key as u64, u64::from_le_bytes(o.bytes)]),
+                    )
+                    .collect()
+            }
         }
     }
 
@@ -335,7 +350,7 @@ impl Statement<'_> {
                 public,
             },
             Statement::Execution { .. } => Layout {
-                domain: b"pcvm/cpu/v4",
+                domain: b"pcvm/cpu/v5",
                 log_columns: crate::mem::LOG_COLUMNS,
                 public,
             },

@@ -26,9 +26,9 @@
 //! | opcode | `JUMP` | `IF_C8` | `IF_EQ` | taken |
 //! |---|---|---|---|---|
 //! | `jump`, `load_imm_and_jump` | 1 | | | 1 |
-//! | `branch_greater_or_equal_unsigned` | | 1 | | `c_8` |
+//! | `branch_greater_or_equal_unsigned(_imm)` | | 1 | | `c_8` |
 //! | `branch_less_unsigned(_imm)`, `branch_greater_unsigned_imm` (swapped) | 1 | 1 | | `1 ⊕ c_8` |
-//! | `branch_eq_imm` | | | 1 | `E` |
+//! | `branch_eq(_imm)` | | | 1 | `E` |
 //! | `branch_not_eq(_imm)` | 1 | | 1 | `1 ⊕ E` |
 //! | `jump_indirect` (`IND`) | | | | next row fetches `JADDR = ρ_lo` |
 //!
@@ -120,11 +120,13 @@ pub fn selectors(opcode: Opcode) -> [u32; CONTROLS] {
     use Opcode as O;
     let on: &[usize] = match opcode {
         O::jump | O::load_imm_and_jump => &[ctl::JUMP],
-        O::branch_greater_or_equal_unsigned => &[ctl::IF_C8],
+        O::branch_greater_or_equal_unsigned | O::branch_greater_or_equal_unsigned_imm => {
+            &[ctl::IF_C8]
+        }
         O::branch_less_unsigned | O::branch_less_unsigned_imm | O::branch_greater_unsigned_imm => {
             &[ctl::JUMP, ctl::IF_C8]
         }
-        O::branch_eq_imm => &[ctl::IF_EQ],
+        O::branch_eq | O::branch_eq_imm => &[ctl::IF_EQ],
         O::branch_not_eq | O::branch_not_eq_imm => &[ctl::JUMP, ctl::IF_EQ],
         O::jump_indirect => &[ctl::IND],
         _ => &[],
@@ -401,16 +403,25 @@ pub fn prove(
     entry_pc: u32,
     w: &CpuWitness,
 ) -> Result<CpuProof, CpuError> {
-    Ok(prove_with_outputs(table, b, entry_pc, &[], w)?.0)
+    Ok(prove_with_outputs(table, b, entry_pc, &[], &NO_CONTEXT, w)?.0)
 }
 
+/// Largest provable `log_rows` of the execution statement (256 columns: the PCS's
+/// `2^(log_rows + 8) ≤ 2^30`).
+pub const MAX_LOG_ROWS: usize = crate::pcs::MAX_LOG_SIZE - crate::mem::LOG_COLUMNS;
+
+/// The context of a statement that is bound to nothing beyond its program.
+pub const NO_CONTEXT: [u8; 32] = [0; 32];
+
 /// [`prove`] with public outputs: the final contents of the aligned words at `keys`, which
-/// the statement (and so the verifier) then fixes. Returns them with the proof.
+/// the statement (and so the verifier) then fixes, and a `context` the proof is bound to
+/// (absorbed, not interpreted). Returns the outputs with the proof.
 pub fn prove_with_outputs(
     table: &ProgramTable,
     b: &Boundary,
     entry_pc: u32,
     keys: &[u32],
+    context: &[u8; 32],
     w: &CpuWitness,
 ) -> Result<(CpuProof, Vec<Output>), CpuError> {
     check(table, b, entry_pc, w)?;
@@ -428,7 +439,7 @@ pub fn prove_with_outputs(
             })
         })
         .collect::<Result<Vec<Output>, CpuError>>()?;
-    let proof = prove_unchecked_with_outputs(table, b, entry_pc, &outputs, w)?;
+    let proof = prove_unchecked_with_outputs(table, b, entry_pc, &outputs, context, w)?;
     Ok((proof, outputs))
 }
 
@@ -439,7 +450,7 @@ pub fn prove_unchecked(
     entry_pc: u32,
     w: &CpuWitness,
 ) -> Result<CpuProof, CpuError> {
-    prove_unchecked_with_outputs(table, b, entry_pc, &[], w)
+    prove_unchecked_with_outputs(table, b, entry_pc, &[], &NO_CONTEXT, w)
 }
 
 /// [`prove_unchecked`] claiming `outputs` (a cheating prover may claim any).
@@ -448,13 +459,18 @@ pub fn prove_unchecked_with_outputs(
     b: &Boundary,
     entry_pc: u32,
     outputs: &[Output],
+    context: &[u8; 32],
     w: &CpuWitness,
 ) -> Result<CpuProof, CpuError> {
     Ok(alu::prove_statement(
         table,
         b,
         w,
-        Statement::Execution { entry_pc, outputs },
+        Statement::Execution {
+            entry_pc,
+            outputs,
+            context,
+        },
     )?)
 }
 
@@ -467,15 +483,16 @@ pub fn verify(
     log_rows: usize,
     proof: &CpuProof,
 ) -> Result<(), CpuError> {
-    verify_with_outputs(table, b, entry_pc, &[], log_rows, proof)
+    verify_with_outputs(table, b, entry_pc, &[], &NO_CONTEXT, log_rows, proof)
 }
 
-/// [`verify`], and the run leaves `outputs` in memory.
+/// [`verify`], and the run leaves `outputs` in memory, under `context`.
 pub fn verify_with_outputs(
     table: &ProgramTable,
     b: &Boundary,
     entry_pc: u32,
     outputs: &[Output],
+    context: &[u8; 32],
     log_rows: usize,
     proof: &CpuProof,
 ) -> Result<(), CpuError> {
@@ -484,7 +501,11 @@ pub fn verify_with_outputs(
         b,
         log_rows,
         proof,
-        Statement::Execution { entry_pc, outputs },
+        Statement::Execution {
+            entry_pc,
+            outputs,
+            context,
+        },
     )?)
 }
 
@@ -579,7 +600,9 @@ mod tests {
             (O::branch_less_unsigned, |a, b| a < b),
             (O::branch_less_unsigned_imm, |a, b| a < b),
             (O::branch_greater_unsigned_imm, |a, b| a > b),
+            (O::branch_greater_or_equal_unsigned_imm, |a, b| a >= b),
             (O::branch_eq_imm, |a, b| a == b),
+            (O::branch_eq, |a, b| a == b),
             (O::branch_not_eq, |a, b| a != b),
             (O::branch_not_eq_imm, |a, b| a != b),
         ];

@@ -236,7 +236,7 @@ fn encode(instruction: Instruction, pc: u32, next: u32) -> Result<Entry, FetchEr
     let sext = |i: i32| i as i64 as u64;
     match instruction {
         I::fallthrough | I::unlikely => {}
-        I::load_imm(d, i) | I::load_u8(d, i) => {
+        I::load_imm(d, i) | I::load_u8(d, i) | I::load_u64(d, i) => {
             regs[0] = reg(d);
             write = reg(d);
             imm = Some(sext(i));
@@ -275,7 +275,12 @@ fn encode(instruction: Instruction, pc: u32, next: u32) -> Result<Entry, FetchEr
             regs[..2].copy_from_slice(&[reg(v), reg(a)]);
             imm = Some(sext(i));
         }
-        I::store_imm_u8(o, v) => {
+        I::store_u64(v, o) => {
+            // The value in slot `a`, as the indirect stores have it; the address is `I`.
+            regs[0] = reg(v);
+            imm = Some(sext(o));
+        }
+        I::store_imm_u8(o, v) | I::store_imm_u64(o, v) => {
             imm = Some(sext(o));
             target = v as u32;
         }
@@ -288,6 +293,7 @@ fn encode(instruction: Instruction, pc: u32, next: u32) -> Result<Entry, FetchEr
         I::branch_eq_imm(a, i, t)
         | I::branch_not_eq_imm(a, i, t)
         | I::branch_less_unsigned_imm(a, i, t)
+        | I::branch_greater_or_equal_unsigned_imm(a, i, t)
         | I::branch_greater_unsigned_imm(a, i, t) => {
             regs[1] = reg(a);
             imm = Some(sext(i));
@@ -300,6 +306,7 @@ fn encode(instruction: Instruction, pc: u32, next: u32) -> Result<Entry, FetchEr
             target = t;
         }
         I::branch_not_eq(a, b, t)
+        | I::branch_eq(a, b, t)
         | I::branch_less_unsigned(a, b, t)
         | I::branch_greater_or_equal_unsigned(a, b, t) => {
             regs[1..].copy_from_slice(&[reg(a), reg(b)]);

@@ -11,7 +11,7 @@
 //!   initial contents are the blob's: read-only and read-write data as the blob has them,
 //!   zeros elsewhere in the RW region and on the stack ([`MemoryTable`], the verifier's own);
 //! * `load_u8`/`load_indirect_u8` write the byte at the address, zero-extended;
-//!   `load_indirect_u64` writes the 8 bytes there (8-aligned);
+//!   `load_u64`/`load_indirect_u64` write the 8 bytes there (8-aligned);
 //! * `store_*_u8` change exactly the byte at the address, to the low byte of the value;
 //!   `store_*_u64` the 8 bytes there (8-aligned); the value is the register in slot `a`, or
 //!   the sign-extended second immediate for `store_imm*`;
@@ -25,17 +25,20 @@
 //! **Host writes.** A host call that writes guest memory (`input_read`, `state_load`) is
 //! followed by *host rows*, one per word it wrote. A host row fetches its call site's host
 //! entry (`fetch::HOST_OPCODE`) and writes the whole word with advice bytes
-//! (range-checked); its key is free but must name a mapped word. The `ecalli` and the host
-//! rows choose whether another host row follows (`HC`, [`crate::cpu`]). What the host
-//! writes is advice here: binding it to the payload and the pre-state is the next slice
-//! (`docs/PCVM-MEMORY.md`).
+//! (range-checked); its key is free but must name a word of the **IO region** (the lowest
+//! [`IO_BYTES`] of the stack, `kind` 3): after any host call the prover may write any IO
+//! words, and nothing else. The `ecalli` and the host rows choose whether another host row
+//! follows (`HC`, [`crate::cpu`]). What the host writes is advice: a program binds it by
+//! copying it out of the region right after the call and committing to what it copied
+//! (the workload's `prove_block` hashes its input and checks its pre-state root;
+//! `docs/PCVM-MEMORY.md`).
 //!
 //! # The argument
 //!
 //! **Cells** are aligned 8-byte words keyed by their byte address. One memory operation per
 //! row: it consumes `(key, kind, ob_0..7, t_old)` and produces `(key, kind, nb_0..7, T)`,
 //! `T = g^(k+1)` for row `k`. Non-memory rows touch a dummy word (key 0, `kind` 2, which no
-//! memory row can name: theirs have `kind` 1) and leave it unchanged. `Init` is the memory
+//! memory row can name: theirs have `kind` 1, or 3 in the IO region) and leave it unchanged. `Init` is the memory
 //! table at timestamp 1 (the verifier computes its product), `Final` is committed in
 //! table-indexed columns. Read-write offline memory checking exactly as [`crate::regs`]':
 //! multiplicative timestamps, `t_old·gap = T` with `gap ∈ {g^1..g^N}` by a read-only lookup,
@@ -57,13 +60,13 @@
 //! `sb_l` is looked up in the byte table `{0..255}` (8N lookups, multiplicative counters).
 //! Every byte in memory then is a byte: from the table, or from `sb`.
 //!
-//! **Semantics**, one eq-weighted zerocheck of 78 identities (degree ≤ 3, 4 with `eq`):
+//! **Semantics**, one eq-weighted zerocheck of 81 identities (degree ≤ 3, 4 with `eq`):
 //! `(1 + S8 + S64 + HOST)·(nb_l + ob_l)`, `(S64 + HOST)·(nb_l + sb_l)`,
 //! `S8·(nb_l + ob_l + oh_l·(sb_0 + ob_l))`, `HOST·oh_l`,
 //! `L8·(R_lo + Σ oh_l·ob_l)`, `L8·R_hi`, `L64·(R − pack(ob))` per half,
 //! `(S8 + S64)·(pack(sb) + V)` per half, `(L64 + S64)·(1 + oh_0)`, `MEM·(1 + Σ oh_l)`,
 //! `oh_i·oh_j` (`i < j`), `oh_l·(1 + oh_l)`, the key (`(1 + HOST)·(key + MEM·(ρ_lo + Σ oh_l·l))`),
-//! and `t_old·gap + T`. `R` is the row's
+//! `t_old·gap + T`, and `IO·(1 + IO)`, `IO·(1 + MEM)`, `HOST·(1 + IO)`. `R` is the row's
 //! register write (regs' `new`), `V = (1 + IMM2)·A_slot_a + IMM2·(V_LO, V_HI)`.
 //!
 //! # Every open claim, and what discharges it
@@ -104,11 +107,11 @@ pub mod side {
     pub const PC: usize = 0;
     /// `load_u8`, `load_indirect_u8`.
     pub const L8: usize = 1;
-    /// `load_indirect_u64`.
+    /// `load_u64`, `load_indirect_u64`.
     pub const L64: usize = 2;
     /// `store_imm_u8`, `store_imm_indirect_u8`, `store_indirect_u8`.
     pub const S8: usize = 3;
-    /// `store_imm_indirect_u64`, `store_indirect_u64`.
+    /// `store_u64`, `store_imm_u64`, `store_imm_indirect_u64`, `store_indirect_u64`.
     pub const S64: usize = 4;
     /// The stored value is the instruction's `V` (`store_imm*`), not a register.
     pub const IMM2: usize = 5;
@@ -123,10 +126,17 @@ pub mod side {
 }
 pub type SideEntry = [u32; SIDE];
 
-/// Table entry kinds: padding (never matched), a mapped word, the dummy word.
+/// Table entry kinds: padding (never matched), a mapped word, the dummy word, a word of the
+/// IO region (the only words host rows may write).
 pub const KIND_PAD: u32 = 0;
 pub const KIND_MAPPED: u32 = 1;
 pub const KIND_DUMMY: u32 = 2;
+pub const KIND_IO: u32 = 3;
+/// The IO region: the lowest bytes of the stack. Host rows write only here, so a host call
+/// cannot change the program's own data: a program that copies what it needs out of the
+/// region right after each call (and keeps nothing live there across calls) sees the host
+/// only through those copies.
+pub const IO_BYTES: u32 = 2048;
 
 /// The execution statement's columns after the ALU's.
 pub const COL_SIDE: usize = crate::alu::USED;
@@ -151,7 +161,9 @@ pub const COL_FINAL_TS: usize = COL_FINAL_BYTES + BYTES;
 pub const COL_BYTE_FINAL: usize = COL_FINAL_TS + 1;
 /// `HC`: on `ecalli` and host rows, whether a host row follows ([`crate::cpu`]).
 pub const COL_HC: usize = COL_BYTE_FINAL + 1;
-pub(crate) const USED: usize = COL_HC + 1;
+/// `IO`: the row's word is in the IO region (`kind` 3 rather than 1).
+pub const COL_IO: usize = COL_HC + 1;
+pub(crate) const USED: usize = COL_IO + 1;
 /// Packed columns of the execution statement.
 pub const COLUMNS: usize = 256;
 pub(crate) const LOG_COLUMNS: usize = 8;
@@ -169,6 +181,8 @@ pub enum MemError {
     WrongLoad { row: usize, expected: u64, got: u64 },
     #[error("row {row}: a host row without the host's advice")]
     HostAdvice { row: usize },
+    #[error("row {row}: the host writes {address:#x}, outside the IO region")]
+    HostOutsideIo { row: usize, address: u32 },
     #[error("the memory table needs 2^{need} rows, the proof has 2^{log_rows}")]
     Rows { need: usize, log_rows: usize },
     #[error("row {row}: the committed {what} is not memory's")]
@@ -186,6 +200,8 @@ pub struct MemoryTable {
     pub init: Vec<[u8; BYTES]>,
     pub kinds: Vec<u32>,
     pub log_entries: usize,
+    /// The IO region's first address ([`IO_BYTES`] from there).
+    pub io: u32,
     by_key: HashMap<u32, usize>,
     /// One entry per program-table entry, in its order.
     pub side: Vec<SideEntry>,
@@ -206,11 +222,11 @@ fn side_entry(e: &Entry) -> SideEntry {
     let op = SUPPORTED[e[field::OPCODE] as usize];
     let on: &[usize] = match op {
         O::load_u8 | O::load_indirect_u8 => &[side::L8],
-        O::load_indirect_u64 => &[side::L64],
+        O::load_indirect_u64 | O::load_u64 => &[side::L64],
         O::store_indirect_u8 => &[side::S8],
         O::store_imm_u8 | O::store_imm_indirect_u8 => &[side::S8, side::IMM2],
-        O::store_indirect_u64 => &[side::S64],
-        O::store_imm_indirect_u64 => &[side::S64, side::IMM2],
+        O::store_indirect_u64 | O::store_u64 => &[side::S64],
+        O::store_imm_indirect_u64 | O::store_imm_u64 => &[side::S64, side::IMM2],
         O::ecalli => &[side::FREE],
         _ => &[],
     };
@@ -236,7 +252,7 @@ impl MemoryTable {
             .build()
             .map_err(|e| TraceError::Parse(format!("memory map: {e}")))?;
         let (mut keys, mut init, mut kinds) = (vec![0u32], vec![[0u8; BYTES]], vec![KIND_DUMMY]);
-        let mut region = |start: u32, size: u32, data: &[u8]| {
+        let mut region = |start: u32, size: u32, data: &[u8], io: u32| {
             for w in (0..size).step_by(BYTES) {
                 let mut bytes = [0u8; BYTES];
                 for (i, b) in bytes.iter_mut().enumerate() {
@@ -244,12 +260,18 @@ impl MemoryTable {
                 }
                 keys.push(start + w);
                 init.push(bytes);
-                kinds.push(KIND_MAPPED);
+                kinds.push(if w < io { KIND_IO } else { KIND_MAPPED });
             }
         };
-        region(map.ro_data_address(), map.ro_data_size(), blob.ro_data());
-        region(map.rw_data_address(), map.rw_data_size(), blob.rw_data());
-        region(map.stack_address_low(), map.stack_size(), &[]);
+        if map.stack_size() < 2 * IO_BYTES {
+            return Err(TraceError::Parse(format!(
+                "a {}-byte stack leaves no room for the {IO_BYTES}-byte IO region",
+                map.stack_size()
+            )));
+        }
+        region(map.ro_data_address(), map.ro_data_size(), blob.ro_data(), 0);
+        region(map.rw_data_address(), map.rw_data_size(), blob.rw_data(), 0);
+        region(map.stack_address_low(), map.stack_size(), &[], IO_BYTES);
         let log_entries = keys.len().next_power_of_two().trailing_zeros() as usize;
         // Padding: kind 0, keys distinct from each other (odd, so never a word's key).
         let mut pad = 1u32;
@@ -271,6 +293,7 @@ impl MemoryTable {
             init,
             kinds,
             log_entries,
+            io: map.stack_address_low(),
             by_key,
             side: program.iter().map(side_entry).collect(),
         })
@@ -281,7 +304,7 @@ impl MemoryTable {
         self.by_key
             .get(&key)
             .copied()
-            .filter(|&i| self.kinds[i] == KIND_MAPPED)
+            .filter(|&i| matches!(self.kinds[i], KIND_MAPPED | KIND_IO))
     }
 }
 
@@ -313,6 +336,8 @@ pub struct MemWitness {
     pub final_ts: Vec<F32>,
     /// Per row: on `ecalli` and host rows, 1 if a host row follows.
     pub hc: Vec<u8>,
+    /// Per row: 1 if its word is in the IO region.
+    pub io: Vec<u8>,
 }
 
 /// Counts reads of each key with multiplicative counters: returns each read's counter and
@@ -372,6 +397,7 @@ impl MemWitness {
             final_bytes: Vec::new(),
             final_ts: vec![F32::one(); m.keys.len()],
             hc: vec![0; n],
+            io: vec![0; n],
         };
         let mut last = vec![0u64; m.keys.len()];
         let mut state: Vec<[u32; BYTES]> = m.init.iter().map(|b| b.map(u32::from)).collect();
@@ -397,6 +423,12 @@ impl MemWitness {
                     row: k,
                     address: key,
                 })?;
+                if m.kinds[idx] != KIND_IO {
+                    return Err(MemError::HostOutsideIo {
+                        row: k,
+                        address: key,
+                    });
+                }
                 w.key[k] = key;
                 new = state[idx];
                 for (off, b) in patches {
@@ -447,6 +479,7 @@ impl MemWitness {
                     });
                 }
             }
+            w.io[k] = u8::from(m.kinds[idx] == KIND_IO);
             for l in 0..BYTES {
                 w.ob[l][k] = state[idx][l];
                 w.nb[l][k] = new[l];
@@ -531,6 +564,7 @@ pub(crate) fn columns(w: &MemWitness, log_rows: usize) -> Vec<Vec<F32>> {
     cols.push(padded(&w.final_ts));
     cols.push(padded(&w.byte_final));
     cols.push(w.hc.iter().map(|&x| f32(x as u32)).collect());
+    cols.push(w.io.iter().map(|&x| f32(x as u32)).collect());
     debug_assert_eq!(cols.len(), USED - COL_SIDE);
     cols
 }
@@ -568,6 +602,7 @@ pub fn check(
             ("stored bytes", same(&w.sb, &honest.sb, k)),
             ("timestamp", w.t_old[k] == honest.t_old[k]),
             ("host continuation", w.hc.get(k) == honest.hc.get(k)),
+            ("IO flag", w.io.get(k) == honest.io.get(k)),
         ] {
             if !ok {
                 return Err(MemError::Inconsistent { row: k, what });
@@ -655,9 +690,12 @@ fn byte_fp(ch: &Challenges, b: F128, counter: F128) -> F128 {
     linear(ch.byte_gamma, &ch.byte_beta, &[b, counter])
 }
 
-/// A row's `kind` from its memory selectors: 1 on memory rows, 2 (the dummy's) elsewhere.
-fn kind_of(mem: F128) -> F128 {
-    lift(KIND_DUMMY).add(&mem.mul(&lift(KIND_DUMMY ^ KIND_MAPPED)))
+/// A row's `kind` from its memory selectors and `IO`: 1 on memory rows, 3 on those whose
+/// word is in the IO region (host rows must be, by the semantics), 2 (the dummy's) elsewhere.
+fn kind_of(mem: F128, io: F128) -> F128 {
+    lift(KIND_DUMMY)
+        .add(&mem.mul(&lift(KIND_DUMMY ^ KIND_MAPPED)))
+        .add(&io.mul(&lift(KIND_IO ^ KIND_MAPPED)))
 }
 
 /// The memory selectors' sum, host rows included (at most one is set, so it is their OR):
@@ -708,11 +746,12 @@ mod input {
     pub const GAP: usize = T_OLD + 1;
     /// `T(k) = g^(k+1)`, verifier-known.
     pub const T: usize = GAP + 1;
-    pub const COUNT: usize = T + 1;
+    pub const IO: usize = T + 1;
+    pub const COUNT: usize = IO + 1;
 }
 
 /// Semantics identities (see the module docs).
-pub const IDENTITIES: usize = 78;
+pub const IDENTITIES: usize = 81;
 
 struct Semantics<'a> {
     lambda: &'a [F128],
@@ -783,6 +822,12 @@ impl Composition for Semantics<'_> {
             add(host.mul(&oh(l)));
         }
         add(x[input::T_OLD].mul(&x[input::GAP]).add(&x[input::T]));
+        // `IO` is a bit, set only on rows that name a word, and always on host rows: with the
+        // kind in the memory tuple, a host row can write only the IO region.
+        let io = x[input::IO];
+        add(io.mul(&one.add(&io)));
+        add(io.mul(&one.add(&mem).add(&host)));
+        add(host.mul(&one.add(&io)));
         acc
     }
 }
@@ -813,6 +858,7 @@ fn semantics_inputs(ev: &dyn Fn(usize) -> F128, t: F128) -> Vec<F128> {
     v[input::T_OLD] = ev(COL_T_OLD);
     v[input::GAP] = ev(COL_GAP);
     v[input::T] = t;
+    v[input::IO] = ev(COL_IO);
     v
 }
 
@@ -835,7 +881,7 @@ fn row_leaves(ch: &Challenges, ev: &dyn Fn(usize) -> F128, time: F128) -> [F128;
     let gl = F128::from(g());
     let fields = side_fields(ev);
     let (side_ts, gap_ts) = (ev(COL_SIDE_TS), ev(COL_GAP_TS));
-    let kind = kind_of(mem_of(ev));
+    let kind = kind_of(mem_of(ev), ev(COL_IO));
     let (key, gap) = (ev(COL_KEY), ev(COL_GAP));
     [
         side_fp(ch, &fields, side_ts),
@@ -1317,6 +1363,7 @@ mod tests {
             (input::SB, BYTES),
             (input::A_LO, 4),
             (input::T_OLD, 3),
+            (input::IO, 1),
         ];
         let mut next = 0;
         for (start, width) in groups {

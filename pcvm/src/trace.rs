@@ -245,11 +245,14 @@ pub const SUPPORTED: &[Opcode] = &[
     Opcode::load_u8,
     Opcode::load_indirect_u8,
     Opcode::load_indirect_u64,
+    Opcode::load_u64,
     Opcode::store_imm_u8,
     Opcode::store_imm_indirect_u8,
     Opcode::store_imm_indirect_u64,
     Opcode::store_indirect_u8,
     Opcode::store_indirect_u64,
+    Opcode::store_u64,
+    Opcode::store_imm_u64,
     // Control flow.
     Opcode::branch_eq_imm,
     Opcode::branch_not_eq_imm,
@@ -258,6 +261,8 @@ pub const SUPPORTED: &[Opcode] = &[
     Opcode::branch_not_eq,
     Opcode::branch_less_unsigned,
     Opcode::branch_greater_or_equal_unsigned,
+    Opcode::branch_greater_or_equal_unsigned_imm,
+    Opcode::branch_eq,
     Opcode::jump,
     Opcode::load_imm_and_jump,
     Opcode::jump_indirect,
@@ -852,6 +857,12 @@ impl Tracer {
         })
     }
 
+    /// The registers `export(args)` is entered with: PolkaVM's calling convention (return
+    /// address, stack pointer, arguments), which a verifier derives without running anything.
+    pub fn initial_regs(&self, export: &str, args: &[u64]) -> Result<Regs, TraceError> {
+        Ok(regs_of(&self.start(&self.plain, export, args, 0)?))
+    }
+
     /// Runs `export(args)` with `gas`, one row per executed instruction; refuses (with
     /// [`TraceError::UnsupportedRow`]) the first instruction outside the supported set and
     /// stops with [`TraceError::TooLong`] beyond `max_rows`.
@@ -1212,14 +1223,19 @@ impl Tracer {
             I::set_greater_than_unsigned_imm(d, a, imm) => set(d, u64::from(r(a) > sext(imm))),
             // Byte loads zero-extend; the 64-bit load is the word itself.
             I::load_u8(d, _) | I::load_indirect_u8(d, _, _) => set(d, loaded? & 0xff),
-            I::load_indirect_u64(d, _, _) => set(d, loaded?),
+            I::load_indirect_u64(d, _, _) | I::load_u64(d, _) => set(d, loaded?),
             I::store_imm_u8(_, v)
             | I::store_imm_indirect_u8(_, _, v)
-            | I::store_imm_indirect_u64(_, _, v) => store(sext(v)),
-            I::store_indirect_u8(s, _, _) | I::store_indirect_u64(s, _, _) => store(r(s)),
+            | I::store_imm_indirect_u64(_, _, v)
+            | I::store_imm_u64(_, v) => store(sext(v)),
+            I::store_indirect_u8(s, _, _) | I::store_indirect_u64(s, _, _) | I::store_u64(s, _) => {
+                store(r(s))
+            }
             I::branch_eq_imm(a, imm, t) => goto(r(a) == sext(imm), t),
             I::branch_not_eq_imm(a, imm, t) => goto(r(a) != sext(imm), t),
             I::branch_less_unsigned_imm(a, imm, t) => goto(r(a) < sext(imm), t),
+            I::branch_greater_or_equal_unsigned_imm(a, imm, t) => goto(r(a) >= sext(imm), t),
+            I::branch_eq(a, b, t) => goto(r(a) == r(b), t),
             I::branch_greater_unsigned_imm(a, imm, t) => goto(r(a) > sext(imm), t),
             I::branch_not_eq(a, b, t) => goto(r(a) != r(b), t),
             I::branch_less_unsigned(a, b, t) => goto(r(a) < r(b), t),

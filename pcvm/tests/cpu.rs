@@ -167,6 +167,7 @@ fn along_with(
         final_ts: Vec::new(),
         // No host calls on these paths (hash_chain makes none).
         hc: vec![0; n],
+        io: vec![0; n],
     };
     let g = F32::from_value(diverge_pcvm::fetch::G);
     let mut regs = initial;
@@ -233,6 +234,9 @@ fn along_with(
             };
         }
         mw.key[k] = key;
+        // The IO region's words are kind 3 in the table.
+        let io_word = (m.io..m.io + diverge_pcvm::mem::IO_BYTES).contains(&key);
+        mw.io[k] = u8::from(key != 0 && io_word);
         let produced_before = last.get(&key).copied().unwrap_or(0);
         let t_old = match cheat {
             Cheat::StaleLoad(c) if c == k => before[&key].1,
@@ -731,11 +735,20 @@ fn a_run_with_host_writes_proves_and_verifies() {
     let w = cpu::witness(table(), &trace).expect("witness");
     // The digest the guest writes at `out` is a public output: the statement fixes it.
     let keys: Vec<u32> = (0..4).map(|j| out as u32 + 8 * j).collect();
-    let (proof, outputs) = cpu::prove_with_outputs(table(), &b, entry, &keys, &w).expect("prove");
+    let (proof, outputs) =
+        cpu::prove_with_outputs(table(), &b, entry, &keys, &cpu::NO_CONTEXT, &w).expect("prove");
     let prove_ms = start.elapsed().as_secs_f64() * 1e3;
     let log_rows = w.regs.fetch.log_rows;
     let verify = |outputs: &[diverge_pcvm::mem::Output]| {
-        cpu::verify_with_outputs(table(), &b, entry, outputs, log_rows, &proof)
+        cpu::verify_with_outputs(
+            table(),
+            &b,
+            entry,
+            outputs,
+            &cpu::NO_CONTEXT,
+            log_rows,
+            &proof,
+        )
     };
     assert_eq!(verify(&outputs), Ok(()));
     let rows = &w.regs.fetch.rows;
@@ -767,10 +780,51 @@ fn a_run_with_host_writes_proves_and_verifies() {
         verify(&[]).is_err(),
         "the proof verified without its outputs"
     );
-    // A cheating prover claiming the wrong digest from the same witness.
-    let lie = cpu::prove_unchecked_with_outputs(table(), &b, entry, &wrong, &w).expect("proves");
+    // The same statement under another context (another block): rejected.
+    let mut other = cpu::NO_CONTEXT;
+    other[31] = 1;
     assert!(
-        cpu::verify_with_outputs(table(), &b, entry, &wrong, log_rows, &lie).is_err(),
+        cpu::verify_with_outputs(table(), &b, entry, &outputs, &other, log_rows, &proof).is_err(),
+        "the proof verified under another context"
+    );
+    // A host row that claims its word is an ordinary one (what writing the program's own
+    // data would need): refused, and the tuple (kind 1 at an IO word) and the host-row
+    // identity both reject it.
+    let host_row = rows
+        .iter()
+        .position(|e| e[field::OPCODE] == diverge_pcvm::fetch::HOST_OPCODE)
+        .expect("a host row");
+    let mut ordinary = w.clone();
+    ordinary.mem.as_mut().expect("memory").io[host_row] = 0;
+    assert!(cpu::check(table(), &b, entry, &ordinary).is_err());
+    let lie = cpu::prove_unchecked_with_outputs(
+        table(),
+        &b,
+        entry,
+        &outputs,
+        &cpu::NO_CONTEXT,
+        &ordinary,
+    )
+    .expect("proves");
+    assert!(
+        cpu::verify_with_outputs(
+            table(),
+            &b,
+            entry,
+            &outputs,
+            &cpu::NO_CONTEXT,
+            log_rows,
+            &lie
+        )
+        .is_err(),
+        "a host write outside the IO region was proven"
+    );
+    // A cheating prover claiming the wrong digest from the same witness.
+    let lie = cpu::prove_unchecked_with_outputs(table(), &b, entry, &wrong, &cpu::NO_CONTEXT, &w)
+        .expect("proves");
+    assert!(
+        cpu::verify_with_outputs(table(), &b, entry, &wrong, &cpu::NO_CONTEXT, log_rows, &lie)
+            .is_err(),
         "a false output was proven"
     );
     println!(
@@ -797,28 +851,58 @@ fn a_run_with_host_writes_proves_and_verifies() {
     println!("a host row returning to its call: refused ({why}), rejected ({verdict})");
 }
 
-/// A whole real block (`apply_block`, two transactions, host calls answered by re-execution's
-/// host), host rows included: 369,717 rows at 2^19, 97 s to prove on 2 cores (verify 11 ms,
-/// 518 KB), so ignored by default.
+/// Host rows write only the IO region. `apply_block` (re-execution's entry) lets `state_load`
+/// and `input_read` write the program's own data, so its honest run cannot be proven at all:
+/// the prover refuses it (`prove_block`, exec-proof's entry, proves: `exec-proof/tests`).
 #[test]
-#[ignore = "2^19 rows at 256 columns: ~100 s of proving on 2 cores; cargo test -p diverge-pcvm --test cpu -- --ignored"]
-fn a_real_block_execution_proves_and_verifies() {
-    let trace = common::small_trace();
-    let entry = table()
-        .export_pc("apply_block")
-        .expect("the blob exports apply_block");
-    let b = boundary(trace);
-    let start = std::time::Instant::now();
-    let w = cpu::witness(table(), trace).expect("witness");
-    let proof = cpu::prove(table(), &b, entry, &w).expect("prove");
-    let prove_ms = start.elapsed().as_secs_f64() * 1e3;
-    let log_rows = w.regs.fetch.log_rows;
-    let start = std::time::Instant::now();
-    assert_eq!(cpu::verify(table(), &b, entry, log_rows, &proof), Ok(()));
-    let verify_ms = start.elapsed().as_secs_f64() * 1e3;
-    println!(
-        "apply_block (2 txs): {} rows (2^{log_rows}): prove {prove_ms:.0} ms, verify {verify_ms:.1} ms, {} proof bytes",
-        trace.rows.len(),
-        alu::proof_bytes(&proof)
+fn host_writes_outside_the_io_region_are_refused() {
+    let err = cpu::witness(table(), common::small_trace()).expect_err("refused");
+    assert!(
+        matches!(err, CpuError::Mem(MemError::HostOutsideIo { .. })),
+        "{err}"
     );
+    println!("apply_block's host writes: {err}");
+}
+
+/// The bytes a block carries: a CPU proof round-trips through its codec, and every
+/// truncation, a trailing byte, another version and random bytes are decode errors (never a
+/// panic); a flipped byte either fails to decode or fails to verify.
+#[test]
+fn the_proof_codec_round_trips_and_rejects_damage() {
+    use diverge_pcvm::codec::{decode_cpu, encode_cpu};
+    use rand::{Rng, SeedableRng};
+    let r = run();
+    let bytes = encode_cpu(&r.proof);
+    assert_eq!(decode_cpu(&bytes).as_ref(), Ok(&r.proof));
+    let b = boundary(&r.trace);
+    for cut in (0..bytes.len()).step_by(997).chain([bytes.len() - 1]) {
+        assert!(
+            decode_cpu(&bytes[..cut]).is_err(),
+            "a {cut}-byte prefix decoded"
+        );
+    }
+    let mut long = bytes.clone();
+    long.push(0);
+    assert!(decode_cpu(&long).is_err(), "a trailing byte decoded");
+    let mut other = bytes.clone();
+    other[0] ^= 0x80;
+    assert!(decode_cpu(&other).is_err(), "another version decoded");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(10);
+    for _ in 0..200 {
+        let n = rng.gen_range(0..4096);
+        let junk: Vec<u8> = (0..n).map(|_| rng.gen()).collect();
+        let _ = decode_cpu(&junk);
+    }
+    for _ in 0..24 {
+        let mut bad = bytes.clone();
+        let at = rng.gen_range(1..bad.len());
+        bad[at] ^= 1 << rng.gen_range(0..8);
+        if let Ok(p) = decode_cpu(&bad) {
+            assert!(
+                cpu::verify(table(), &b, entry(), r.w.regs.fetch.log_rows, &p).is_err(),
+                "a proof with byte {at} flipped verified"
+            );
+        }
+    }
+    println!("CPU proof: {} bytes encoded", bytes.len());
 }

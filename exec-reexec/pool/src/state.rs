@@ -1,10 +1,10 @@
 //! The pool state the plugin keeps per block, and its root computed natively (the guest computes
 //! the same root; `genesis` and `restore` use this one, and the tests check the two agree).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
-use diverge_plugins::codec::{Decode, Encode};
+use diverge_plugins::codec::{decode_exact, Decode, Encode};
 use diverge_plugins::{blake2b_256, Hash};
 
 use crate::tx::Bytes32;
@@ -213,19 +213,21 @@ impl PoolState {
     }
 }
 
-/// One state in a snapshot: the fixed record and the sorted nullifiers.
+/// One state in a snapshot: the fixed record and the sorted nullifiers (exec-proof's
+/// snapshots are the same records).
 #[derive(Debug, Encode, Decode)]
-pub(crate) struct SnapshotState {
-    pub(crate) root: Hash,
-    pub(crate) leaf_count: u64,
-    pub(crate) pool_value: u64,
-    pub(crate) nf_root: Bytes32,
-    pub(crate) frontier: Vec<Bytes32>,
-    pub(crate) nullifiers: Vec<Bytes32>,
+pub struct SnapshotState {
+    pub root: Hash,
+    pub leaf_count: u64,
+    pub pool_value: u64,
+    pub nf_root: Bytes32,
+    pub frontier: Vec<Bytes32>,
+    pub nullifiers: Vec<Bytes32>,
 }
 
 impl SnapshotState {
-    pub(crate) fn of(root: Hash, s: &PoolState) -> SnapshotState {
+    /// The record of `s` under `root`.
+    pub fn of(root: Hash, s: &PoolState) -> SnapshotState {
         // Sorted: the snapshot of one set of states is one byte string.
         let mut nullifiers: Vec<Bytes32> = s.nullifiers.iter().copied().collect();
         nullifiers.sort_unstable();
@@ -239,7 +241,8 @@ impl SnapshotState {
         }
     }
 
-    pub(crate) fn into_state(self) -> Option<PoolState> {
+    /// The state, or `None` if the frontier is not [`DEPTH`] nodes.
+    pub fn into_state(self) -> Option<PoolState> {
         let frontier: [Bytes32; DEPTH] = self.frontier.try_into().ok()?;
         Some(PoolState {
             leaf_count: self.leaf_count,
@@ -249,4 +252,40 @@ impl SnapshotState {
             nullifiers: Arc::new(NullifierSet::from_items(self.nullifiers)),
         })
     }
+}
+
+/// States by root, as both exec plugins keep them.
+pub type States = HashMap<Hash, Arc<PoolState>>;
+
+/// The snapshot bytes of `states`. States that share history are written out in full each: a
+/// snapshot is taken after retain, when few states remain.
+pub fn encode_snapshot(states: &States) -> Vec<u8> {
+    let mut records: Vec<SnapshotState> = states
+        .iter()
+        .map(|(root, s)| SnapshotState::of(*root, s))
+        .collect();
+    records.sort_by_key(|s| s.root);
+    records.encode()
+}
+
+/// The states of snapshot bytes, each checked against its root.
+pub fn decode_snapshot(bytes: &[u8]) -> Result<States, String> {
+    let records: Vec<SnapshotState> = decode_exact(bytes).map_err(|e| format!("snapshot: {e}"))?;
+    let mut states = HashMap::new();
+    for s in records {
+        let root = s.root;
+        let state = s
+            .into_state()
+            .ok_or_else(|| format!("snapshot state {root}: frontier is not {DEPTH} nodes"))?;
+        // The nullifier set is not in the root (only its hash chain is), so a corrupted set
+        // would go unnoticed here; the record fields are checked.
+        if state.root() != root {
+            return Err(format!(
+                "snapshot state {root}: fields hash to {}",
+                state.root()
+            ));
+        }
+        states.insert(root, Arc::new(state));
+    }
+    Ok(states)
 }

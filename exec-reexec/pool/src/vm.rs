@@ -13,7 +13,7 @@ use crate::state::PoolState;
 use diverge_plugins::Hash;
 
 /// The committed guest program (`guest/pool.c`, rebuilt by `scripts/build-guest`).
-pub const GUEST_BLOB: &[u8] = include_bytes!("../guest/pool.polkavm");
+pub const GUEST_BLOB: &[u8] = include_bytes!("../../guest/pool.polkavm");
 
 /// Gas prices of the host calls. PolkaVM meters only guest instructions, so the host's work
 /// (hash-set probes, copies) is priced here at fixed costs: deterministic, and part of what the
@@ -270,8 +270,8 @@ impl Vm {
     /// Blake2b-256 of `data` computed by the guest (to check its implementation).
     pub fn guest_hash(&mut self, data: &[u8]) -> Result<Hash, VmError> {
         let mut ctx = PoolHost::with_input(data.to_vec());
-        // The guest writes the digest into its stack region's top page, which is always
-        // mapped; the address is read back below.
+        // The input goes to the stack's low end (always mapped; a proof's IO region), and the
+        // guest writes the digest back there.
         let out = self.instance.module().memory_map().stack_address_low();
         self.instance.set_gas(i64::MAX);
         let r = self.instance.call_typed_and_get_result::<u64, (u64, u32)>(
