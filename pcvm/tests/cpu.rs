@@ -906,3 +906,72 @@ fn the_proof_codec_round_trips_and_rejects_damage() {
     }
     println!("CPU proof: {} bytes encoded", bytes.len());
 }
+
+/// The five opcodes `prove_block`'s code brought in (`load_u64`, `store_u64`, `store_imm_u64`,
+/// `branch_eq`, `branch_greater_or_equal_unsigned_imm`) are constrained exactly as their
+/// siblings: the same lanes (absolute forms address by `I` alone, as `load_u8` does), the same
+/// control selectors, and memory selectors naming a 64-bit access, in the workload's own table.
+#[test]
+fn the_binding_opcodes_reuse_their_siblings_constraints() {
+    use polkavm::program::Opcode as O;
+    for (new, sibling) in [
+        (O::load_u64, O::load_u8),
+        (O::store_u64, O::load_u8),
+        (O::store_imm_u64, O::store_imm_u8),
+        (O::branch_eq, O::branch_not_eq),
+        (
+            O::branch_greater_or_equal_unsigned_imm,
+            O::branch_less_unsigned_imm,
+        ),
+    ] {
+        assert_eq!(
+            alu::selectors(new, 5),
+            alu::selectors(sibling, 5),
+            "{new:?} lanes"
+        );
+    }
+    assert_eq!(
+        cpu::selectors(O::branch_eq),
+        cpu::selectors(O::branch_eq_imm)
+    );
+    assert_eq!(
+        cpu::selectors(O::branch_greater_or_equal_unsigned_imm),
+        cpu::selectors(O::branch_greater_or_equal_unsigned)
+    );
+    let code = |op: O| {
+        diverge_pcvm::trace::SUPPORTED
+            .iter()
+            .position(|&o| o == op)
+            .expect("supported") as u32
+    };
+    let m = &table().memory;
+    for (op, on) in [
+        (O::load_u64, &[side::L64][..]),
+        (O::store_u64, &[side::S64][..]),
+        (O::store_imm_u64, &[side::S64, side::IMM2][..]),
+    ] {
+        let mut seen = 0;
+        for (i, e) in table().entries.iter().enumerate() {
+            if e[field::OPCODE] != code(op) {
+                continue;
+            }
+            seen += 1;
+            for j in [
+                side::L8,
+                side::L64,
+                side::S8,
+                side::S64,
+                side::IMM2,
+                side::FREE,
+                side::HOST,
+            ] {
+                assert_eq!(
+                    m.side[i][j],
+                    u32::from(on.contains(&j)),
+                    "{op:?} side field {j}"
+                );
+            }
+        }
+        assert!(seen > 0, "the workload blob uses {op:?}");
+    }
+}
