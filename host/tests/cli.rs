@@ -74,7 +74,7 @@ fn plugins_lists_what_loads_and_what_is_missing() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("libexec_proof.so"), "{}", stdout(&o));
-    // A plugin that is not built is reported, not faked.
+    // A plugin name with no library behind it is listed as MISSING and fails --strict.
     let args = [
         "plugins",
         "--config",
