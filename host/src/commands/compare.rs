@@ -227,8 +227,9 @@ pub enum Fault {
         per_slot: u32,
     },
     /// A validator that, as an author, seals blocks whose execution claim is false: the
-    /// post-state root (and the proof, if the exec plugin makes one) with a byte flipped; the
-    /// payload, shards and seal stay honest, so only validation can catch it (sim).
+    /// post-state root with a byte flipped or, if the exec plugin makes proofs, a byte in the
+    /// middle of the proof (the root stays true); the payload, shards and seal stay honest, so
+    /// only validation can catch it (sim).
     InvalidProof {
         /// Validator index.
         node: u16,

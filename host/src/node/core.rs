@@ -881,9 +881,15 @@ impl NodeCore {
         let execute_us = self.charge(Call::Execute, payload.len() as u64, t);
         let mut exec = exec;
         if self.invalid_execution {
-            exec.post_state_root.0[0] ^= 0xff;
-            if let Some(b) = exec.proof.last_mut() {
-                *b ^= 0xff;
+            // Without a proof the lie is the claimed root, which only re-execution refutes.
+            // With one the claimed root stays true and a byte inside the proof is flipped:
+            // a false root would be caught by the root comparison before any proof check,
+            // and the fault is there to exercise the verifier.
+            if exec.proof.is_empty() {
+                exec.post_state_root.0[0] ^= 0xff;
+            } else {
+                let mid = exec.proof.len() / 2;
+                exec.proof[mid] ^= 0xff;
             }
         }
         let t = Instant::now();
