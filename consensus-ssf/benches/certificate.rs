@@ -3,9 +3,11 @@
 //! tables, variable-time MSM), in the same run; plus one individual vote check and V = 6.
 //! At V = 1023 also fastverify's three phases (decompressing the 683 points, the field work,
 //! the MSM) and a scattered missing set (the weights cost depends only on |M|, not on its shape).
+//! And what a certificate or vote message costs on its way in, before any check.
 
 use std::hint::black_box;
 
+use consensus_ssf::engine::Wire;
 use consensus_ssf::fastverify::{check, parse, weights, Parsed};
 use consensus_ssf::keys::{dealer_shares, key_set};
 use consensus_ssf::vote::{
@@ -13,7 +15,8 @@ use consensus_ssf::vote::{
     Certificate, Subject, NOTARIZE,
 };
 use criterion::{criterion_group, criterion_main, Criterion};
-use diverge_plugins::Hash;
+use diverge_plugins::codec::{decode_exact, Encode};
+use diverge_plugins::{Event, Hash};
 
 fn setup(
     v: usize,
@@ -83,6 +86,27 @@ fn bench(c: &mut Criterion) {
         group.bench_function("one vote, remembered (memo hit)", |b| {
             b.iter(|| verify_vote(black_box(&vote), &g, &keys))
         });
+        // What a received message costs before any check (the cost model's
+        // `consensus.message`): the host encodes the event, the plugin's FFI layer decodes
+        // it, the engine decodes its wire message. A certificate is the largest message.
+        for (what, wire) in [
+            ("certificate", Wire::Cert(cert.clone()).encode()),
+            ("vote", Wire::Votes(vec![vote.clone()]).encode()),
+        ] {
+            group.bench_function(format!("{what} message in ({} B)", wire.len()), |b| {
+                b.iter(|| {
+                    let event = Event::Message {
+                        from: 1,
+                        bytes: black_box(&wire).clone(),
+                    }
+                    .encode();
+                    let Ok(Event::Message { bytes, .. }) = decode_exact::<Event>(&event) else {
+                        unreachable!("bench setup")
+                    };
+                    decode_exact::<Wire>(&bytes).expect("bench setup")
+                })
+            });
+        }
         if v == 1023 {
             let payload = cert.subject.payload(&g, &keys.group);
             let parsed: Vec<Parsed> = cert

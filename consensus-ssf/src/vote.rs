@@ -215,9 +215,12 @@ fn verdict_key(
 ///
 /// The verdict is a pure function of its inputs, and every simulated node checks the same vote
 /// bytes (V^2 checks per step at V validators), so a success is remembered process-wide,
-/// keyed by all of those inputs; a failure is always re-checked. The host charges a node the
-/// same for a message whether or not this hits, so the schedule does not depend on it.
+/// keyed by all of those inputs; a failure is always re-checked. Every call is counted as one
+/// check ([`diverge_plugins::work`]), hit or not, so the simulator's schedule does not depend
+/// on it.
 pub fn verify_vote(vote: &Vote, genesis: &Hash, keys: &KeySet) -> Result<(), VoteError> {
+    // Counted before the memo: the simulator's charge must not depend on a hit.
+    diverge_plugins::work::add(diverge_plugins::work::VOTE_CHECK, 1);
     let group = keys.group.compress().to_bytes();
     let index = vote.index();
     let Some(y) = (index as usize)
@@ -306,7 +309,9 @@ pub fn verify_certificate(
     genesis: &Hash,
     keys: &KeySet,
 ) -> Result<(), VoteError> {
+    diverge_plugins::work::add(diverge_plugins::work::CERTIFICATE_CHECK, 1);
     let (cs, payload) = parse_certificate(cert, genesis, keys)?;
+    diverge_plugins::work::add(diverge_plugins::work::CONTRIBUTION_CHECK, cs.len() as u64);
     let parsed: Vec<_> = cs
         .iter()
         .map(|b| crate::fastverify::parse(b).ok_or(VoteError::Encoding))

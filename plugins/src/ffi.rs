@@ -358,7 +358,11 @@ impl FfiConsensus for Guarded<dyn Consensus> {
     fn on_event(&mut self, now: u64, event: RSlice<'_, u8>) -> FfiResult<RVec<u8>> {
         self.call("consensus.on_event", |c| {
             let event: Event = decode_exact(event.as_slice())?;
-            Ok(to_rvec(c.on_event(now, event)?.encode()))
+            // Counts left by a call that failed are not this call's.
+            crate::work::clear();
+            let mut actions = c.on_event(now, event)?;
+            actions.extend(crate::work::take());
+            Ok(to_rvec(actions.encode()))
         })
     }
 

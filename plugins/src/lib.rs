@@ -31,6 +31,7 @@ pub mod loader;
 pub mod simnet;
 pub mod testkit;
 pub mod types;
+pub mod work;
 
 pub use conformance::{CaseFormat, CaseOutcome};
 pub use consensus::{Action, Consensus, Event, SealInfo};

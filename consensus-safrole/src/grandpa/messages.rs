@@ -109,8 +109,10 @@ impl SignedVote {
     /// every simulated voter checks the same votes (as votes, then again inside commits), so
     /// a success is remembered process-wide, keyed by exactly those bytes; a failure is always
     /// re-checked. Which key to check against (attribution) is the caller's choice, outside
-    /// the memo. The host charges a node the same whether or not this hits.
+    /// the memo. Every call is counted as one check ([`diverge_plugins::work`]), hit or not, so
+    /// the simulator charges a node the same either way.
     pub fn verify(&self, key: &VerifyingKey) -> bool {
+        diverge_plugins::work::add(diverge_plugins::work::VOTE_CHECK, 1);
         let payload = self.signed_payload();
         let mut k = Vec::with_capacity(64 + payload.len() + 64);
         k.extend_from_slice(b"diverge/grandpa/vote-verdict/v1");

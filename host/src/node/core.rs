@@ -826,12 +826,16 @@ impl NodeCore {
             Action::Telemetry { name, fields_json } => {
                 let fields = serde_json::from_str(&fields_json)
                     .unwrap_or(serde_json::Value::String(fields_json));
-                for (call, n) in Call::reported_work(&fields) {
-                    for _ in 0..n {
-                        self.charge_only(call, 0);
+                if let Some(m) = &self.costs {
+                    for (call, n) in Call::reported_work(&fields) {
+                        self.charged_us += n * m.cost(call, 0);
                     }
                 }
-                out.push(Output::Event(NodeEvent::Telemetry { name, fields }));
+                // Counts of signature checks come with nearly every message
+                // (`diverge_plugins::work`): charged, never logged.
+                if name != diverge_plugins::work::TELEMETRY {
+                    out.push(Output::Event(NodeEvent::Telemetry { name, fields }));
+                }
             }
             Action::Journal { bytes } => {
                 if self.persist {

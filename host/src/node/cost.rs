@@ -38,11 +38,17 @@ pub enum Call {
     /// One ring-proof check of a gossiped ticket (reported as telemetry `work`; a ticket may
     /// cost two, one per entropy it is tried under).
     TicketVerify,
+    /// One vote signature checked (reported by the engine, [`diverge_plugins::work`]).
+    VoteCheck,
+    /// One aggregate certificate check, its fixed part (reported).
+    CertificateCheck,
+    /// One contribution of an aggregate certificate check (reported).
+    ContributionCheck,
 }
 
 impl Call {
     /// Every call, in table order.
-    pub const ALL: [Call; 10] = [
+    pub const ALL: [Call; 13] = [
         Call::Execute,
         Call::Validate,
         Call::Encode,
@@ -53,6 +59,9 @@ impl Call {
         Call::Event,
         Call::TicketProve,
         Call::TicketVerify,
+        Call::VoteCheck,
+        Call::CertificateCheck,
+        Call::ContributionCheck,
     ];
 
     /// Its key in `costs.toml`.
@@ -68,6 +77,9 @@ impl Call {
             Call::Event => "consensus.event",
             Call::TicketProve => "consensus.ticket_prove",
             Call::TicketVerify => "consensus.ticket_verify",
+            Call::VoteCheck => diverge_plugins::work::VOTE_CHECK,
+            Call::CertificateCheck => diverge_plugins::work::CERTIFICATE_CHECK,
+            Call::ContributionCheck => diverge_plugins::work::CONTRIBUTION_CHECK,
         }
     }
 
@@ -82,9 +94,15 @@ impl Call {
         };
         work.iter()
             .filter_map(|(k, v)| {
-                let call = [Call::TicketProve, Call::TicketVerify]
-                    .into_iter()
-                    .find(|c| c.key() == k)?;
+                let call = [
+                    Call::TicketProve,
+                    Call::TicketVerify,
+                    Call::VoteCheck,
+                    Call::CertificateCheck,
+                    Call::ContributionCheck,
+                ]
+                .into_iter()
+                .find(|c| c.key() == k)?;
                 Some((call, v.as_u64()?.min(MAX_COUNT)))
             })
             .collect()
@@ -180,7 +198,7 @@ impl CostFile {
 
     /// The model for a node running these (consensus, da, exec) plugins on `validators`.
     pub fn resolve(&self, plugins: [&str; 3], validators: u16) -> CostModel {
-        let mut table = [Cost::default(); 10];
+        let mut table = [Cost::default(); Call::ALL.len()];
         for (i, c) in Call::ALL.iter().enumerate() {
             let own = self
                 .plugin
@@ -200,7 +218,7 @@ impl CostFile {
 /// Resolved prices for one node.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CostModel {
-    table: [Cost; 10],
+    table: [Cost; Call::ALL.len()],
     validators: f64,
 }
 
@@ -221,11 +239,21 @@ mod tests {
     #[test]
     fn reported_work_is_read_by_call_key_only_for_plugin_side_work() {
         let f = serde_json::json!({"attempt": 1, "work": {"consensus.ticket_verify": 2,
-            "consensus.ticket_prove": 1, "exec.execute": 9, "nonsense": 3}});
+            "consensus.ticket_prove": 1, "exec.execute": 9, "consensus.message": 4,
+            "nonsense": 3, "consensus.vote_check": 5, "consensus.contribution_check": 683}});
         let mut w = Call::reported_work(&f);
         w.sort();
-        // exec.execute is charged by the host itself: a plugin cannot add to it.
-        assert_eq!(w, vec![(Call::TicketProve, 1), (Call::TicketVerify, 2)]);
+        // exec.execute and consensus.message are charged by the host itself: a plugin cannot
+        // add to them.
+        assert_eq!(
+            w,
+            vec![
+                (Call::TicketProve, 1),
+                (Call::TicketVerify, 2),
+                (Call::VoteCheck, 5),
+                (Call::ContributionCheck, 683)
+            ]
+        );
         assert!(Call::reported_work(&serde_json::json!({"attempt": 1})).is_empty());
         let huge = serde_json::json!({"work": {"consensus.ticket_verify": u64::MAX}});
         assert_eq!(
